@@ -1,0 +1,146 @@
+//! The JSON error every route answers with: `{"error": {"code": "...", "message": "..."}}`.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as a stable snake_case code; each code has one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed request (400).
+    BadRequest,
+    /// Missing or wrong token (401).
+    Unauthorized,
+    /// Unknown book, order or route (404).
+    NotFound,
+    /// Method not allowed on this route (405).
+    MethodNotAllowed,
+    /// Not enough stock (409).
+    OutOfStock,
+    /// A buy key reused for a different buy, or a change that would make stock negative (409).
+    Conflict,
+    /// Body too large (413).
+    PayloadTooLarge,
+    /// Body is not JSON (415).
+    UnsupportedMediaType,
+    /// Too many requests in flight (429).
+    Overloaded,
+    /// The group has no reachable leader; nothing was applied (503).
+    NoLeader,
+    /// The write may or may not have been applied; retrying with the same key is safe (503).
+    OutcomeUnknown,
+    /// The request took too long (503).
+    Timeout,
+    /// A fault of the server (500).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status this code is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::OutOfStock | Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Overloaded => 429,
+            Self::NoLeader | Self::OutcomeUnknown | Self::Timeout => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// Whether the answer carries `Retry-After` (overload and unavailability).
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Overloaded | Self::NoLeader | Self::OutcomeUnknown | Self::Timeout
+        )
+    }
+}
+
+/// An error answer: a code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The code, which fixes the status.
+    pub code: ErrorCode,
+    /// What happened, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with this message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    /// 404 with this message.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// The wire body of this error.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<ErrorBody> for ApiError {
+    fn from(body: ErrorBody) -> Self {
+        Self::new(body.error.code, body.error.message)
+    }
+}
+
+/// The JSON body of an error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message inside [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human message.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_the_documented_shape() {
+        let e = ApiError::new(ErrorCode::OutOfStock, "book 3 has 0 left");
+        let json = serde_json::to_value(e.body()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": {"code": "out_of_stock", "message": "book 3 has 0 left"}})
+        );
+        assert_eq!(ErrorCode::OutOfStock.status(), 409);
+    }
+}

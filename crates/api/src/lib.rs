@@ -1,0 +1,21 @@
+//! Wire types shared by the Pygmy services and the client: the leaf of the crate graph.
+//!
+//! Layout:
+//! - [`book`]: `Book` and the catalog's request and answer bodies.
+//! - [`replica`]: what a replica reports about itself (`/status`).
+//! - [`error`]: `ApiError`, its `ErrorCode` and the JSON error body.
+//! - `server` (feature `server`): axum glue, `IntoResponse` for `ApiError` and `ApiJson`.
+
+pub mod book;
+pub mod error;
+pub mod replica;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use book::{
+    Book, BookList, Reservation, ReservationState, ReserveOutcome, ReserveRequest, UpdateBook,
+};
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use replica::{ReplicaRole, ReplicaStatus};
+#[cfg(feature = "server")]
+pub use server::ApiJson;

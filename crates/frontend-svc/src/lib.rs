@@ -1,0 +1,1 @@
+//! The frontend-svc service: filled in by issue #3 (see DESIGN.md §2).

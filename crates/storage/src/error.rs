@@ -1,0 +1,82 @@
+//! Errors of the storage and replication runtime.
+
+use std::path::PathBuf;
+
+use api::{ApiError, ErrorCode};
+
+/// What failed in storage, replication or configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another process holds the sled lock of this directory.
+    #[error(
+        "data directory {path} is in use by another process (is this replica already running?)"
+    )]
+    DataDirLocked {
+        /// The replica directory.
+        path: PathBuf,
+    },
+    /// sled could not open or recover the directory.
+    #[error("data directory {path} cannot be opened: {reason} (it is damaged or not a Pygmy replica directory)")]
+    DataDirUnreadable {
+        /// The replica directory.
+        path: PathBuf,
+        /// sled's description of the failure.
+        reason: String,
+    },
+    /// A sled operation failed.
+    #[error("storage I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    /// The cluster configuration is missing or invalid.
+    #[error("{0}")]
+    Config(String),
+    /// openraft refused to start or stopped.
+    #[error("raft of replica {replica_id} failed: {reason}")]
+    Raft {
+        /// The replica.
+        replica_id: u64,
+        /// What openraft said.
+        reason: String,
+    },
+    /// No leader could be reached before the deadline; the write was not applied.
+    #[error("group {group} has no reachable leader: {reason}")]
+    NoLeader {
+        /// Group name.
+        group: &'static str,
+        /// Last failure seen.
+        reason: String,
+    },
+    /// The write was sent but its outcome could not be learned before the deadline.
+    #[error("outcome of the write to group {group} is unknown: {reason}")]
+    OutcomeUnknown {
+        /// Group name.
+        group: &'static str,
+        /// Why it could not be learned.
+        reason: String,
+    },
+}
+
+/// Result with the storage [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::NoLeader { .. } | Error::Raft { .. } => ErrorCode::NoLeader,
+            Error::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
+            Error::DataDirLocked { .. }
+            | Error::DataDirUnreadable { .. }
+            | Error::Sled(_)
+            | Error::Config(_) => ErrorCode::Internal,
+        };
+        let message = match code {
+            // 5xx bodies stay generic; the cause is logged where it happened.
+            ErrorCode::Internal => "internal error".to_string(),
+            ErrorCode::OutcomeUnknown => format!("{e}; retrying with the same key is safe"),
+            _ => e.to_string(),
+        };
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %e, "internal error");
+        }
+        ApiError::new(code, message)
+    }
+}

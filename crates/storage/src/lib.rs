@@ -1,0 +1,35 @@
+//! Durable, replicated state for Pygmy: everything between a service's state machine and the disk
+//! or the network.
+//!
+//! Layout:
+//! - [`machine`]: the [`ServiceMachine`] trait a service implements, and its transaction and read views.
+//! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit.
+//! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
+//! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
+//! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
+//! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
+//! - [`process`]: what every server binary shares (tracing, panic hook, shutdown signal).
+//!
+//! Invariants: every acknowledgement to Raft follows a flush; state and `last_applied` change in
+//! one transaction; dependencies point here from the services, never back.
+
+pub mod cluster;
+pub mod db;
+pub mod error;
+pub mod flusher;
+pub mod keys;
+pub mod log_store;
+pub mod machine;
+pub mod network;
+pub mod peer_routes;
+pub mod process;
+pub mod replica;
+pub mod snapshot;
+pub mod state_machine;
+pub mod types;
+
+#[cfg(test)]
+mod conformance;
+
+pub use error::{Error, Result};
+pub use machine::{ServiceMachine, StateTxn, StateView, TxnResult};

@@ -1,0 +1,1 @@
+//! Process harness shared by every integration suite: ports, spawn/kill/restart, polling.
