@@ -1,1 +1,437 @@
+//! `cluster.toml`: the one configuration file every process reads, layered and validated.
+//!
+//! Layers, later wins: the embedded default (the repository's `cluster.toml`) < the given file
+//! < `PYGMY_*` environment variables < overrides from command-line flags.
 
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The checked-in default configuration: the whole cluster on 127.0.0.1.
+pub const DEFAULT_CLUSTER_TOML: &str = include_str!("../../../cluster.toml");
+
+/// Top-level keys `PYGMY_*` variables may set; other `PYGMY_*` variables belong to other tools.
+const ENV_KEYS: &[&str] = &[
+    "data_dir",
+    "cluster_token",
+    "admin_token",
+    "frontend",
+    "catalog",
+    "orders",
+    "raft",
+    "storage",
+];
+
+/// `cluster.toml` as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// Directory of the replica directories.
+    pub data_dir: PathBuf,
+    /// Token of internal routes.
+    pub cluster_token: String,
+    /// Token of public admin routes.
+    pub admin_token: String,
+    /// The frontend.
+    pub frontend: FrontendFile,
+    /// The catalog group.
+    pub catalog: GroupFile,
+    /// The order group.
+    pub orders: GroupFile,
+    /// Raft timings.
+    pub raft: RaftFile,
+    /// sled settings.
+    pub storage: StorageFile,
+}
+
+/// `[frontend]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontendFile {
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+/// `[catalog]` or `[orders]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    /// `host:port` of each replica; replica id = position from 1.
+    pub replicas: Vec<String>,
+    /// Books of a fresh catalog (catalog group only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_file: Option<PathBuf>,
+}
+
+/// `[raft]`; all durations in milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftFile {
+    /// Heartbeat period.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the election timeout.
+    pub election_timeout_ms_min: u64,
+    /// Upper bound of the election timeout.
+    pub election_timeout_ms_max: u64,
+    /// Timeout of one snapshot chunk.
+    pub install_snapshot_timeout_ms: u64,
+    /// Entries applied since the last snapshot that trigger a new one.
+    pub snapshot_logs_since_last: u64,
+    /// Entries kept behind a snapshot.
+    pub snapshot_logs_kept: u64,
+    /// Deadline of a client write.
+    pub write_timeout_ms: u64,
+    /// Deadline of a linearizable read.
+    pub read_timeout_ms: u64,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageFile {
+    /// sled page cache per replica, bytes.
+    pub sled_cache_bytes: u64,
+}
+
+/// Raft timings, validated (heartbeat < election min < election max).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftTimings {
+    /// Heartbeat period (and openraft's AppendEntries timeout).
+    pub heartbeat: Duration,
+    /// Election timeout lower bound.
+    pub election_min: Duration,
+    /// Election timeout upper bound.
+    pub election_max: Duration,
+    /// Snapshot chunk timeout.
+    pub install_snapshot_timeout: Duration,
+    /// Entries since the last snapshot that trigger one.
+    pub snapshot_logs_since_last: u64,
+    /// Entries kept behind a snapshot.
+    pub snapshot_logs_kept: u64,
+    /// Deadline of a client write.
+    pub write_timeout: Duration,
+    /// Deadline of a linearizable read.
+    pub read_timeout: Duration,
+}
+
+/// The two replicated groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupName {
+    /// Books and reservations.
+    Catalog,
+    /// The order log.
+    Orders,
+}
+
+impl GroupName {
+    /// The name used in directories and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Catalog => "catalog",
+            Self::Orders => "orders",
+        }
+    }
+}
+
+/// A validated cluster configuration.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Directory of the replica directories.
+    pub data_dir: PathBuf,
+    /// Token of internal routes (may be empty until `pygmy up` fills it).
+    pub cluster_token: String,
+    /// Token of public admin routes.
+    pub admin_token: String,
+    /// Frontend `host:port`.
+    pub frontend_addr: String,
+    /// Catalog replica addresses, id = index + 1.
+    pub catalog: Vec<String>,
+    /// Order replica addresses, id = index + 1.
+    pub orders: Vec<String>,
+    /// Books of a fresh catalog, if not the default.
+    pub catalog_file: Option<PathBuf>,
+    /// Raft timings.
+    pub raft: RaftTimings,
+    /// sled page cache per replica, bytes.
+    pub sled_cache_bytes: u64,
+}
+
+/// What one replica needs to start.
+#[derive(Debug, Clone)]
+pub struct ReplicaSpec {
+    /// Its group.
+    pub group: GroupName,
+    /// Its id, from 1.
+    pub id: u64,
+    /// Every replica of the group (itself included): id -> `host:port`.
+    pub peers: BTreeMap<u64, String>,
+    /// Its own directory.
+    pub data_dir: PathBuf,
+    /// Token of internal routes; never empty.
+    pub cluster_token: String,
+    /// Raft timings.
+    pub raft: RaftTimings,
+    /// sled page cache, bytes.
+    pub sled_cache_bytes: u64,
+}
+
+impl ReplicaSpec {
+    /// Its own `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.peers[&self.id]
+    }
+}
+
+/// Overrides from command-line flags (the last layer).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterOverrides {
+    /// `--data DIR`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Cluster {
+    /// Loads the embedded default, then `path` (if given), then `PYGMY_*`, then `overrides`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, key or value at fault.
+    pub fn load(path: Option<&Path>, overrides: &ClusterOverrides) -> Result<Self> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CLUSTER_TOML));
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist (give an existing cluster.toml, or none for the default)",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let env = Env::prefixed("PYGMY_")
+            .split("__")
+            .filter(|k| ENV_KEYS.iter().any(|top| k.as_str().starts_with(top)));
+        figment = figment.merge(env).merge(Serialized::defaults(overrides));
+        let file: ClusterFile = figment.extract().map_err(|e| {
+            let origin = path.map_or("the default configuration".into(), |p| {
+                p.display().to_string()
+            });
+            Error::Config(format!("invalid configuration ({origin}): {e}"))
+        })?;
+        Self::validate(file)
+    }
+
+    /// Checks ranges and relations and converts units.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the problem.
+    pub fn validate(file: ClusterFile) -> Result<Self> {
+        let r = &file.raft;
+        let bad = |m: String| Err(Error::Config(m));
+        if !(r.heartbeat_ms > 0
+            && r.heartbeat_ms < r.election_timeout_ms_min
+            && r.election_timeout_ms_min < r.election_timeout_ms_max)
+        {
+            return bad(format!(
+                "raft timings must satisfy 0 < heartbeat_ms ({}) < election_timeout_ms_min ({}) < election_timeout_ms_max ({})",
+                r.heartbeat_ms, r.election_timeout_ms_min, r.election_timeout_ms_max
+            ));
+        }
+        if r.write_timeout_ms == 0 || r.read_timeout_ms == 0 || r.snapshot_logs_since_last == 0 {
+            return bad("raft write_timeout_ms, read_timeout_ms and snapshot_logs_since_last must be positive".into());
+        }
+        if file.storage.sled_cache_bytes < (1 << 20) {
+            return bad("storage.sled_cache_bytes must be at least 1 MiB".into());
+        }
+        let mut seen = HashSet::new();
+        let groups = [
+            ("catalog", &file.catalog.replicas),
+            ("orders", &file.orders.replicas),
+        ];
+        for (name, replicas) in groups {
+            if replicas.is_empty() {
+                return bad(format!(
+                    "[{name}] replicas is empty: list at least one host:port"
+                ));
+            }
+            for addr in replicas.iter() {
+                check_addr(addr, name)?;
+                if !seen.insert(addr.clone()) {
+                    return bad(format!("address {addr} is used twice in the configuration"));
+                }
+            }
+        }
+        check_addr(&file.frontend.addr, "frontend")?;
+        if !seen.insert(file.frontend.addr.clone()) {
+            return bad(format!(
+                "frontend address {} is also a replica's",
+                file.frontend.addr
+            ));
+        }
+        if file.orders.catalog_file.is_some() {
+            return bad("catalog_file belongs in [catalog], not [orders]".into());
+        }
+        Ok(Self {
+            raft: RaftTimings {
+                heartbeat: ms(r.heartbeat_ms),
+                election_min: ms(r.election_timeout_ms_min),
+                election_max: ms(r.election_timeout_ms_max),
+                install_snapshot_timeout: ms(r.install_snapshot_timeout_ms),
+                snapshot_logs_since_last: r.snapshot_logs_since_last,
+                snapshot_logs_kept: r.snapshot_logs_kept,
+                write_timeout: ms(r.write_timeout_ms),
+                read_timeout: ms(r.read_timeout_ms),
+            },
+            data_dir: file.data_dir,
+            cluster_token: file.cluster_token,
+            admin_token: file.admin_token,
+            frontend_addr: file.frontend.addr,
+            catalog: file.catalog.replicas,
+            orders: file.orders.replicas,
+            catalog_file: file.catalog.catalog_file,
+            sled_cache_bytes: file.storage.sled_cache_bytes,
+        })
+    }
+
+    /// Replica addresses of `group`, id = index + 1.
+    pub fn replicas(&self, group: GroupName) -> &[String] {
+        match group {
+            GroupName::Catalog => &self.catalog,
+            GroupName::Orders => &self.orders,
+        }
+    }
+
+    /// Directory of replica `id` of `group`.
+    pub fn replica_dir(&self, group: GroupName, id: u64) -> PathBuf {
+        self.data_dir.join(format!("{}-{id}", group.as_str()))
+    }
+
+    /// What replica `id` of `group` needs to start.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the group has no such replica or no cluster token is set.
+    pub fn replica_spec(&self, group: GroupName, id: u64) -> Result<ReplicaSpec> {
+        let replicas = self.replicas(group);
+        if id == 0 || id as usize > replicas.len() {
+            return Err(Error::Config(format!(
+                "group {} has replicas 1 to {}; there is no replica {id}",
+                group.as_str(),
+                replicas.len()
+            )));
+        }
+        if self.cluster_token.is_empty() {
+            return Err(Error::Config(
+                "cluster_token is empty: set it in cluster.toml or PYGMY_CLUSTER_TOKEN (pygmy up sets one)"
+                    .into(),
+            ));
+        }
+        Ok(ReplicaSpec {
+            group,
+            id,
+            peers: (1..).zip(replicas.iter().cloned()).collect(),
+            data_dir: self.replica_dir(group, id),
+            cluster_token: self.cluster_token.clone(),
+            raft: self.raft.clone(),
+            sled_cache_bytes: self.sled_cache_bytes,
+        })
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn check_addr(addr: &str, what: &str) -> Result<()> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| Error::Config(format!("{what} address {addr:?} is not host:port")))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(Error::Config(format!(
+            "{what} address {addr:?} is not host:port"
+        )));
+    }
+    // Names are resolved at connect time: container hostnames may not resolve yet.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_file() -> ClusterFile {
+        toml_file(DEFAULT_CLUSTER_TOML)
+    }
+
+    fn toml_file(text: &str) -> ClusterFile {
+        Figment::from(Toml::string(text)).extract().unwrap()
+    }
+
+    #[test]
+    fn default_is_valid_three_plus_three() {
+        let c = Cluster::validate(default_file()).unwrap();
+        assert_eq!((c.catalog.len(), c.orders.len()), (3, 3));
+        assert!(c.raft.heartbeat < c.raft.election_min);
+    }
+
+    #[test]
+    fn duplicate_address_is_named() {
+        let mut f = default_file();
+        f.orders.replicas[0] = f.catalog.replicas[1].clone();
+        let e = Cluster::validate(f).unwrap_err().to_string();
+        assert!(e.contains("127.0.0.1:8102") && e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn bad_timings_and_addresses_are_refused() {
+        let mut f = default_file();
+        f.raft.heartbeat_ms = 5000;
+        assert!(Cluster::validate(f)
+            .unwrap_err()
+            .to_string()
+            .contains("heartbeat_ms"));
+        let mut f = default_file();
+        f.catalog.replicas[0] = "nonsense".into();
+        assert!(Cluster::validate(f)
+            .unwrap_err()
+            .to_string()
+            .contains("host:port"));
+    }
+
+    #[test]
+    fn unknown_id_and_missing_token_are_refused() {
+        let mut c = Cluster::validate(default_file()).unwrap();
+        c.cluster_token = "t".into();
+        assert!(c.replica_spec(GroupName::Catalog, 4).is_err());
+        assert!(c.replica_spec(GroupName::Catalog, 0).is_err());
+        assert_eq!(
+            c.replica_spec(GroupName::Orders, 2).unwrap().addr(),
+            "127.0.0.1:8202"
+        );
+        c.cluster_token.clear();
+        assert!(c
+            .replica_spec(GroupName::Catalog, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("cluster_token"));
+    }
+
+    #[test]
+    fn missing_file_and_unknown_keys_are_clear() {
+        let e = Cluster::load(
+            Some(Path::new("/nonexistent/cluster.toml")),
+            &Default::default(),
+        );
+        assert!(e.unwrap_err().to_string().contains("does not exist"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[raft]\nheartbeat = 3\n").unwrap();
+        let e = Cluster::load(Some(&path), &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("heartbeat"), "{e}");
+    }
+}

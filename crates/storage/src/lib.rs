@@ -31,5 +31,7 @@ pub mod types;
 #[cfg(test)]
 mod conformance;
 
+pub use cluster::{Cluster, ClusterOverrides, GroupName, ReplicaSpec};
 pub use error::{Error, Result};
 pub use machine::{ServiceMachine, StateTxn, StateView, TxnResult};
+pub use replica::{Replica, Written};

@@ -1,1 +1,200 @@
+//! Outbound peer RPC: one shared reqwest client for Raft traffic and leader forwarding.
 
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::machine::ServiceMachine;
+use crate::types::{GroupTypes, ReplicaId};
+
+/// How a call to a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerCallError {
+    /// The connection could not be made: the request was never delivered.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        /// Peer address.
+        addr: String,
+        /// Transport's description.
+        reason: String,
+    },
+    /// The request may have been delivered, but no usable answer came back.
+    #[error("call to {addr}{path} failed: {reason}")]
+    Failed {
+        /// Peer address.
+        addr: String,
+        /// Route.
+        path: String,
+        /// What went wrong (timeout, status, body).
+        reason: String,
+    },
+}
+
+/// HTTP client for peer routes: shared connection pool, cluster token on every call.
+#[derive(Clone, Debug)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    token: Arc<str>,
+}
+
+impl PeerClient {
+    /// A client that authenticates with `token`.
+    pub fn new(token: &str) -> Self {
+        let http = reqwest::Client::builder()
+            // Peers are addressed directly; never through a proxy from the environment.
+            .no_proxy()
+            .tcp_nodelay(true)
+            .build()
+            .expect("reqwest client builds with static settings");
+        Self {
+            http,
+            token: token.into(),
+        }
+    }
+
+    /// POSTs `body` as JSON to `http://{addr}{path}` and decodes the JSON answer, within `timeout`.
+    ///
+    /// # Errors
+    /// [`PeerCallError::Connect`] when nothing was delivered, [`PeerCallError::Failed`] otherwise.
+    pub async fn post<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerCallError> {
+        let failed = |reason: String| PeerCallError::Failed {
+            addr: addr.to_string(),
+            path: path.to_string(),
+            reason,
+        };
+        let sent = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .bearer_auth(&self.token)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Err(PeerCallError::Connect {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(failed(format!("status {status}: {text}")));
+        }
+        response.json().await.map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// openraft's network factory: one [`PeerLink`] per target replica, all sharing one client.
+pub struct PeerNetwork<M> {
+    client: PeerClient,
+    _machine: PhantomData<fn() -> M>,
+}
+
+impl<M> PeerNetwork<M> {
+    /// The factory over `client`.
+    pub fn new(client: PeerClient) -> Self {
+        Self {
+            client,
+            _machine: PhantomData,
+        }
+    }
+}
+
+impl<M: ServiceMachine> RaftNetworkFactory<GroupTypes<M>> for PeerNetwork<M> {
+    type Network = PeerLink<M>;
+
+    // Connects lazily: the pool opens connections on first use.
+    async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> PeerLink<M> {
+        PeerLink {
+            client: self.client.clone(),
+            target,
+            addr: node.addr.clone(),
+            _machine: PhantomData,
+        }
+    }
+}
+
+/// The Raft RPC channel to one peer.
+pub struct PeerLink<M> {
+    client: PeerClient,
+    target: ReplicaId,
+    addr: String,
+    _machine: PhantomData<fn() -> M>,
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<ReplicaId, BasicNode, RaftError<ReplicaId, E>>>;
+
+impl<M> PeerLink<M> {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        req: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let reply: Result<Resp, RaftError<ReplicaId, E>> = self
+            .client
+            .post(&self.addr, path, req, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                // Unreachable makes openraft back off before the next try.
+                PeerCallError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                PeerCallError::Failed { .. } => RPCError::Network(NetworkError::new(&e)),
+            })?;
+        reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl<M: ServiceMachine> RaftNetwork<GroupTypes<M>> for PeerLink<M> {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<GroupTypes<M>>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<ReplicaId>> {
+        self.call("/raft/append", &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<GroupTypes<M>>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<ReplicaId>, InstallSnapshotError> {
+        self.call("/raft/snapshot", &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<ReplicaId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<ReplicaId>> {
+        self.call("/raft/vote", &rpc, &option).await
+    }
+}

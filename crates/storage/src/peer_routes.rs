@@ -1,1 +1,95 @@
+//! Inbound peer routes: Raft RPC, forwarded writes, read index; all behind the cluster token.
 
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use std::sync::Arc;
+
+use api::{ApiError, ErrorCode};
+
+use crate::machine::ServiceMachine;
+use crate::replica::{LeaderReply, Replica, Written, SNAPSHOT_CHUNK_BYTES_MAX};
+use crate::types::{GroupTypes, ReplicaId};
+
+/// Largest peer request body: a snapshot chunk as a JSON number array is 3-4x its bytes.
+const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
+
+/// The token-protected peer routes of `replica` (`/raft/...`).
+pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
+    let token: Arc<str> = replica.spec().cluster_token.as_str().into();
+    Router::new()
+        .route("/raft/append", post(append::<M>))
+        .route("/raft/vote", post(vote::<M>))
+        .route("/raft/snapshot", post(snapshot::<M>))
+        .route("/raft/write", post(write::<M>))
+        .route("/raft/read-index", post(read_index::<M>))
+        .layer(DefaultBodyLimit::max(PEER_BODY_BYTES_MAX))
+        .layer(middleware::from_fn_with_state(token, require_token))
+        .with_state(replica)
+}
+
+/// Middleware: 401 unless `Authorization: Bearer <token>` matches.
+pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(req).await,
+        Some(_) => ApiError::new(ErrorCode::Unauthorized, "wrong token").into_response(),
+        None => ApiError::new(
+            ErrorCode::Unauthorized,
+            "this route needs Authorization: Bearer <token>",
+        )
+        .into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn append<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(req): Json<AppendEntriesRequest<GroupTypes<M>>>,
+) -> Json<Result<AppendEntriesResponse<ReplicaId>, RaftError<ReplicaId>>> {
+    Json(replica.raft().append_entries(req).await)
+}
+
+async fn vote<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(req): Json<VoteRequest<ReplicaId>>,
+) -> Json<Result<VoteResponse<ReplicaId>, RaftError<ReplicaId>>> {
+    Json(replica.raft().vote(req).await)
+}
+
+async fn snapshot<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(req): Json<InstallSnapshotRequest<GroupTypes<M>>>,
+) -> Json<Result<InstallSnapshotResponse<ReplicaId>, RaftError<ReplicaId, InstallSnapshotError>>> {
+    Json(replica.raft().install_snapshot(req).await)
+}
+
+async fn write<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(command): Json<M::Command>,
+) -> Json<LeaderReply<Written<M::Response>>> {
+    let wait = replica.spec().raft.write_timeout;
+    Json(replica.write_as_leader(command, wait).await)
+}
+
+async fn read_index<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+) -> Json<LeaderReply<u64>> {
+    let wait = replica.spec().raft.read_timeout;
+    Json(replica.read_index_as_leader(wait).await)
+}

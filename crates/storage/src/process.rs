@@ -1,1 +1,60 @@
+//! What every server process shares: logging, the panic hook, the shutdown signal.
 
+use std::sync::Once;
+
+/// Sets up `tracing` to stderr, filtered by `RUST_LOG` (default: info, openraft warnings only).
+pub fn init_tracing() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+    });
+}
+
+/// Logs a panic through tracing and aborts the process: a replica with a dead task is worse than
+/// a dead replica, which its group tolerates and a supervisor restarts.
+///
+/// The one exception is sled's recovery inside [`crate::db::ReplicaDb::open`], whose panic on a
+/// damaged directory is turned into an error there.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        if crate::db::is_opening() {
+            return;
+        }
+        tracing::error!(panic = %info, "panicked; aborting");
+        eprintln!("panicked: {info}");
+        std::process::abort();
+    }));
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+///
+/// # Cancel safety
+/// Cancel safe: it only waits for signals.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,1 +1,392 @@
+//! A running replica: its Raft node and Db, writes that find the leader, linearizable reads.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{ReplicaRole, ReplicaStatus};
+use openraft::error::{InitializeError, RaftError};
+use openraft::storage::RaftLogStorage;
+use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+use tokio::time::{sleep, timeout, Instant};
+
+use crate::cluster::ReplicaSpec;
+use crate::db::ReplicaDb;
+use crate::error::{Error, Result};
+use crate::log_store::LogStore;
+use crate::machine::{ServiceMachine, StateView};
+use crate::network::{PeerCallError, PeerClient, PeerNetwork};
+use crate::state_machine::StateMachineStore;
+use crate::types::{RaftOf, ReplicaId};
+
+/// First pause between attempts to reach a leader.
+const BACKOFF_MS_MIN: u64 = 20;
+/// Longest pause between attempts to reach a leader.
+const BACKOFF_MS_MAX: u64 = 400;
+/// Largest snapshot chunk; its JSON form (a number array, 3-4x larger) must fit the peer body limit.
+pub(crate) const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 1 << 20;
+
+/// A committed write: its log index and what the state machine answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Written<R> {
+    /// Log index the command was applied at.
+    pub log_index: u64,
+    /// The state machine's answer.
+    pub response: R,
+}
+
+/// Answer of a replica asked to act as leader (`/raft/write`, `/raft/read-index`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LeaderReply<T> {
+    /// Done.
+    Done(T),
+    /// Not the leader; nothing was done. The leader it knows of, if any.
+    NotLeader(Option<ReplicaId>),
+    /// Could not act now; nothing was done.
+    Unavailable(String),
+    /// The write was proposed but its outcome could not be learned.
+    Unknown(String),
+}
+
+/// A running replica of the group of `M`; cheap to clone.
+pub struct Replica<M: ServiceMachine> {
+    inner: Arc<Inner<M>>,
+}
+
+struct Inner<M: ServiceMachine> {
+    spec: ReplicaSpec,
+    raft: RaftOf<M>,
+    db: ReplicaDb,
+    peers: PeerClient,
+}
+
+impl<M: ServiceMachine> Clone for Replica<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn openraft_config(spec: &ReplicaSpec) -> Result<openraft::Config> {
+    let t = &spec.raft;
+    let config = openraft::Config {
+        cluster_name: spec.group.as_str().to_string(),
+        heartbeat_interval: t.heartbeat.as_millis() as u64,
+        election_timeout_min: t.election_min.as_millis() as u64,
+        election_timeout_max: t.election_max.as_millis() as u64,
+        install_snapshot_timeout: t.install_snapshot_timeout.as_millis() as u64,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_logs_since_last),
+        max_in_snapshot_log_to_keep: t.snapshot_logs_kept,
+        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES_MAX,
+        max_payload_entries: 300,
+        purge_batch_size: 256,
+        ..Default::default()
+    };
+    config
+        .validate()
+        .map_err(|e| Error::Config(format!("raft settings: {e}")))
+}
+
+impl<M: ServiceMachine> Replica<M> {
+    /// Opens the replica's directory, starts its Raft node and, on a brand-new directory,
+    /// initializes the group with the configured membership (the same on every replica, which
+    /// openraft allows). A restarted replica never re-initializes.
+    ///
+    /// # Errors
+    /// The directory is locked or unreadable, or Raft cannot start.
+    pub async fn start(spec: ReplicaSpec) -> Result<Self> {
+        let db = ReplicaDb::open(&spec.data_dir, spec.sled_cache_bytes, M::STATE_TREES)?;
+        let mut log_store = LogStore::<M>::new(db.clone());
+        let raft_err = |reason: String| Error::Raft {
+            replica_id: spec.id,
+            reason,
+        };
+        let fresh = log_store
+            .get_log_state()
+            .await
+            .map_err(|e| raft_err(e.to_string()))?
+            .last_log_id
+            .is_none()
+            && log_store
+                .read_vote()
+                .await
+                .map_err(|e| raft_err(e.to_string()))?
+                .is_none();
+        let peers = PeerClient::new(&spec.cluster_token);
+        let raft = Raft::new(
+            spec.id,
+            Arc::new(openraft_config(&spec)?),
+            PeerNetwork::<M>::new(peers.clone()),
+            log_store,
+            StateMachineStore::<M>::new(db.clone()),
+        )
+        .await
+        .map_err(|e| raft_err(e.to_string()))?;
+        if fresh {
+            let members: BTreeMap<ReplicaId, BasicNode> = spec
+                .peers
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(raft_err(e.to_string())),
+            }
+            tracing::info!(
+                group = spec.group.as_str(),
+                replica_id = spec.id,
+                "initialized a fresh replica"
+            );
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                spec,
+                raft,
+                db,
+                peers,
+            }),
+        })
+    }
+
+    /// Its start-up spec.
+    pub fn spec(&self) -> &ReplicaSpec {
+        &self.inner.spec
+    }
+
+    /// The openraft handle (for peer routes and metrics).
+    pub fn raft(&self) -> &RaftOf<M> {
+        &self.inner.raft
+    }
+
+    /// Its Db.
+    pub fn db(&self) -> &ReplicaDb {
+        &self.inner.db
+    }
+
+    /// Reads of the local state; linearizable only after [`Replica::linearizable_read`].
+    pub fn view(&self) -> StateView {
+        StateView::new(self.inner.db.db.clone())
+    }
+
+    /// Role, leader, term, log and apply positions, state digest.
+    pub fn status(&self) -> ReplicaStatus {
+        let m = self.inner.raft.metrics().borrow().clone();
+        ReplicaStatus {
+            group: self.inner.spec.group.as_str().to_string(),
+            id: self.inner.spec.id,
+            role: match m.state {
+                ServerState::Leader => ReplicaRole::Leader,
+                ServerState::Follower => ReplicaRole::Follower,
+                ServerState::Candidate => ReplicaRole::Candidate,
+                ServerState::Learner => ReplicaRole::Learner,
+                ServerState::Shutdown => ReplicaRole::Shutdown,
+            },
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            last_applied: m.last_applied.map_or(0, |l| l.index),
+            digest: self.inner.db.digest(),
+        }
+    }
+
+    fn current_leader(&self) -> Option<ReplicaId> {
+        self.inner.raft.metrics().borrow().current_leader
+    }
+
+    fn peer_addr(&self, id: ReplicaId) -> Option<&str> {
+        self.inner.spec.peers.get(&id).map(String::as_str)
+    }
+
+    /// Commits `command` through the group's leader, wherever it is, within the write deadline.
+    ///
+    /// # Errors
+    /// [`Error::NoLeader`] if no leader took it (nothing applied); [`Error::OutcomeUnknown`] if it
+    /// was proposed but the outcome could not be learned (it may still apply).
+    pub async fn write(&self, command: M::Command) -> Result<Written<M::Response>> {
+        let deadline = Instant::now() + self.inner.spec.raft.write_timeout;
+        let group = M::GROUP;
+        let mut hint = None;
+        let mut backoff = Backoff::new();
+        let mut last = "no leader elected".to_string();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::NoLeader {
+                    group,
+                    reason: last,
+                });
+            }
+            let reply = match hint.take().or_else(|| self.current_leader()) {
+                Some(id) if id == self.inner.spec.id => {
+                    self.write_as_leader(command.clone(), remaining).await
+                }
+                Some(id) => self.forward_write(id, &command, remaining).await,
+                None => LeaderReply::NotLeader(None),
+            };
+            match reply {
+                LeaderReply::Done(w) => return Ok(w),
+                LeaderReply::Unknown(reason) => {
+                    return Err(Error::OutcomeUnknown { group, reason })
+                }
+                LeaderReply::NotLeader(leader) => {
+                    hint = leader;
+                    last = "leader changed".to_string();
+                }
+                LeaderReply::Unavailable(reason) => last = reason,
+            }
+            sleep(backoff.next().min(remaining)).await;
+        }
+    }
+
+    /// Proposes `command` on this replica, which must be the leader, waiting at most `wait`.
+    pub async fn write_as_leader(
+        &self,
+        command: M::Command,
+        wait: Duration,
+    ) -> LeaderReply<Written<M::Response>> {
+        match timeout(wait, self.inner.raft.client_write(command)).await {
+            // 0.9 has no CheckQuorum: a leader cut off from its quorum waits here forever.
+            Err(_) => LeaderReply::Unknown("not committed before the deadline".to_string()),
+            Ok(Ok(r)) => LeaderReply::Done(Written {
+                log_index: r.log_id.index,
+                response: r.data.expect("a normal entry always has a response"),
+            }),
+            Ok(Err(e)) => match e.forward_to_leader() {
+                // Refused before proposing, or truncated: it will never apply.
+                Some(f) => LeaderReply::NotLeader(f.leader_id),
+                None => LeaderReply::Unknown(e.to_string()),
+            },
+        }
+    }
+
+    async fn forward_write(
+        &self,
+        leader: ReplicaId,
+        command: &M::Command,
+        wait: Duration,
+    ) -> LeaderReply<Written<M::Response>> {
+        let Some(addr) = self.peer_addr(leader) else {
+            return LeaderReply::Unavailable(format!("unknown leader id {leader}"));
+        };
+        match self
+            .inner
+            .peers
+            .post(addr, "/raft/write", command, wait)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e @ PeerCallError::Connect { .. }) => LeaderReply::Unavailable(e.to_string()),
+            Err(e @ PeerCallError::Failed { .. }) => LeaderReply::Unknown(e.to_string()),
+        }
+    }
+
+    /// Waits until this replica's state reflects every write acknowledged before the call (the
+    /// leader's read index, confirmed by a quorum), and returns that index. Read
+    /// [`Replica::view`] afterwards.
+    ///
+    /// # Errors
+    /// [`Error::NoLeader`] if no leader confirmed a read index before the read deadline.
+    pub async fn linearizable_read(&self) -> Result<u64> {
+        let deadline = Instant::now() + self.inner.spec.raft.read_timeout;
+        let mut hint = None;
+        let mut backoff = Backoff::new();
+        let mut last = "no leader elected".to_string();
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::NoLeader {
+                    group: M::GROUP,
+                    reason: last,
+                });
+            }
+            let reply = match hint.take().or_else(|| self.current_leader()) {
+                Some(id) if id == self.inner.spec.id => self.read_index_as_leader(remaining).await,
+                Some(id) => self.fetch_read_index(id, remaining).await,
+                None => LeaderReply::NotLeader(None),
+            };
+            match reply {
+                LeaderReply::Done(index) => {
+                    let waited = self
+                        .inner
+                        .raft
+                        .wait(Some(remaining))
+                        .applied_index_at_least(Some(index), "linearizable read")
+                        .await;
+                    match waited {
+                        Ok(_) => return Ok(index),
+                        Err(e) => last = format!("did not apply up to the read index {index}: {e}"),
+                    }
+                }
+                LeaderReply::NotLeader(leader) => {
+                    hint = leader;
+                    last = "leader changed".to_string();
+                }
+                LeaderReply::Unavailable(reason) | LeaderReply::Unknown(reason) => last = reason,
+            }
+            sleep(backoff.next().min(remaining)).await;
+        }
+    }
+
+    /// As leader: confirms leadership with a quorum and answers the read index.
+    pub async fn read_index_as_leader(&self, wait: Duration) -> LeaderReply<u64> {
+        match timeout(wait, self.inner.raft.get_read_log_id()).await {
+            Err(_) => {
+                LeaderReply::Unavailable("leadership not confirmed before the deadline".into())
+            }
+            Ok(Ok((read_log_id, _applied))) => {
+                LeaderReply::Done(read_log_id.map_or(0, |l| l.index))
+            }
+            Ok(Err(e)) => match e.forward_to_leader() {
+                Some(f) => LeaderReply::NotLeader(f.leader_id),
+                // One heartbeat round failed (a slow or dead peer): the caller retries.
+                None => LeaderReply::Unavailable(e.to_string()),
+            },
+        }
+    }
+
+    async fn fetch_read_index(&self, leader: ReplicaId, wait: Duration) -> LeaderReply<u64> {
+        let Some(addr) = self.peer_addr(leader) else {
+            return LeaderReply::Unavailable(format!("unknown leader id {leader}"));
+        };
+        match self
+            .inner
+            .peers
+            .post(addr, "/raft/read-index", &(), wait)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => LeaderReply::Unavailable(e.to_string()),
+        }
+    }
+
+    /// Stops Raft and flushes the Db.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+        if let Err(e) = self.inner.db.flush().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// Doubling pause with a cap.
+struct Backoff {
+    next_ms: u64,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            next_ms: BACKOFF_MS_MIN,
+        }
+    }
+
+    fn next(&mut self) -> Duration {
+        let now = self.next_ms;
+        self.next_ms = (self.next_ms * 2).min(BACKOFF_MS_MAX);
+        Duration::from_millis(now)
+    }
+}
