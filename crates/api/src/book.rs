@@ -94,3 +94,97 @@ pub struct ReserveOutcome {
     /// Log index at which the outcome was applied.
     pub log_index: u64,
 }
+
+/// Parses a positive integer id from a path or query segment.
+///
+/// # Errors
+/// A 400 [`crate::ApiError`] naming `what` and the raw text.
+pub fn parse_id(what: &str, raw: &str) -> Result<u64, crate::ApiError> {
+    match raw.parse::<u64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(crate::ApiError::bad_request(format!(
+            "{what} must be a positive integer, got {raw:?}"
+        ))),
+    }
+}
+
+/// Checks a buy key: 1 to [`BUY_KEY_BYTES_MAX`] bytes of visible ASCII.
+///
+/// # Errors
+/// A 400 [`crate::ApiError`] saying what is wrong.
+pub fn check_buy_key(key: &str) -> Result<(), crate::ApiError> {
+    let visible = key.bytes().all(|b| b.is_ascii_graphic());
+    if key.is_empty() || key.len() > BUY_KEY_BYTES_MAX || !visible {
+        return Err(crate::ApiError::bad_request(format!(
+            "a buy key is 1 to {BUY_KEY_BYTES_MAX} visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a quantity: 1 to [`QUANTITY_MAX`].
+///
+/// # Errors
+/// A 400 [`crate::ApiError`].
+pub fn check_quantity(quantity: u64) -> Result<(), crate::ApiError> {
+    if quantity == 0 || quantity > QUANTITY_MAX {
+        return Err(crate::ApiError::bad_request(format!(
+            "quantity must be between 1 and {QUANTITY_MAX}, got {quantity}"
+        )));
+    }
+    Ok(())
+}
+
+impl ReserveRequest {
+    /// Checks key and quantity.
+    ///
+    /// # Errors
+    /// A 400 [`crate::ApiError`].
+    pub fn validate(&self) -> Result<(), crate::ApiError> {
+        check_buy_key(&self.key)?;
+        check_quantity(self.quantity)
+    }
+}
+
+impl UpdateBook {
+    /// Checks that something changes and that the numbers are in range.
+    ///
+    /// # Errors
+    /// A 400 [`crate::ApiError`].
+    pub fn validate(&self) -> Result<(), crate::ApiError> {
+        let bad = |m: String| Err(crate::ApiError::bad_request(m));
+        match (self.stock_delta, self.cost) {
+            (None, None) => bad("give stock_delta and/or cost".into()),
+            (Some(d), _) if d == 0 || d.abs() > STOCK_DELTA_ABS_MAX => bad(format!(
+                "stock_delta must be non-zero and at most {STOCK_DELTA_ABS_MAX} in size, got {d}"
+            )),
+            (_, Some(c)) if c > COST_MAX => {
+                bad(format!("cost must be at most {COST_MAX}, got {c}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_keys_and_quantities_are_checked() {
+        assert_eq!(parse_id("book id", "7").unwrap(), 7);
+        for bad in ["0", "-1", "abc", "", "99999999999999999999999"] {
+            assert!(parse_id("book id", bad).is_err(), "{bad}");
+        }
+        assert!(check_buy_key("k-1").is_ok());
+        assert!(check_buy_key("").is_err() && check_buy_key("a b").is_err());
+        assert!(check_buy_key(&"x".repeat(BUY_KEY_BYTES_MAX + 1)).is_err());
+        assert!(check_quantity(0).is_err() && check_quantity(QUANTITY_MAX + 1).is_err());
+        assert!(UpdateBook::default().validate().is_err());
+        let restock = UpdateBook {
+            stock_delta: Some(3),
+            cost: None,
+        };
+        assert!(restock.validate().is_ok());
+    }
+}

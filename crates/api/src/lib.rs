@@ -13,7 +13,8 @@ pub mod replica;
 pub mod server;
 
 pub use book::{
-    Book, BookList, Reservation, ReservationState, ReserveOutcome, ReserveRequest, UpdateBook,
+    parse_id, Book, BookList, Reservation, ReservationState, ReserveOutcome, ReserveRequest,
+    UpdateBook,
 };
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use replica::{ReplicaRole, ReplicaStatus};

@@ -1,1 +1,106 @@
-//! x
+//! The Pygmy catalog: books, stock and reservations, replicated by a Raft group.
+//!
+//! Layout:
+//! - [`command`]: the replicated commands (one file each) and their answers; [`machine`] plugs
+//!   them into the `storage` runtime.
+//! - [`routes`]: the HTTP API (books, reservations, admin, status); [`state`] the shared handle.
+//! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
+//! - [`error`]: the service's errors and their HTTP form.
+
+mod bootstrap;
+pub mod catalog_file;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod machine;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::path::Path;
+
+use axum::routing::{get, post};
+use axum::Router;
+use storage::peer_routes::{peer_router, require_token};
+use storage::{Cluster, ClusterOverrides, Replica};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+pub use command::{CatalogCommand, CatalogResponse};
+pub use config::CatalogConfig;
+pub use error::{Error, Result};
+pub use machine::CatalogMachine;
+pub use state::AppState;
+
+/// The catalog routes: token-protected service and peer routes, public `/health`.
+pub fn router(state: AppState) -> Router {
+    let token = state.replica.spec().cluster_token.as_str().into();
+    let peers = peer_router(state.replica.clone());
+    Router::new()
+        .route("/books", get(routes::books::list))
+        .route("/books/{id}", get(routes::books::get))
+        .route("/reserve", post(routes::reservations::reserve))
+        .route("/reservations/confirm", post(routes::reservations::confirm))
+        .route("/reservations/release", post(routes::reservations::release))
+        .route("/admin/books/{id}", post(routes::admin::update_book))
+        .route("/status", get(routes::status::status))
+        .route_layer(axum::middleware::from_fn_with_state(token, require_token))
+        .route("/health", get(routes::status::health))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .merge(peers)
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Runs catalog replica `config` on `listener` until `shutdown` resolves, then stops cleanly.
+///
+/// # Errors
+/// The replica cannot start (directory locked or damaged, Raft refused) or serving failed.
+pub async fn serve(
+    config: CatalogConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let replica = Replica::<CatalogMachine>::start(config.replica.clone()).await?;
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(
+        bootstrap::seed_catalog(replica.clone(), config.books, cancel.child_token())
+            .in_current_span(),
+    );
+    let app = router(AppState {
+        replica: replica.clone(),
+    });
+    tracing::info!(addr = config.replica.addr(), "serving");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    replica.shutdown().await;
+    tracing::info!("stopped");
+    Ok(served?)
+}
+
+/// Loads the configuration, binds the replica's address and serves until Ctrl-C or SIGTERM:
+/// what `catalog-svc` and `pygmy serve catalog` both run.
+///
+/// # Errors
+/// Invalid configuration, address in use, or as [`serve`].
+pub async fn run(config_path: Option<&Path>, id: u64, overrides: &ClusterOverrides) -> Result<()> {
+    let cluster = Cluster::load(config_path, overrides)?;
+    let config = CatalogConfig::from_cluster(&cluster, id)?;
+    let addr = config.replica.addr().to_string();
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let span = tracing::info_span!("replica", group = "catalog", replica_id = id);
+    serve(config, listener, storage::process::shutdown_signal())
+        .instrument(span)
+        .await
+}

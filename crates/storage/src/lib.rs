@@ -8,6 +8,7 @@
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
+//! - [`scratch`]: a throwaway state for unit tests of a service machine.
 //! - [`process`]: what every server binary shares (tracing, panic hook, shutdown signal).
 //!
 //! Invariants: every acknowledgement to Raft follows a flush; state and `last_applied` change in
@@ -24,6 +25,7 @@ pub mod network;
 pub mod peer_routes;
 pub mod process;
 pub mod replica;
+pub mod scratch;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;

@@ -1,5 +1,6 @@
 //! What every server process shares: logging, the panic hook, the shutdown signal.
 
+use std::io::IsTerminal;
 use std::sync::Once;
 
 /// Sets up `tracing` to stderr, filtered by `RUST_LOG` (default: info, openraft warnings only).
@@ -11,6 +12,7 @@ pub fn init_tracing() {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
             .init();
     });

@@ -1,0 +1,138 @@
+//! The catalog's replicated commands: one file per command; this module holds the enums and
+//! dispatches.
+//!
+//! The buy protocol (DESIGN.md section 5) uses three of them, all keyed by the buy key and
+//! idempotent: `Reserve` takes stock (or records a refusal), `Confirm` marks it sold once the
+//! order is committed, `Release` gives it back for a buy that will never commit (and, for a key
+//! never reserved, records a tombstone so that a late `Reserve` cannot take stock).
+
+mod confirm;
+mod release;
+mod reserve;
+mod seed;
+mod update_book;
+
+use api::{Book, Reservation, ReservationState};
+use serde::{Deserialize, Serialize};
+use storage::{StateTxn, TxnResult};
+
+pub use confirm::Confirm;
+pub use release::Release;
+pub use reserve::Reserve;
+pub use seed::Seed;
+pub use update_book::UpdateBook;
+
+/// State tree of books: id (u64 big-endian) -> `Book`.
+pub const BOOKS: &str = "books";
+/// State tree of reservations: buy key (UTF-8) -> `Reservation`.
+pub const RESERVATIONS: &str = "reservations";
+
+/// A command of the catalog log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CatalogCommand {
+    /// Fill an empty catalog.
+    Seed(Seed),
+    /// Take stock under a buy key.
+    Reserve(Reserve),
+    /// Mark a reservation sold.
+    Confirm(Confirm),
+    /// Give a reservation's stock back.
+    Release(Release),
+    /// Restock and/or reprice a book.
+    UpdateBook(UpdateBook),
+}
+
+/// What applying a catalog command answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogResponse {
+    /// The catalog holds this many books (seeded now or before).
+    Seeded(u64),
+    /// The book after the change.
+    Book(Book),
+    /// The reservation under the key and its book afterwards.
+    Reservation {
+        /// The stored reservation.
+        reservation: Reservation,
+        /// The book after it.
+        book: Book,
+    },
+    /// The command was refused; nothing changed.
+    Rejected(Rejection),
+}
+
+/// Why a command changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    /// No such book.
+    #[error("no book with id {item}")]
+    UnknownBook {
+        /// Book id asked for.
+        item: u64,
+    },
+    /// No reservation under the key.
+    #[error("no reservation under key {key:?}")]
+    UnknownReservation {
+        /// The key.
+        key: String,
+    },
+    /// The key is already used for another item or quantity.
+    #[error("buy key {key:?} is already used for a different buy")]
+    KeyConflict {
+        /// The key.
+        key: String,
+    },
+    /// The reservation is in a state that forbids the command.
+    #[error("reservation {key:?} is {state:?}")]
+    WrongState {
+        /// The key.
+        key: String,
+        /// Its state.
+        state: ReservationState,
+    },
+    /// The stock change would leave fewer than zero copies.
+    #[error("book {item} has {stock} in stock; a change of {delta} would make it negative")]
+    NegativeStock {
+        /// Book id.
+        item: u64,
+        /// Stock now.
+        stock: u64,
+        /// Change asked for.
+        delta: i64,
+    },
+}
+
+impl CatalogCommand {
+    /// Applies the command inside the runner's transaction.
+    pub fn apply(&self, txn: &StateTxn<'_>) -> TxnResult<CatalogResponse> {
+        match self {
+            Self::Seed(c) => c.apply(txn),
+            Self::Reserve(c) => c.apply(txn),
+            Self::Confirm(c) => c.apply(txn),
+            Self::Release(c) => c.apply(txn),
+            Self::UpdateBook(c) => c.apply(txn),
+        }
+    }
+}
+
+/// Reads a book by id.
+pub(crate) fn load_book(txn: &StateTxn<'_>, item: u64) -> TxnResult<Option<Book>> {
+    txn.get(BOOKS, &storage::keys::u64_key(item))
+}
+
+/// Stores a book under its id.
+pub(crate) fn store_book(txn: &StateTxn<'_>, book: &Book) -> TxnResult<()> {
+    txn.insert(BOOKS, &storage::keys::u64_key(book.id), book)
+}
+
+/// Reads the reservation under a buy key.
+pub(crate) fn load_reservation(txn: &StateTxn<'_>, key: &str) -> TxnResult<Option<Reservation>> {
+    txn.get(RESERVATIONS, key.as_bytes())
+}
+
+/// Stores a reservation under its key.
+pub(crate) fn store_reservation(txn: &StateTxn<'_>, r: &Reservation) -> TxnResult<()> {
+    txn.insert(RESERVATIONS, r.key.as_bytes(), r)
+}

@@ -1,0 +1,31 @@
+//! The catalog replica's validated configuration.
+
+use api::Book;
+use storage::{Cluster, GroupName, ReplicaSpec};
+
+use crate::catalog_file::{default_books, load_books};
+use crate::error::Result;
+
+/// What a catalog replica needs: its replica spec and the books of a fresh catalog.
+#[derive(Debug, Clone)]
+pub struct CatalogConfig {
+    /// Group, id, peers, directory, timings, token.
+    pub replica: ReplicaSpec,
+    /// Books seeded into a fresh catalog (the default, or the configured catalog file).
+    pub books: Vec<Book>,
+}
+
+impl CatalogConfig {
+    /// Catalog replica `id` of `cluster`.
+    ///
+    /// # Errors
+    /// Unknown id, missing token, or an unusable catalog file.
+    pub fn from_cluster(cluster: &Cluster, id: u64) -> Result<Self> {
+        let replica = cluster.replica_spec(GroupName::Catalog, id)?;
+        let books = match &cluster.catalog_file {
+            Some(path) => load_books(path)?,
+            None => default_books(),
+        };
+        Ok(Self { replica, books })
+    }
+}

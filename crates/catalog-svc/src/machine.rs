@@ -1,0 +1,178 @@
+//! The catalog's state machine, plugged into the replication runtime.
+
+use storage::{ServiceMachine, StateTxn, TxnResult};
+
+use crate::command::{CatalogCommand, CatalogResponse, BOOKS, RESERVATIONS};
+
+/// The catalog group's state machine: books and reservations.
+pub struct CatalogMachine;
+
+impl ServiceMachine for CatalogMachine {
+    type Command = CatalogCommand;
+    type Response = CatalogResponse;
+    const GROUP: &'static str = "catalog";
+    const STATE_TREES: &'static [&'static str] = &[BOOKS, RESERVATIONS];
+
+    fn apply(txn: &StateTxn<'_>, command: &CatalogCommand) -> TxnResult<CatalogResponse> {
+        command.apply(txn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use api::{Book, ReservationState};
+    use proptest::prelude::*;
+    use storage::scratch::ScratchState;
+
+    use super::*;
+    use crate::catalog_file::default_books;
+    use crate::command::{Confirm, Release, Reserve, Seed, UpdateBook};
+    use crate::state::all_books;
+
+    fn seeded() -> ScratchState<CatalogMachine> {
+        let s = ScratchState::new();
+        s.apply(&CatalogCommand::Seed(Seed {
+            books: default_books(),
+        }));
+        s
+    }
+
+    fn reserve(key: &str, item: u64, quantity: u64) -> CatalogCommand {
+        CatalogCommand::Reserve(Reserve {
+            key: key.into(),
+            item,
+            quantity,
+        })
+    }
+
+    fn state_of(r: CatalogResponse) -> ReservationState {
+        match r {
+            CatalogResponse::Reservation { reservation, .. } => reservation.state,
+            other => panic!("expected a reservation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn same_key_reserves_once() {
+        let s = seeded();
+        assert_eq!(
+            state_of(s.apply(&reserve("k", 3, 2))),
+            ReservationState::Held
+        );
+        assert_eq!(
+            state_of(s.apply(&reserve("k", 3, 2))),
+            ReservationState::Held
+        );
+        assert_eq!(all_books(&s.view(), None)[2].stock, 3);
+        let conflict = s.apply(&reserve("k", 3, 1));
+        assert!(matches!(
+            conflict,
+            CatalogResponse::Rejected(Rejection::KeyConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn refusal_is_remembered_and_release_tombstones_block_late_reserves() {
+        let s = seeded();
+        assert_eq!(
+            state_of(s.apply(&reserve("big", 1, 6))),
+            ReservationState::Refused
+        );
+        s.apply(&CatalogCommand::UpdateBook(UpdateBook {
+            item: 1,
+            stock_delta: Some(10),
+            cost: None,
+        }));
+        assert_eq!(
+            state_of(s.apply(&reserve("big", 1, 6))),
+            ReservationState::Refused
+        );
+        let release = Release {
+            key: "late".into(),
+            item: 2,
+            quantity: 1,
+        };
+        assert_eq!(
+            state_of(s.apply(&CatalogCommand::Release(release))),
+            ReservationState::Released
+        );
+        assert_eq!(
+            state_of(s.apply(&reserve("late", 2, 1))),
+            ReservationState::Released
+        );
+        assert_eq!(all_books(&s.view(), None)[1].stock, 5);
+    }
+
+    #[test]
+    fn confirmed_cannot_be_released_and_restock_never_goes_negative() {
+        let s = seeded();
+        s.apply(&reserve("k", 4, 1));
+        s.apply(&CatalogCommand::Confirm(Confirm { key: "k".into() }));
+        let r = s.apply(&CatalogCommand::Release(Release {
+            key: "k".into(),
+            item: 4,
+            quantity: 1,
+        }));
+        assert!(matches!(
+            r,
+            CatalogResponse::Rejected(Rejection::WrongState { .. })
+        ));
+        let r = s.apply(&CatalogCommand::UpdateBook(UpdateBook {
+            item: 4,
+            stock_delta: Some(-5),
+            cost: None,
+        }));
+        assert!(matches!(
+            r,
+            CatalogResponse::Rejected(Rejection::NegativeStock { stock: 4, .. })
+        ));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Reserve(u8, u64, u64),
+        Confirm(u8),
+        Release(u8, u64, u64),
+        Restock(u64, i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..6, 1u64..4, 1u64..4).prop_map(|(k, i, q)| Op::Reserve(k, i, q)),
+            (0u8..6).prop_map(Op::Confirm),
+            (0u8..6, 1u64..4, 1u64..4).prop_map(|(k, i, q)| Op::Release(k, i, q)),
+            (1u64..4, -6i64..6).prop_map(|(i, d)| Op::Restock(i, d)),
+        ]
+    }
+
+    proptest! {
+        // Conservation: stock = initial + restocks - held - confirmed, per book, after any sequence.
+        #[test]
+        fn stock_is_conserved(ops in proptest::collection::vec(op(), 0..60)) {
+            let s = seeded();
+            let mut restocked = [0i64; 8];
+            for op in &ops {
+                let cmd = match op.clone() {
+                    Op::Reserve(k, i, q) => reserve(&k.to_string(), i, q),
+                    Op::Confirm(k) => CatalogCommand::Confirm(Confirm { key: k.to_string() }),
+                    Op::Release(k, i, q) => CatalogCommand::Release(Release { key: k.to_string(), item: i, quantity: q }),
+                    Op::Restock(i, d) => CatalogCommand::UpdateBook(UpdateBook { item: i, stock_delta: Some(d), cost: None }),
+                };
+                if let CatalogResponse::Book(_) = s.apply(&cmd) {
+                    if let Op::Restock(i, d) = op { restocked[*i as usize] += d; }
+                }
+            }
+            let view = s.view();
+            let reservations: Vec<(Vec<u8>, api::Reservation)> = view.scan(RESERVATIONS);
+            for book in all_books(&view, None) {
+                let taken: u64 = reservations.iter()
+                    .filter(|(_, r)| r.item == book.id && matches!(r.state, ReservationState::Held | ReservationState::Confirmed))
+                    .map(|(_, r)| r.quantity).sum();
+                prop_assert_eq!(book.stock as i64, 5 + restocked[book.id as usize] - taken as i64);
+            }
+            let _: Vec<Book> = all_books(&view, Some("ds"));
+        }
+    }
+
+    use crate::command::Rejection;
+}

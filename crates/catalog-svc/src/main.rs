@@ -1,0 +1,43 @@
+//! `catalog-svc --config cluster.toml --id N`: one catalog replica.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use storage::ClusterOverrides;
+
+/// One replica of the Pygmy catalog group.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Cluster configuration file (default: the embedded one, all on 127.0.0.1).
+    #[arg(long, env = "PYGMY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Replica id: position in `[catalog] replicas`, from 1.
+    #[arg(long)]
+    id: u64,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    storage::process::init_tracing();
+    storage::process::install_panic_hook();
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+    let overrides = ClusterOverrides {
+        data_dir: args.data,
+    };
+    match runtime.block_on(catalog_svc::run(
+        args.config.as_deref(),
+        args.id,
+        &overrides,
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("catalog-svc: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

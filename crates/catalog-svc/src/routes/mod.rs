@@ -1,0 +1,47 @@
+//! The catalog's HTTP routes; one file per route group.
+
+pub mod admin;
+pub mod books;
+pub mod reservations;
+pub mod status;
+
+use api::{ApiError, ErrorCode};
+
+use crate::command::CatalogCommand;
+use crate::error::Error;
+use crate::state::AppState;
+use crate::CatalogResponse;
+
+/// Commits `command` through the group and returns its answer and log index; refusals become errors.
+pub(crate) async fn commit(
+    state: &AppState,
+    command: CatalogCommand,
+) -> Result<(CatalogResponse, u64), ApiError> {
+    let written = state.replica.write(command).await.map_err(Error::from)?;
+    match written.response {
+        CatalogResponse::Rejected(r) => Err(Error::Rejected(r).into()),
+        response => Ok((response, written.log_index)),
+    }
+}
+
+/// Waits for a linearizable read point.
+pub(crate) async fn read_barrier(state: &AppState) -> Result<u64, ApiError> {
+    Ok(state
+        .replica
+        .linearizable_read()
+        .await
+        .map_err(Error::from)?)
+}
+
+/// 404 for unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// 405 for a known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+}

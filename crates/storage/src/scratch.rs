@@ -1,0 +1,64 @@
+//! A throwaway state for unit and property tests of a service machine: commands are applied
+//! through the same transaction path as the runner, on a temporary sled Db.
+
+use std::marker::PhantomData;
+
+use sled::transaction::{TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use crate::machine::{ServiceMachine, StateTxn, StateView};
+
+/// A temporary state of machine `M`.
+pub struct ScratchState<M> {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    _machine: PhantomData<fn() -> M>,
+}
+
+impl<M: ServiceMachine> ScratchState<M> {
+    /// An empty state (a temporary Db removed on drop).
+    ///
+    /// # Panics
+    /// If the temporary Db cannot be created.
+    pub fn new() -> Self {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .expect("temporary sled db opens");
+        let trees = M::STATE_TREES
+            .iter()
+            .map(|n| db.open_tree(n).expect("tree opens"))
+            .collect();
+        Self {
+            db,
+            trees,
+            _machine: PhantomData,
+        }
+    }
+
+    /// Applies `command` in one transaction, as the runner does.
+    ///
+    /// # Panics
+    /// If sled fails.
+    pub fn apply(&self, command: &M::Command) -> M::Response {
+        let result = self.trees[..].transaction(|txs: &Vec<TransactionalTree>| {
+            Ok(M::apply(&StateTxn::new(M::STATE_TREES, txs), command)?)
+        });
+        match result {
+            Ok(r) => r,
+            Err(TransactionError::Storage(e)) => panic!("sled failed: {e}"),
+            Err(TransactionError::Abort(())) => unreachable!("machines never abort"),
+        }
+    }
+
+    /// Reads of the state.
+    pub fn view(&self) -> StateView {
+        StateView::new(self.db.clone())
+    }
+}
+
+impl<M: ServiceMachine> Default for ScratchState<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
