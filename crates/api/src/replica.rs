@@ -35,6 +35,10 @@ pub struct ReplicaStatus {
     pub last_log_index: u64,
     /// Index of the last applied entry.
     pub last_applied: u64,
+    /// Last log index covered by the current snapshot (0: none).
+    pub snapshot_index: u64,
+    /// Last log index removed from the log by compaction (0: none).
+    pub last_purged: u64,
     /// Hex digest of the state trees; equal digests at equal `last_applied` mean equal state.
     pub digest: String,
 }

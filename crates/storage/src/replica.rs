@@ -81,7 +81,6 @@ fn openraft_config(spec: &ReplicaSpec) -> Result<openraft::Config> {
         max_in_snapshot_log_to_keep: t.snapshot_logs_kept,
         snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES_MAX,
         max_payload_entries: 300,
-        purge_batch_size: 256,
         ..Default::default()
     };
     config
@@ -187,6 +186,8 @@ impl<M: ServiceMachine> Replica<M> {
             term: m.current_term,
             last_log_index: m.last_log_index.unwrap_or(0),
             last_applied: m.last_applied.map_or(0, |l| l.index),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            last_purged: m.purged.map_or(0, |l| l.index),
             digest: self.inner.db.digest(),
         }
     }

@@ -19,11 +19,14 @@ pub(crate) const SNAPSHOT_META: &[u8] = b"snapshot_meta";
 /// sm_meta key of the current snapshot's image bytes.
 pub(crate) const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
+/// One tree of an image: its name and its (key, value) entries in key order.
+pub type TreeImage = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Every state tree's entries, in tree order then key order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StateImage {
-    /// (tree name, entries) per state tree.
-    pub trees: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)>,
+    /// One per state tree.
+    pub trees: Vec<TreeImage>,
 }
 
 impl StateImage {

@@ -1,0 +1,46 @@
+//! Free TCP ports on 127.0.0.1.
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::sync::{Mutex, PoisonError};
+
+/// Ports already handed out by this process, never handed out twice.
+static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A free TCP port on 127.0.0.1 (bind port 0, read it, release it).
+///
+/// A port is never returned twice by one process, so the ports of one [`crate::ClusterDir`]
+/// (and of several in parallel tests) are distinct.
+pub fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .unwrap_or_else(|e| panic!("cannot bind a TCP port on 127.0.0.1: {e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("cannot read the bound port: {e}"))
+            .port();
+        drop(listener);
+        let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+        if given.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+    panic!("no fresh free port on 127.0.0.1 after 1000 attempts")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_and_bindable() {
+        let ports: Vec<u16> = (0..20).map(|_| free_port()).collect();
+        let distinct: HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        for port in ports {
+            assert_ne!(port, 0);
+            TcpListener::bind(("127.0.0.1", port))
+                .unwrap_or_else(|e| panic!("port {port} is not usable: {e}"));
+        }
+    }
+}
