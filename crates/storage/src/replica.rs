@@ -9,7 +9,7 @@ use openraft::error::{InitializeError, RaftError};
 use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{timeout, Instant};
 
 use crate::cluster::ReplicaSpec;
 use crate::db::ReplicaDb;
@@ -237,7 +237,7 @@ impl<M: ServiceMachine> Replica<M> {
                 }
                 LeaderReply::Unavailable(reason) => last = reason,
             }
-            sleep(backoff.next().min(remaining)).await;
+            self.pause(backoff.next().min(remaining)).await;
         }
     }
 
@@ -326,7 +326,7 @@ impl<M: ServiceMachine> Replica<M> {
                 }
                 LeaderReply::Unavailable(reason) | LeaderReply::Unknown(reason) => last = reason,
             }
-            sleep(backoff.next().min(remaining)).await;
+            self.pause(backoff.next().min(remaining)).await;
         }
     }
 
@@ -360,6 +360,13 @@ impl<M: ServiceMachine> Replica<M> {
             Ok(reply) => reply,
             Err(e) => LeaderReply::Unavailable(e.to_string()),
         }
+    }
+
+    /// Waits up to `pause`, ending early when the Raft metrics change (e.g. a new leader is known).
+    async fn pause(&self, pause: Duration) {
+        let mut metrics = self.inner.raft.metrics();
+        metrics.borrow_and_update();
+        let _ = timeout(pause, metrics.changed()).await;
     }
 
     /// Stops Raft and flushes the Db.

@@ -10,18 +10,6 @@ pub const CLUSTER_TOKEN: &str = "test-cluster-token";
 /// Admin token written into every test `cluster.toml`.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-/// Default `[raft]` entries; an override with the same key replaces one.
-const RAFT_DEFAULTS: &[(&str, &str)] = &[
-    ("heartbeat_ms", "250"),
-    ("election_timeout_ms_min", "1000"),
-    ("election_timeout_ms_max", "2000"),
-    ("install_snapshot_timeout_ms", "5000"),
-    ("snapshot_logs_since_last", "5000"),
-    ("snapshot_logs_kept", "1000"),
-    ("write_timeout_ms", "5000"),
-    ("read_timeout_ms", "3000"),
-];
-
 /// `[storage] sled_cache_bytes` of test clusters (8 MiB).
 const SLED_CACHE_BYTES: u64 = 8_388_608;
 
@@ -43,12 +31,9 @@ pub struct ClusterDir {
 impl ClusterDir {
     /// Writes cluster.toml with `catalog` catalog replicas and `orders` order replicas (each >= 1), a frontend, `data_dir = <dir>/data`,
     /// `cluster_token = "test-cluster-token"`, `admin_token = "test-admin-token"`, and the given extra TOML lines
-    /// appended verbatim into the `[raft]` table (a key given there replaces the default one of the same name).
-    ///
-    /// Defaults for `[raft]`: heartbeat_ms = 250, election_timeout_ms_min = 1000,
-    /// election_timeout_ms_max = 2000, install_snapshot_timeout_ms = 5000,
-    /// snapshot_logs_since_last = 5000, snapshot_logs_kept = 1000, write_timeout_ms = 5000,
-    /// read_timeout_ms = 3000. `[storage] sled_cache_bytes = 8388608`.
+    /// written verbatim into the `[raft]` table. Every other setting is the embedded default
+    /// (the repository's `cluster.toml`), which the services merge under this file.
+    /// `[storage] sled_cache_bytes = 8388608`.
     pub fn new(catalog: usize, orders: usize, raft_overrides: &[&str]) -> ClusterDir {
         assert!(
             catalog >= 1 && orders >= 1,
@@ -96,12 +81,6 @@ impl ClusterDir {
             let _ = writeln!(t, "\n[{group}]\nreplicas = [{}]", list.join(", "));
         }
         t.push_str("\n[raft]\n");
-        let overridden: Vec<&str> = raft_overrides.iter().filter_map(|l| key_of(l)).collect();
-        for (key, value) in RAFT_DEFAULTS {
-            if !overridden.contains(key) {
-                let _ = writeln!(t, "{key} = {value}");
-            }
-        }
         for line in raft_overrides {
             let _ = writeln!(t, "{line}");
         }
@@ -167,13 +146,6 @@ impl Drop for ClusterDir {
     }
 }
 
-/// `key` of a `key = value` line, if it is one.
-fn key_of(line: &str) -> Option<&str> {
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim().trim_matches('"');
-    (!key.is_empty() && !key.starts_with('#')).then_some(key)
-}
-
 /// A TOML basic string (JSON string escapes are valid TOML ones).
 fn toml_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serializes")
@@ -184,7 +156,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn toml_has_every_address_and_overrides_replace_defaults() {
+    fn toml_has_every_address_and_the_overrides() {
         let dir = ClusterDir::new(
             3,
             2,
@@ -209,7 +181,6 @@ mod tests {
         );
         assert!(text.contains("snapshot_logs_since_last = 20"), "{text}");
         assert!(text.contains("snapshot_logs_kept = 0\n"), "{text}");
-        assert!(text.contains("heartbeat_ms = 250"), "{text}");
         assert!(
             text.contains("cluster_token = \"test-cluster-token\""),
             "{text}"
