@@ -212,9 +212,10 @@ impl Cluster {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let env = Env::prefixed("PYGMY_")
-            .split("__")
-            .filter(|k| ENV_KEYS.iter().any(|top| k.as_str().starts_with(top)));
+        let env = Env::prefixed("PYGMY_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            ENV_KEYS.iter().any(|top| k.starts_with(top))
+        });
         figment = figment.merge(env).merge(Serialized::defaults(overrides));
         let file: ClusterFile = figment.extract().map_err(|e| {
             let origin = path.map_or("the default configuration".into(), |p| {
@@ -417,6 +418,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("cluster_token"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_ignores_other_pygmy_variables() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PYGMY_CLUSTER_TOKEN", "from-env");
+            jail.set_env("PYGMY_RAFT__HEARTBEAT_MS", "300");
+            jail.set_env("PYGMY_URL", "http://127.0.0.1:1");
+            let c = Cluster::load(None, &Default::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.cluster_token, "from-env");
+            assert_eq!(c.raft.heartbeat, Duration::from_millis(300));
+            Ok(())
+        });
     }
 
     #[test]
