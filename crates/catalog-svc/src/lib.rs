@@ -22,6 +22,7 @@ use std::path::Path;
 use axum::routing::{get, post};
 use axum::Router;
 use storage::peer_routes::{peer_router, require_token};
+use storage::telemetry::track_http;
 use storage::{Cluster, ClusterOverrides, Replica};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,10 +50,12 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(routes::status::status))
         .route_layer(axum::middleware::from_fn_with_state(token, require_token))
         .route("/health", get(routes::status::health))
+        .route("/metrics", get(storage::telemetry::render_metrics))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
         .merge(peers)
+        .route_layer(axum::middleware::from_fn_with_state("catalog", track_http))
         .layer(TraceLayer::new_for_http())
 }
 

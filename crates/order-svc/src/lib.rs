@@ -1,1 +1,19 @@
-//! The order-svc service: filled in by issue #3 (see DESIGN.md §2).
+//! The Pygmy order log and the exactly-once buy protocol, replicated by a Raft group.
+
+use std::path::Path;
+
+use storage::ClusterOverrides;
+
+/// Loads the configuration, binds order replica `id`'s address and serves until Ctrl-C or
+/// SIGTERM: what `order-svc` and `pygmy serve order` both run.
+///
+/// # Errors
+/// Invalid configuration, address in use, or the replica cannot start.
+pub async fn run(
+    config_path: Option<&Path>,
+    id: u64,
+    overrides: &ClusterOverrides,
+) -> Result<(), storage::Error> {
+    let _ = (config_path, id, overrides);
+    Err(storage::Error::Config("order-svc is not built yet".into()))
+}

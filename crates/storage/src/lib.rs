@@ -9,6 +9,7 @@
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
 //! - [`scratch`]: a throwaway state for unit tests of a service machine.
+//! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests.
 //! - [`process`]: what every server binary shares (tracing, panic hook, shutdown signal).
 //!
 //! Invariants: every acknowledgement to Raft follows a flush; state and `last_applied` change in
@@ -32,6 +33,7 @@ pub mod replica;
 pub mod scratch;
 pub mod snapshot;
 pub mod state_machine;
+pub mod telemetry;
 pub mod types;
 
 #[cfg(test)]
