@@ -90,12 +90,17 @@ pub async fn serve(
     Ok(served?)
 }
 
-/// Loads the configuration, binds the replica's address and serves until Ctrl-C or SIGTERM:
-/// what `catalog-svc` and `pygmy serve catalog` both run.
+/// Loads the configuration, binds catalog replica `id`'s address and serves until `shutdown`
+/// resolves: what `catalog-svc` and `pygmy serve catalog` both run.
 ///
 /// # Errors
 /// Invalid configuration, address in use, or as [`serve`].
-pub async fn run(config_path: Option<&Path>, id: u64, overrides: &ClusterOverrides) -> Result<()> {
+pub async fn run(
+    config_path: Option<&Path>,
+    id: u64,
+    overrides: &ClusterOverrides,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let cluster = Cluster::load(config_path, overrides)?;
     let config = CatalogConfig::from_cluster(&cluster, id)?;
     let addr = config.replica.addr().to_string();
@@ -103,7 +108,5 @@ pub async fn run(config_path: Option<&Path>, id: u64, overrides: &ClusterOverrid
         .await
         .map_err(|source| Error::Bind { addr, source })?;
     let span = tracing::info_span!("replica", group = "catalog", replica_id = id);
-    serve(config, listener, storage::process::shutdown_signal())
-        .instrument(span)
-        .await
+    serve(config, listener, shutdown).instrument(span).await
 }

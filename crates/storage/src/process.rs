@@ -60,3 +60,20 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+/// Resolves once this process's parent is no longer `parent_pid` (it died and the process was
+/// re-parented): children of `pygmy up` use it so that none is left behind when `up` is killed.
+///
+/// # Cancel safety
+/// Cancel safe: it only polls.
+pub async fn parent_exited(parent_pid: u32) {
+    // Polling is the portable way; Linux's PR_SET_PDEATHSIG would need unsafe code.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        if std::os::unix::process::parent_id() != parent_pid {
+            tracing::warn!(parent_pid, "parent process is gone; shutting down");
+            return;
+        }
+    }
+}
