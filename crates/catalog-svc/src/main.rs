@@ -29,11 +29,9 @@ fn main() -> ExitCode {
     let overrides = ClusterOverrides {
         data_dir: args.data,
     };
-    match runtime.block_on(catalog_svc::run(
-        args.config.as_deref(),
-        args.id,
-        &overrides,
-    )) {
+    let shutdown = storage::process::shutdown_signal();
+    let config = args.config.as_deref();
+    match runtime.block_on(catalog_svc::run(config, args.id, &overrides, shutdown)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("catalog-svc: {e}");
