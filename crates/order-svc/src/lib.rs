@@ -1,20 +1,116 @@
 //! The Pygmy order log and the exactly-once buy protocol, replicated by a Raft group.
+//!
+//! Layout:
+//! - [`command`]: the replicated commands (one file each); [`machine`] plugs them into `storage`.
+//! - [`buy`]: the buy protocol run by the leader; [`resolver`] finishes buys left pending.
+//! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key.
+//! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
+//! - [`config`], [`error`].
 
+pub mod buy;
+pub mod catalog_client;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod machine;
+mod resolver;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
-use storage::ClusterOverrides;
+use axum::routing::{get, post};
+use axum::Router;
+use storage::peer_routes::{peer_router, require_token};
+use storage::telemetry::track_http;
+use storage::{Cluster, ClusterOverrides, Replica};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+use crate::catalog_client::CatalogClient;
+pub use command::{OrderCommand, OrderResponse};
+pub use config::OrderConfig;
+pub use error::{Error, Result};
+pub use machine::OrderMachine;
+pub use state::AppState;
+
+/// The order routes: token-protected service and peer routes, public `/health` and `/metrics`.
+pub fn router(state: AppState) -> Router {
+    let token = state.replica.spec().cluster_token.as_str().into();
+    let peers = peer_router(state.replica.clone());
+    Router::new()
+        .route("/buy", post(routes::buy::buy))
+        .route("/orders", get(routes::orders::list))
+        .route("/orders/{number}", get(routes::orders::get))
+        .route_layer(axum::middleware::from_fn_with_state(token, require_token))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .merge(peers)
+        .route_layer(axum::middleware::from_fn_with_state("orders", track_http))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Runs order replica `config` on `listener` until `shutdown` resolves, then stops cleanly.
+///
+/// # Errors
+/// The replica cannot start (directory locked or damaged, Raft refused) or serving failed.
+pub async fn serve(
+    config: OrderConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let replica = Replica::<OrderMachine>::start(config.replica.clone()).await?;
+    let token = config.replica.cluster_token.clone();
+    let (resolved_tx, resolved_rx) = watch::channel(0);
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let state = AppState {
+        replica: replica.clone(),
+        catalog: Arc::new(CatalogClient::new(config.catalog, token)),
+        resolved_term: resolved_rx,
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("reqwest client builds with static settings"),
+        tasks: tasks.clone(),
+    };
+    tasks.spawn(resolver::run(state.clone(), resolved_tx, cancel.child_token()).in_current_span());
+    tracing::info!(addr = config.replica.addr(), "serving");
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    replica.shutdown().await;
+    tracing::info!("stopped");
+    Ok(served?)
+}
 
 /// Loads the configuration, binds order replica `id`'s address and serves until `shutdown`
 /// resolves: what `order-svc` and `pygmy serve order` both run.
 ///
 /// # Errors
-/// Invalid configuration, address in use, or the replica cannot start.
+/// Invalid configuration, address in use, or as [`serve`].
 pub async fn run(
     config_path: Option<&Path>,
     id: u64,
     overrides: &ClusterOverrides,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), storage::Error> {
-    let _ = (config_path, id, overrides, shutdown);
-    Err(storage::Error::Config("order-svc is not built yet".into()))
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let cluster = Cluster::load(config_path, overrides)?;
+    let config = OrderConfig::from_cluster(&cluster, id)?;
+    let addr = config.replica.addr().to_string();
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let span = tracing::info_span!("replica", group = "orders", replica_id = id);
+    serve(config, listener, shutdown).instrument(span).await
 }

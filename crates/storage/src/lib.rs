@@ -42,4 +42,4 @@ mod conformance;
 pub use cluster::{Cluster, ClusterOverrides, GroupName, ReplicaSpec};
 pub use error::{Error, Result};
 pub use machine::{ServiceMachine, StateTxn, StateView, TxnResult};
-pub use replica::{Replica, Written};
+pub use replica::{Leadership, Replica, Written};

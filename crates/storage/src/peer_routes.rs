@@ -4,7 +4,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -22,18 +22,31 @@ use crate::types::{GroupTypes, ReplicaId};
 /// Largest peer request body: a snapshot chunk as a JSON number array is 3-4x its bytes.
 const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
 
-/// The token-protected peer routes of `replica` (`/raft/...`).
+/// The routes every replica serves whatever its service: token-protected Raft RPC, forwarded
+/// writes, read index and `/status`; public `/health` and `/metrics`.
 pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
     let token: Arc<str> = replica.spec().cluster_token.as_str().into();
     Router::new()
+        .route("/status", get(status::<M>))
         .route("/raft/append", post(append::<M>))
         .route("/raft/vote", post(vote::<M>))
         .route("/raft/snapshot", post(snapshot::<M>))
         .route("/raft/write", post(write::<M>))
         .route("/raft/read-index", post(read_index::<M>))
         .layer(DefaultBodyLimit::max(PEER_BODY_BYTES_MAX))
-        .layer(middleware::from_fn_with_state(token, require_token))
+        .route_layer(middleware::from_fn_with_state(token, require_token))
+        .route("/health", get(health::<M>))
+        .route("/metrics", get(crate::telemetry::render_metrics))
         .with_state(replica)
+}
+
+async fn status<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<api::ReplicaStatus> {
+    Json(replica.status())
+}
+
+async fn health<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<serde_json::Value> {
+    let spec = replica.spec();
+    Json(serde_json::json!({"status": "ok", "group": spec.group.as_str(), "id": spec.id}))
 }
 
 /// Middleware: 401 unless `Authorization: Bearer <token>` matches.

@@ -36,6 +36,19 @@ pub struct Written<R> {
     pub response: R,
 }
 
+/// Who leads a group, as one replica knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// Whether this replica is the leader.
+    pub is_leader: bool,
+    /// Leader id, if known.
+    pub leader: Option<ReplicaId>,
+    /// Leader `host:port`, if known.
+    pub leader_addr: Option<String>,
+    /// Current term.
+    pub term: u64,
+}
+
 /// Answer of a replica asked to act as leader (`/raft/write`, `/raft/read-index`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LeaderReply<T> {
@@ -189,6 +202,21 @@ impl<M: ServiceMachine> Replica<M> {
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             last_purged: m.purged.map_or(0, |l| l.index),
             digest: self.inner.db.digest(),
+        }
+    }
+
+    /// Who leads, as this replica knows it, and in which term (cheap: no digest).
+    pub fn leadership(&self) -> Leadership {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let leader_addr = m
+            .current_leader
+            .and_then(|id| self.peer_addr(id))
+            .map(str::to_string);
+        Leadership {
+            is_leader: m.state == ServerState::Leader,
+            leader: m.current_leader,
+            leader_addr,
+            term: m.current_term,
         }
     }
 

@@ -1,9 +1,9 @@
-//! The catalog's HTTP routes; one file per route group.
+//! The catalog's HTTP routes; one file per route group (`/status`, `/health`, `/metrics` and
+//! the Raft routes come from `storage::peer_routes`).
 
 pub mod admin;
 pub mod books;
 pub mod reservations;
-pub mod status;
 
 use api::{ApiError, ErrorCode};
 

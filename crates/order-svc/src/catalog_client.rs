@@ -1,0 +1,150 @@
+//! The order leader's calls to the catalog group: reserve and confirm, by buy key.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use api::{ApiError, ErrorBody, ErrorCode, ReserveOutcome, ReserveRequest};
+use serde::Serialize;
+use tokio::time::{sleep, Instant};
+
+/// Pause between attempts while the catalog group has no leader or answers unknown.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Time allowed for one call to a catalog replica.
+const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// The catalog's answer to a reservation.
+#[derive(Debug)]
+pub enum ReserveAnswer {
+    /// The stock is held (or was already held or confirmed) under the key.
+    Held(ReserveOutcome),
+    /// A definitive refusal (out of stock, unknown book, key conflict, ...): never retried.
+    Refused(ApiError),
+    /// No definitive answer before the deadline; the key may or may not hold stock.
+    Unknown(String),
+}
+
+/// Client of the catalog replicas (any replica forwards writes to its leader).
+#[derive(Debug)]
+pub struct CatalogClient {
+    http: reqwest::Client,
+    replicas: Vec<String>,
+    token: String,
+    // The replica that last answered; tried first.
+    preferred: AtomicUsize,
+}
+
+impl CatalogClient {
+    /// A client of `replicas` authenticating with `token`.
+    pub fn new(replicas: Vec<String>, token: String) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("reqwest client builds with static settings");
+        Self {
+            http,
+            replicas,
+            token,
+            preferred: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reserves `quantity` of `item` under `key`, retrying (same key: idempotent) until a
+    /// definitive answer or `deadline`.
+    pub async fn reserve(&self, req: &ReserveRequest, deadline: Instant) -> ReserveAnswer {
+        let mut last = "no catalog replica reached".to_string();
+        while Instant::now() < deadline {
+            match self
+                .post::<_, ReserveOutcome>("/reserve", req, deadline)
+                .await
+            {
+                Ok(outcome) => return ReserveAnswer::Held(outcome),
+                Err(Attempt::Definitive(e)) => return ReserveAnswer::Refused(e),
+                Err(Attempt::Retry(reason)) => last = reason,
+            }
+            sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+        ReserveAnswer::Unknown(last)
+    }
+
+    /// Marks the reservation under `key` sold; best effort (a held reservation whose order is
+    /// committed is already sold as far as stock is concerned).
+    pub async fn confirm(&self, key: &str, deadline: Instant) {
+        let body = serde_json::json!({ "key": key });
+        if let Err(e) = self
+            .post::<_, ReserveOutcome>("/reservations/confirm", &body, deadline)
+            .await
+        {
+            tracing::debug!(key, error = ?e, "confirm not delivered");
+        }
+    }
+
+    /// One POST, trying each replica once from the preferred one.
+    async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        deadline: Instant,
+    ) -> Result<T, Attempt> {
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut last = Attempt::Retry("no catalog replica configured".into());
+        for i in 0..self.replicas.len() {
+            let at = (start + i) % self.replicas.len();
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(CALL_TIMEOUT);
+            if wait.is_zero() {
+                break;
+            }
+            let sent = self
+                .http
+                .post(format!("http://{}{path}", self.replicas[at]))
+                .bearer_auth(&self.token)
+                .json(body)
+                .timeout(wait)
+                .send()
+                .await;
+            match classify(sent).await {
+                Ok(value) => {
+                    self.preferred.store(at, Ordering::Relaxed);
+                    return Ok(value);
+                }
+                Err(e @ Attempt::Definitive(_)) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Outcome of one call that did not succeed.
+#[derive(Debug)]
+enum Attempt {
+    Definitive(ApiError),
+    Retry(String),
+}
+
+async fn classify<T: serde::de::DeserializeOwned>(
+    sent: reqwest::Result<reqwest::Response>,
+) -> Result<T, Attempt> {
+    let response = sent.map_err(|e| Attempt::Retry(e.to_string()))?;
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json()
+            .await
+            .map_err(|e| Attempt::Retry(e.to_string()));
+    }
+    let error = match response.json::<ErrorBody>().await {
+        Ok(body) => ApiError::from(body),
+        Err(e) => return Err(Attempt::Retry(format!("status {status}: {e}"))),
+    };
+    match error.code {
+        ErrorCode::NoLeader
+        | ErrorCode::OutcomeUnknown
+        | ErrorCode::Timeout
+        | ErrorCode::Overloaded => Err(Attempt::Retry(error.message)),
+        // 5xx and auth problems are not the buyer's fault and may pass: keep trying.
+        ErrorCode::Internal | ErrorCode::Unauthorized => Err(Attempt::Retry(error.message)),
+        _ => Err(Attempt::Definitive(error)),
+    }
+}

@@ -1,0 +1,77 @@
+//! The leader's resolver: finishes buys left pending (by a crashed leader, or by a buy whose
+//! catalog call timed out), so that no reservation leaks and no order is lost.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::buy::finish;
+use crate::command::{PendingBuy, PENDING};
+use crate::state::{AppState, BUY_DEADLINE};
+
+/// Period of resolver passes.
+const RESOLVE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Runs until cancelled: on the leader, each pass finishes pending buys; the first complete pass
+/// of a term opens that term to new buys (`resolved`).
+pub(crate) async fn run(state: AppState, resolved: watch::Sender<u64>, cancel: CancellationToken) {
+    // Keys pending at the previous pass of this term: pending twice in a row means stuck (a
+    // buy in progress normally finishes within one interval).
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen_term = 0;
+    loop {
+        let leadership = state.replica.leadership();
+        if leadership.is_leader {
+            let first_pass = *resolved.borrow() < leadership.term;
+            if seen_term != leadership.term {
+                (seen, seen_term) = (HashSet::new(), leadership.term);
+            }
+            match pass(&state, first_pass, &mut seen).await {
+                Ok(true) => {
+                    resolved.send_if_modified(|t| {
+                        (*t < leadership.term)
+                            .then(|| *t = leadership.term)
+                            .is_some()
+                    });
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "resolver pass failed"),
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(RESOLVE_INTERVAL) => {}
+        }
+    }
+}
+
+/// One pass; true if every buy it took on finished definitively.
+async fn pass(
+    state: &AppState,
+    all: bool,
+    seen: &mut HashSet<String>,
+) -> Result<bool, storage::Error> {
+    // Applies every committed entry first, the predecessor's `BeginBuy`s included.
+    state.replica.linearizable_read().await?;
+    let pending: Vec<PendingBuy> = state
+        .replica
+        .view()
+        .scan::<PendingBuy>(PENDING)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let now: HashSet<String> = pending.iter().map(|p| p.key.clone()).collect();
+    let mut all_finished = true;
+    for buy in pending.iter().filter(|p| all || seen.contains(&p.key)) {
+        tracing::info!(key = buy.key, item = buy.item, "finishing a pending buy");
+        if let Err(e) = finish(state, buy, Instant::now() + BUY_DEADLINE).await {
+            all_finished &=
+                e.code != api::ErrorCode::OutcomeUnknown && e.code != api::ErrorCode::NoLeader;
+        }
+    }
+    *seen = now;
+    Ok(all_finished)
+}

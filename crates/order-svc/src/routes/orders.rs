@@ -1,0 +1,67 @@
+//! `GET /orders/{number}` and `GET /orders?from=N&limit=M`: linearizable reads of the order log.
+
+use std::collections::HashMap;
+
+use api::{ApiError, ApiJson, Order, OrderList};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+
+use crate::command::ORDERS;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// Orders returned by one page at most.
+pub const PAGE_ORDERS_MAX: u64 = 1000;
+
+/// One order by number.
+pub async fn get(
+    State(state): State<AppState>,
+    number: Result<Path<String>, PathRejection>,
+) -> Result<ApiJson<Order>, ApiError> {
+    let Path(raw) = number.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let number = api::parse_id("order number", &raw)?;
+    state
+        .replica
+        .linearizable_read()
+        .await
+        .map_err(Error::from)?;
+    state
+        .replica
+        .view()
+        .get(ORDERS, &storage::keys::u64_key(number))
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found(format!("no order number {number}")))
+}
+
+/// A page of the order log: numbers `from` (default 1) onwards, at most `limit` (default 100).
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<ApiJson<OrderList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let from = query
+        .get("from")
+        .map_or(Ok(1), |v| api::parse_id("from", v))?;
+    let limit = query
+        .get("limit")
+        .map_or(Ok(100), |v| api::parse_id("limit", v))?;
+    if limit > PAGE_ORDERS_MAX {
+        return Err(ApiError::bad_request(format!(
+            "limit is at most {PAGE_ORDERS_MAX}"
+        )));
+    }
+    state
+        .replica
+        .linearizable_read()
+        .await
+        .map_err(Error::from)?;
+    let orders = (from..from.saturating_add(limit))
+        .map_while(|n| {
+            state
+                .replica
+                .view()
+                .get::<Order>(ORDERS, &storage::keys::u64_key(n))
+        })
+        .collect();
+    Ok(ApiJson(OrderList { orders }))
+}

@@ -1,0 +1,53 @@
+//! The handle every route receives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::{ApiError, ErrorCode};
+use storage::Replica;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog_client::CatalogClient;
+use crate::machine::OrderMachine;
+
+/// Shared state of the order routes.
+#[derive(Clone)]
+pub struct AppState {
+    /// This process's replica of the order group.
+    pub replica: Replica<OrderMachine>,
+    /// Client of the catalog group.
+    pub catalog: Arc<CatalogClient>,
+    /// Highest term in which this replica, as leader, finished every buy left pending before it.
+    pub resolved_term: watch::Receiver<u64>,
+    /// Client for forwarding buys to the leader.
+    pub http: reqwest::Client,
+    /// Background work spawned by requests (confirmations), awaited at shutdown.
+    pub tasks: TaskTracker,
+}
+
+impl AppState {
+    /// Waits until this leader has finished its predecessors' pending buys in the current term.
+    ///
+    /// # Errors
+    /// 503 `no_leader` if that takes past `deadline`.
+    pub async fn wait_resolved(&self, deadline: Instant) -> Result<(), ApiError> {
+        let term = self.replica.leadership().term;
+        let mut rx = self.resolved_term.clone();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let resolved = tokio::time::timeout(wait, rx.wait_for(|t| *t >= term))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if resolved {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::NoLeader,
+            "the new order leader is still finishing the buys its predecessor left pending",
+        ))
+    }
+}
+
+/// Deadline of one buy at the order leader (reservation plus two commits, with retries).
+pub const BUY_DEADLINE: Duration = Duration::from_secs(8);
