@@ -13,6 +13,7 @@
 //! - [`child`]: [`ChildGuard`], one child process logging to a file, SIGKILLed on drop.
 //! - [`replica_set`]: [`ReplicaSet`], the replicas of one group: start, kill, stop, restart,
 //!   `/status`, leader and convergence waits; logs printed on panic.
+//! - [`store`]: [`Store`], a whole store (both groups and a frontend) run by `pygmy serve`.
 //! - [`init_tracing`]: a test tracing subscriber, installed once.
 
 pub mod child;
@@ -20,6 +21,7 @@ pub mod cluster_dir;
 pub mod poll;
 pub mod ports;
 pub mod replica_set;
+pub mod store;
 
 use std::sync::Once;
 
@@ -28,6 +30,7 @@ pub use cluster_dir::ClusterDir;
 pub use poll::poll_until;
 pub use ports::free_port;
 pub use replica_set::ReplicaSet;
+pub use store::Store;
 
 /// Installs a tracing subscriber once (RUST_LOG filter, test writer). Safe to call many times.
 ///

@@ -101,18 +101,19 @@ impl<'a> ReplicaSet<'a> {
         self.child(id).try_exit_status().is_none()
     }
 
-    /// SIGKILL + reap replica `id` (no-op if it is not running).
-    pub fn kill(&mut self, id: u64) {
+    /// SIGKILL + reap replica `id` (no-op if it is not running). Takes `&self` so a test can kill
+    /// while other futures use the set.
+    pub fn kill(&self, id: u64) {
         self.child(id).kill();
     }
 
     /// SIGTERM with 10 s grace, then SIGKILL; its exit status.
-    pub fn stop(&mut self, id: u64) -> Option<ExitStatus> {
+    pub fn stop(&self, id: u64) -> Option<ExitStatus> {
         self.child(id).terminate(STOP_GRACE)
     }
 
     /// Spawns replica `id` again (log appended to the same file); panics if still running.
-    pub fn restart(&mut self, id: u64) {
+    pub fn restart(&self, id: u64) {
         assert!(
             !self.is_running(id),
             "cannot restart {}-{id}: it is still running (kill or stop it first)",
@@ -347,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn processes_are_started_killed_and_restarted() {
         let dir = ClusterDir::new(2, 1, &[]);
-        let mut set = fake_set(&dir, "echo \"args: $*\"; exec sleep 600");
+        let set = fake_set(&dir, "echo \"args: $*\"; exec sleep 600");
         assert_eq!(set.ids(), vec![1, 2]);
         assert!(set.is_running(1) && set.is_running(2));
         let log_has = |set: &ReplicaSet<'_>, id: u64, s: &str| set.log(id).contains(s);

@@ -156,7 +156,7 @@ async fn killed_leader_is_replaced_and_writes_go_on() {
     // Goal: SIGKILL of the leader; a survivor accepts a write once a new leader is elected.
     // Method: retry a restock on a survivor until it succeeds; print the time it took.
     let dir = ClusterDir::new(3, 1, &[]);
-    let (mut set, leader) = start(&dir).await;
+    let (set, leader) = start(&dir).await;
     assert_eq!(restock(&set, leader, 1, 1).await.status(), StatusCode::OK);
     set.kill(leader);
     let killed_at = Instant::now();
@@ -181,7 +181,7 @@ async fn killed_leader_is_replaced_and_writes_go_on() {
 async fn downed_replica_catches_up_from_the_log() {
     // Goal: writes go on with one replica down; restarted, it catches up with no operator action.
     let dir = ClusterDir::new(3, 1, &[]);
-    let (mut set, leader) = start(&dir).await;
+    let (set, leader) = start(&dir).await;
     let down = follower_of(&set, leader);
     set.kill(down);
     for _ in 0..10 {
@@ -203,7 +203,7 @@ async fn downed_replica_catches_up_by_snapshot_after_compaction() {
         1,
         &["snapshot_logs_since_last = 10", "snapshot_logs_kept = 0"],
     );
-    let (mut set, leader) = start(&dir).await;
+    let (set, leader) = start(&dir).await;
     let down = follower_of(&set, leader);
     let before = set.wait_converged(SETTLE).await;
     set.kill(down);
@@ -229,7 +229,7 @@ async fn two_of_three_down_refuses_writes_within_the_deadline_then_recovers() {
     // Goal: without a quorum a write answers 503 (no leader, or unknown outcome) within its
     // deadline instead of hanging; once a replica returns, writes succeed and nothing acked is lost.
     let dir = ClusterDir::new(3, 1, &["write_timeout_ms = 2000", "read_timeout_ms = 2000"]);
-    let (mut set, leader) = start(&dir).await;
+    let (set, leader) = start(&dir).await;
     for _ in 0..3 {
         assert_eq!(restock(&set, leader, 5, 2).await.status(), StatusCode::OK);
     }
@@ -299,7 +299,7 @@ async fn reservations_are_exactly_once_and_never_oversell() {
 async fn whole_group_restarted_keeps_its_state() {
     // Goal: all three replicas stopped (cleanly, then by SIGKILL) and restarted keep state exactly.
     let dir = ClusterDir::new(3, 1, &[]);
-    let (mut set, leader) = start(&dir).await;
+    let (set, leader) = start(&dir).await;
     restock(&set, leader, 6, 7).await;
     reserve(&set, leader, "keep-me", 6, 2).await;
     let before = set.wait_converged(SETTLE).await;
