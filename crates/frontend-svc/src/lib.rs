@@ -1,1 +1,237 @@
-//! The frontend-svc service: filled in by issue #3 (see DESIGN.md §2).
+//! The Pygmy frontend: the public HTTP API of the store (DESIGN.md §4). It holds no data; it
+//! routes each request to the catalog or order group over HTTP and answers with `api` types.
+//!
+//! Layout:
+//! - [`config`]: [`FrontendConfig`] and the documented limits; [`error`]: errors, HTTP form.
+//! - `state`: [`AppState`], the handle routes receive, with the backend operations.
+//! - `pool`: the replicas of a group, their health and the order requests try them in;
+//!   `probe`: the task that polls every replica's `/status`; `backend`: the shared HTTP
+//!   client, answer classification, rounds with capped backoff under a deadline.
+//! - `routes`: books, orders, admin, legacy (Flask-compatible), cluster, health.
+//! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request.
+//!
+//! Invariants: a buy is resent only with the same key; a write without a key (a restock) is
+//! resent only when it surely was not taken; every backend call has a deadline.
+
+mod backend;
+pub mod config;
+mod context;
+pub mod error;
+mod layers;
+mod pool;
+mod probe;
+mod routes;
+mod state;
+#[cfg(test)]
+mod testutil;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::handler::Handler;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::Router;
+use storage::peer_routes::require_token;
+use storage::telemetry::{render_metrics, track_http};
+use storage::{Cluster, ClusterOverrides};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub use config::FrontendConfig;
+pub use error::{Error, Result};
+pub use state::AppState;
+
+/// The tier name of the frontend in metrics and `Server-Timing`.
+const TIER: &str = "frontend";
+
+/// The public routes, wrapped in the frontend's tower stack.
+pub fn router(state: AppState) -> Router {
+    use routes::{admin, books, cluster, health, legacy, orders};
+    let admin_token: Arc<str> = state.config.admin_token.as_str().into();
+    let config = Arc::clone(&state.config);
+    let update_book =
+        post(admin::update_book).route_layer(from_fn_with_state(admin_token, require_token));
+    let routes = Router::new()
+        .route("/books", get(books::list))
+        .route("/books/{id}", get(books::get))
+        .route("/orders", post(orders::create))
+        .route("/orders/{number}", get(orders::get))
+        .route("/admin/books/{id}", update_book)
+        .route("/search", get(legacy::search))
+        .route("/lookup", get(legacy::lookup))
+        .route("/buy", get(legacy::buy))
+        .route("/cluster", get(cluster::cluster))
+        .route("/health", get(health::health))
+        .route("/metrics", get(render_metrics))
+        // Before the route layer, so that 405 answers are counted and timed too.
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .route_layer(from_fn_with_state(TIER, track_http))
+        .fallback(routes::not_found.layer(from_fn_with_state(TIER, track_http)))
+        .with_state(state);
+    layers::apply_stack(routes, &config)
+}
+
+/// Serves the frontend for `config` on `listener` until `shutdown` resolves, with the health
+/// probes running in the background; then drains requests and stops the probes.
+///
+/// # Errors
+/// [`Error::Config`] if `config` is invalid, or serving failed.
+pub async fn serve(
+    config: FrontendConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    config.validate()?;
+    // Installed before the probes record their first gauge, not on the first request.
+    storage::telemetry::metrics_handle();
+    let state = AppState::new(config)?;
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(probe::run_probes(state.clone(), cancel.child_token()).in_current_span());
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(addr, "serving");
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!("stopped");
+    Ok(served?)
+}
+
+/// Loads the configuration, binds the frontend's address and serves until `shutdown`
+/// resolves: what `frontend-svc` and `pygmy serve frontend` both run.
+///
+/// # Errors
+/// Invalid configuration (an empty token names `PYGMY_CLUSTER_TOKEN` or `PYGMY_ADMIN_TOKEN`),
+/// address in use, or as [`serve`].
+pub async fn run(
+    config_path: Option<&Path>,
+    overrides: &ClusterOverrides,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let cluster = Cluster::load(config_path, overrides)?;
+    let config = FrontendConfig::from_cluster(&cluster)?;
+    let addr = config.listen_addr.clone();
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    serve(config, listener, shutdown)
+        .instrument(tracing::info_span!("frontend"))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::testutil::{config, get_req, send, Harness};
+
+    #[tokio::test]
+    async fn health_and_metrics_count_every_route_including_unmatched_ones() {
+        // Goal: /health is live; /metrics is Prometheus text counting requests by route and
+        // the frontend's backend attempts.
+        let h = Harness::start().await;
+        let health = send(&h.app, get_req("/health")).await;
+        assert_eq!(
+            (health.status, health.json()["status"].as_str()),
+            (StatusCode::OK, Some("ok"))
+        );
+        send(&h.app, get_req("/books/1")).await;
+        send(&h.app, get_req("/no-such-route")).await;
+        let metrics = send(&h.app, get_req("/metrics")).await;
+        assert_eq!(metrics.status, StatusCode::OK);
+        let text = metrics.text();
+        for expected in [
+            r#"http_requests_total{method="GET",route="/books/{id}",status="200"}"#,
+            r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            "http_request_duration_seconds_bucket",
+            r#"frontend_backend_attempts_total{group="catalog",outcome="success"}"#,
+        ] {
+            assert!(text.contains(expected), "{expected} missing from\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn serve_answers_on_a_real_socket_and_stops_on_shutdown() {
+        // Goal: serve() on port 0 answers with a generated request id and both tiers' timing,
+        // runs its probes, and returns Ok once the shutdown future resolves.
+        let h = Harness::start().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = config(&[&h.catalog.addr], &[&h.orders.addr]);
+        let server = tokio::spawn(serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = client
+            .get(format!("http://{addr}/books/1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let request_id = answer.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
+        let timing: Vec<&str> = answer
+            .headers()
+            .get_all("server-timing")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(
+            timing[0].starts_with("frontend;dur=") && timing[1] == "catalog;dur=1.250",
+            "{timing:?}"
+        );
+        drop(answer);
+        drop(client);
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn serve_refuses_a_config_without_tokens() {
+        // Goal: an empty admin token stops the frontend before it serves, naming the variable.
+        let mut config = config(&["127.0.0.1:1"], &["127.0.0.1:2"]);
+        config.admin_token.clear();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let error = serve(config, listener, std::future::pending())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("PYGMY_ADMIN_TOKEN"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn run_names_the_address_in_use() {
+        // Goal: a frontend address already taken is a clear error, not a panic.
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cluster.toml");
+        let text =
+            format!("cluster_token = \"c\"\nadmin_token = \"a\"\n[frontend]\naddr = \"{addr}\"\n");
+        std::fs::write(&path, text).unwrap();
+        let error = run(
+            Some(&path),
+            &ClusterOverrides::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("cannot listen on") && message.contains(&addr.to_string()),
+            "{message}"
+        );
+    }
+}

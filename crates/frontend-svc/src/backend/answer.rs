@@ -1,0 +1,149 @@
+//! What one attempt on one replica came to: the replica's answer read (bounded) and sorted
+//! into the endings the retry rounds of `backend.rs` act on.
+
+use api::{ApiError, ErrorBody, ErrorCode};
+use axum::body::Bytes;
+use axum::http::StatusCode;
+
+/// Largest replica answer read, in bytes (a catalog of some ten thousand books).
+const ANSWER_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// How one attempt on one replica ended.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// 2xx with this body.
+    Success(Bytes),
+    /// A final answer about the request itself (404, 409 `out_of_stock`, 400, ...).
+    Refused(ApiError),
+    /// An answer that is not the documented form; final.
+    Garbled(String),
+    /// Surely not applied (connection refused, `no_leader`, shed): try the next replica.
+    NotTaken {
+        /// What happened.
+        reason: String,
+        /// The replica could not be reached at all: mark it down.
+        unreachable: bool,
+    },
+    /// May have been applied (timeout, dropped connection, `outcome_unknown`, 5xx).
+    Unknown(String),
+}
+
+/// Reads an answer's body, at most [`ANSWER_BYTES_MAX`].
+pub(super) async fn read_body(
+    mut response: reqwest::Response,
+) -> std::result::Result<Bytes, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > ANSWER_BYTES_MAX {
+            return Err(format!("answer is larger than {ANSWER_BYTES_MAX} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// Sorts a replica's answer into the five endings of an attempt.
+pub(super) fn classify(who: &str, status: StatusCode, body: Bytes) -> Attempt {
+    if status.is_success() {
+        return Attempt::Success(body);
+    }
+    let Ok(error) = serde_json::from_slice::<ErrorBody>(&body).map(ApiError::from) else {
+        let reason = format!("{who}: HTTP {status} without a JSON error body");
+        return if status.is_server_error() {
+            Attempt::Unknown(reason)
+        } else {
+            Attempt::Garbled(reason)
+        };
+    };
+    let reason = format!("{who}: {error}");
+    match error.code {
+        ErrorCode::NoLeader | ErrorCode::Overloaded => Attempt::NotTaken {
+            reason,
+            unreachable: false,
+        },
+        ErrorCode::OutcomeUnknown | ErrorCode::Timeout | ErrorCode::Internal => {
+            Attempt::Unknown(reason)
+        }
+        _ => Attempt::Refused(error),
+    }
+}
+
+/// A reqwest error with its causes (its `Display` leaves them out).
+pub(super) fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+pub(super) fn count(group: &'static str, attempt: &Attempt) {
+    let outcome = match attempt {
+        Attempt::Success(_) => "success",
+        Attempt::Refused(_) => "refused",
+        Attempt::Garbled(_) => "garbled",
+        Attempt::NotTaken { .. } => "not_taken",
+        Attempt::Unknown(_) => "unknown",
+    };
+    metrics::counter!("frontend_backend_attempts_total", "group" => group, "outcome" => outcome)
+        .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sorted(status: u16, body: serde_json::Value) -> Attempt {
+        let status = StatusCode::from_u16(status).unwrap();
+        classify("replica 1", status, Bytes::from(body.to_string()))
+    }
+
+    fn error(code: &str) -> serde_json::Value {
+        json!({"error": {"code": code, "message": "m"}})
+    }
+
+    #[test]
+    fn answers_are_sorted_by_whether_they_may_have_applied() {
+        // Goal: only answers that surely applied nothing let a keyless write move on.
+        assert!(matches!(sorted(200, json!({})), Attempt::Success(_)));
+        assert!(
+            matches!(sorted(409, error("out_of_stock")), Attempt::Refused(e) if e.code == ErrorCode::OutOfStock)
+        );
+        assert!(matches!(
+            sorted(404, error("not_found")),
+            Attempt::Refused(_)
+        ));
+        assert!(matches!(
+            sorted(503, error("no_leader")),
+            Attempt::NotTaken {
+                unreachable: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            sorted(429, error("overloaded")),
+            Attempt::NotTaken { .. }
+        ));
+        assert!(matches!(
+            sorted(503, error("outcome_unknown")),
+            Attempt::Unknown(_)
+        ));
+        assert!(matches!(
+            sorted(500, error("internal")),
+            Attempt::Unknown(_)
+        ));
+        assert!(matches!(
+            sorted(502, json!("proxy page")),
+            Attempt::Unknown(_)
+        ));
+        assert!(matches!(
+            sorted(404, json!("html page")),
+            Attempt::Garbled(_)
+        ));
+    }
+}

@@ -1,0 +1,68 @@
+//! What one public request carries into its backend calls: its request id (forwarded to the
+//! replicas as `x-request-id`) and the `Server-Timing` entries of the replicas' answers (copied
+//! onto the public answer by the `server_timing` middleware of `layers.rs`).
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use storage::telemetry::SERVER_TIMING;
+
+/// The request id header, set by the stack (`layers.rs`) and forwarded to replicas.
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Backend `Server-Timing` entries kept per request; a request touches a few replicas, so more
+/// means a bug or a hostile replica, and the rest are dropped.
+const TIER_TIMINGS_MAX: usize = 32;
+
+/// The `Server-Timing` values of the backend answers one request used.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TierTimings(Arc<Mutex<Vec<HeaderValue>>>);
+
+impl TierTimings {
+    /// Keeps every `Server-Timing` value of a backend answer's headers.
+    pub(crate) fn record(&self, headers: &HeaderMap) {
+        // A std mutex: held for a push, never across an await.
+        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for value in headers.get_all(SERVER_TIMING) {
+            if entries.len() < TIER_TIMINGS_MAX {
+                entries.push(value.clone());
+            }
+        }
+    }
+
+    /// The values recorded so far.
+    pub(crate) fn entries(&self) -> Vec<HeaderValue> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Extractor: the request id and the timing collector of the current request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestContext {
+    /// `x-request-id` of the public request, if set.
+    pub(crate) request_id: Option<HeaderValue>,
+    /// Where backend `Server-Timing` entries go.
+    pub(crate) timings: TierTimings,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            request_id: parts.headers.get(X_REQUEST_ID).cloned(),
+            // Outside the stack (a bare handler test) the entries are simply not copied.
+            timings: parts
+                .extensions
+                .get::<TierTimings>()
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! The tower stack around every route, in one function (outermost first): request id, trace
+//! span, request id echoed on the answer, `Server-Timing`, error answers of the layers below,
+//! request deadline, body limit, load shedding over a global concurrency limit.
+//!
+//! The stack goes on with `Router::layer`, which wraps each route after routing, so the span
+//! knows the matched path; the concurrency limit is therefore a *global* one (one semaphore
+//! shared by every route's copy of the stack).
+
+use std::time::Instant;
+
+use api::{ApiError, ErrorCode};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::{BoxError, Router};
+use storage::telemetry::SERVER_TIMING;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::timeout::TimeoutLayer;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::config::FrontendConfig;
+use crate::context::{TierTimings, X_REQUEST_ID};
+
+/// Wraps every route of `router` (fallbacks included) in the frontend's stack.
+pub(crate) fn apply_stack(router: Router, config: &FrontendConfig) -> Router {
+    let stack = ServiceBuilder::new()
+        // Set outside the trace layer so that the request span can carry it.
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(middleware::from_fn(server_timing))
+        .layer(HandleErrorLayer::new(stack_error))
+        .layer(TimeoutLayer::new(config.request_timeout))
+        .layer(DefaultBodyLimit::max(config.body_bytes_max))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(
+            config.inflight_requests_max,
+        ));
+    router.layer(stack)
+}
+
+/// `request{method, matched_path, request_id}`.
+fn request_span(req: &Request) -> Span {
+    let matched_path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let request_id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok());
+    tracing::info_span!("request", method = %req.method(), matched_path, request_id)
+}
+
+/// Gives the request a collector for the replicas' `Server-Timing` entries and copies them
+/// onto the answer, after the frontend's own entry (added here when `track_http` did not run,
+/// e.g. for a shed request).
+async fn server_timing(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let timings = TierTimings::default();
+    req.extensions_mut().insert(timings.clone());
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let timed = headers
+        .get_all(SERVER_TIMING)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(b"frontend;"));
+    if !timed {
+        let entry = format!(
+            "frontend;dur={:.3}",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        if let Ok(value) = HeaderValue::from_str(&entry) {
+            headers.append(SERVER_TIMING, value);
+        }
+    }
+    for entry in timings.entries() {
+        headers.append(SERVER_TIMING, entry);
+    }
+    response
+}
+
+/// The answer when a layer fails the request: 503 `timeout` past the request deadline, 429
+/// `overloaded` when shed (both with `Retry-After`).
+async fn stack_error(error: BoxError) -> ApiError {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        tracing::warn!("request deadline passed");
+        return ApiError::new(
+            ErrorCode::Timeout,
+            "the request did not finish in time; a buy may still apply, and retrying it with the same Idempotency-Key is safe",
+        );
+    }
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        tracing::warn!("too many requests in flight; shed one");
+        return ApiError::new(
+            ErrorCode::Overloaded,
+            "too many requests in flight; retry later",
+        );
+    }
+    tracing::error!(error = %error, "middleware failed");
+    ApiError::new(ErrorCode::Internal, "internal error")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+
+    use crate::testutil::{config, get_req, post_json, send, Answer, Harness};
+
+    fn assert_error(answer: &Answer, status: StatusCode, code: &str) {
+        assert_eq!(
+            (answer.status, answer.error_code()),
+            (status, code.to_string())
+        );
+        assert_eq!(answer.header("content-type"), Some("application/json"));
+        assert!(
+            answer.server_timing().contains("frontend;dur="),
+            "{answer:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn routing_and_body_errors_are_json() {
+        // Goal: unknown routes, wrong methods, wrong content types, malformed and oversized
+        // bodies all get the JSON error body, with the frontend's Server-Timing.
+        let h = Harness::start().await;
+        assert_error(
+            &send(&h.app, get_req("/nope")).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+        let delete = Request::delete("/books").body(Body::empty()).unwrap();
+        assert_error(
+            &send(&h.app, delete).await,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        );
+        for uri in ["/orders", "/admin/books/1"] {
+            let answer = send(&h.app, get_req(uri)).await;
+            assert_error(
+                &answer,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+            );
+        }
+        let text = Request::post("/orders")
+            .header("content-type", "text/plain")
+            .body(Body::from("{}"))
+            .unwrap();
+        assert_error(
+            &send(&h.app, text).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+        let garbled = post_json("/orders", "{not json", &[]);
+        assert_error(
+            &send(&h.app, garbled).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        );
+        let huge = format!(r#"{{"item": 1, "pad": "{}"}}"#, "x".repeat(20 * 1024));
+        let answer = send(&h.app, post_json("/orders", &huge, &[])).await;
+        assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+        assert!(h.orders.fake.seen("/buy").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_client_request_id_is_kept_echoed_and_forwarded() {
+        // Goal: an incoming x-request-id is not replaced; the replica sees the same one.
+        let h = Harness::start().await;
+        let req = Request::get("/books/1")
+            .header("x-request-id", "abc-123")
+            .body(Body::empty())
+            .unwrap();
+        let answer = send(&h.app, req).await;
+        assert_eq!(answer.header("x-request-id"), Some("abc-123"));
+        assert_eq!(
+            h.catalog.fake.seen("/books/1")[0].request_id.as_deref(),
+            Some("abc-123")
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_beyond_the_inflight_limit_are_shed_with_429() {
+        // Goal: with one request in flight and a limit of one, the next is refused at once
+        // with 429 overloaded and Retry-After, and the first still completes.
+        let h = Harness::start().await;
+        let mut config = config(&[&h.catalog.addr], &[&h.orders.addr]);
+        config.inflight_requests_max = 1;
+        let app = crate::router(crate::AppState::new(config).unwrap());
+        h.catalog.fake.hold_reads();
+        let first = tokio::spawn({
+            let app = app.clone();
+            async move { send(&app, get_req("/books")).await }
+        });
+        h.catalog.fake.entered.notified().await;
+        let shed = send(&app, get_req("/health")).await;
+        assert_error(&shed, StatusCode::TOO_MANY_REQUESTS, "overloaded");
+        assert_eq!(shed.header("retry-after"), Some("1"));
+        h.catalog.fake.release.notify_one();
+        assert_eq!(first.await.unwrap().status, StatusCode::OK);
+        assert_eq!(send(&app, get_req("/health")).await.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_is_503_timeout() {
+        // Goal: the request deadline answers 503 timeout (JSON, Retry-After), not an empty 408.
+        let h = Harness::start().await;
+        let mut config = config(&[&h.catalog.addr], &[&h.orders.addr]);
+        config.request_timeout = Duration::from_millis(100);
+        let app = crate::router(crate::AppState::new(config).unwrap());
+        h.catalog.fake.hold_reads();
+        let answer = send(&app, get_req("/search?topic=ds")).await;
+        assert_error(&answer, StatusCode::SERVICE_UNAVAILABLE, "timeout");
+        assert_eq!(answer.header("retry-after"), Some("1"));
+    }
+}

@@ -1,0 +1,93 @@
+//! The handle every route receives, and the backend operations routes are made of.
+
+use std::sync::Arc;
+
+use api::{Book, BuyRequest, Order, UpdateBook};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::backend::{Backend, BackendCall, CallKind};
+use crate::config::FrontendConfig;
+use crate::context::RequestContext;
+use crate::error::Result;
+use crate::pool::ReplicaPool;
+
+/// Shared state of the frontend routes: configuration, both groups' replica pools and the
+/// client that reaches them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) config: Arc<FrontendConfig>,
+    pub(crate) catalog: Arc<ReplicaPool>,
+    pub(crate) orders: Arc<ReplicaPool>,
+    pub(crate) backend: Arc<Backend>,
+}
+
+impl AppState {
+    /// The state of a frontend for `config` (not validated here: [`crate::serve`] does it).
+    ///
+    /// # Errors
+    /// [`crate::Error::HttpClient`] if the HTTP client cannot be built.
+    pub fn new(config: FrontendConfig) -> Result<Self> {
+        Ok(Self {
+            catalog: Arc::new(ReplicaPool::new("catalog", &config.catalog_replicas)),
+            orders: Arc::new(ReplicaPool::new("orders", &config.order_replicas)),
+            backend: Arc::new(Backend::new(&config)?),
+            config: Arc::new(config),
+        })
+    }
+
+    /// A read of `path_and_query` on any catalog replica.
+    pub(crate) async fn read_catalog<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        path_and_query: String,
+    ) -> Result<T> {
+        let call = BackendCall::read(path_and_query, Instant::now() + self.config.read_deadline);
+        self.backend.call(&self.catalog, &call, ctx).await
+    }
+
+    /// A read of `path_and_query` on any order replica.
+    pub(crate) async fn read_orders<T: DeserializeOwned>(
+        &self,
+        ctx: &RequestContext,
+        path_and_query: String,
+    ) -> Result<T> {
+        let call = BackendCall::read(path_and_query, Instant::now() + self.config.read_deadline);
+        self.backend.call(&self.orders, &call, ctx).await
+    }
+
+    /// Places a buy with the order group, leader first. Retries (on any replica, until the
+    /// write deadline) resend the same key, so the buy applies at most once.
+    pub(crate) async fn place_order(
+        &self,
+        ctx: &RequestContext,
+        buy: &BuyRequest,
+    ) -> Result<Order> {
+        let deadline = Instant::now() + self.config.write_deadline;
+        let call = BackendCall::post("/buy".into(), buy, CallKind::IdempotentWrite, deadline);
+        self.backend.call(&self.orders, &call, ctx).await
+    }
+
+    /// Restocks and/or reprices book `id` through the catalog group. A restock carries no key,
+    /// so it is resent only when it surely was not taken.
+    pub(crate) async fn update_book(
+        &self,
+        ctx: &RequestContext,
+        id: u64,
+        update: &UpdateBook,
+    ) -> Result<Book> {
+        let deadline = Instant::now() + self.config.write_deadline;
+        let call = BackendCall::post(
+            format!("/admin/books/{id}"),
+            update,
+            CallKind::Write,
+            deadline,
+        );
+        self.backend.call(&self.catalog, &call, ctx).await
+    }
+}
+
+/// A fresh buy key, for buys that came without an `Idempotency-Key`.
+pub(crate) fn new_buy_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
