@@ -1,1 +1,26 @@
-//! Typed client of the public API and the `pygmy` CLI: filled in by issue #3.
+//! A typed client of the Pygmy public API (the frontend, DESIGN §4), used by the `pygmy` CLI
+//! and by tests, bench and chaos.
+//!
+//! Layout:
+//! - [`client`]: [`PygmyClient`], one method per public route.
+//! - `legacy`: raw access to the routes of the original Flask system ([`RawAnswer`]).
+//! - [`error`]: [`Error`], which keeps "the server said no" apart from "the outcome is
+//!   unknown" ([`Error::is_outcome_unknown`]).
+//! - `request`: sending one request and reading its answer (bounded by [`ANSWER_BYTES_MAX`]).
+//!
+//! The `pygmy` binary (`src/bin/pygmy/`) also depends on the services, for `pygmy serve` and
+//! `pygmy up`; this library uses only `api` and an HTTP client.
+
+pub mod client;
+pub mod error;
+mod legacy;
+mod request;
+#[cfg(test)]
+mod testutil;
+
+pub use client::{
+    PygmyClient, CONNECT_TIMEOUT_MS, IDEMPOTENCY_KEY_HEADER, REQUEST_TIMEOUT_MS_DEFAULT,
+};
+pub use error::{code_name, Error, Result};
+pub use legacy::RawAnswer;
+pub use request::ANSWER_BYTES_MAX;

@@ -1,0 +1,75 @@
+//! `pygmy up --fresh`: removes what earlier runs left in the data directory.
+//!
+//! Only what Pygmy creates there is removed (`<group>-<id>` replica directories, `logs/`,
+//! `tokens.toml`); anything else is left alone and named, so that `--data ~` by mistake costs
+//! nothing.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use crate::tokens::TOKENS_FILE;
+
+/// Removes Pygmy's entries of `data_dir` (a missing directory is fine), naming each on stderr.
+///
+/// # Errors
+/// The directory or an entry cannot be read or removed.
+pub(crate) fn clear(data_dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(data_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", data_dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", data_dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if !is_pygmy_entry(&name.to_string_lossy()) {
+            eprintln!(
+                "pygmy up: --fresh: left {} alone (not made by pygmy)",
+                path.display()
+            );
+            continue;
+        }
+        let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("cannot remove {}", path.display()))?;
+        eprintln!("pygmy up: --fresh: removed {}", path.display());
+    }
+    Ok(())
+}
+
+/// Whether `name` is something Pygmy creates in a data directory.
+fn is_pygmy_entry(name: &str) -> bool {
+    let replica_dir = name.split_once('-').is_some_and(|(group, id)| {
+        matches!(group, "catalog" | "orders")
+            && !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+    });
+    replica_dir || name == "logs" || name == TOKENS_FILE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pygmy_entries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["catalog-1/db", "orders-12", "logs", "catalog-x", "mine"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(dir.path().join(TOKENS_FILE), "").unwrap();
+        clear(dir.path()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["catalog-x", "mine"]);
+        clear(&dir.path().join("absent")).unwrap();
+    }
+}

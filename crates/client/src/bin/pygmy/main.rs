@@ -1,0 +1,182 @@
+//! `pygmy`: the Pygmy bookstore from a terminal, and the way to run it.
+//!
+//! Layout (one file per subcommand or group of them):
+//! - `query`: `search`, `lookup`, `buy`, `order`, `restock`, `cluster` over the public API;
+//!   `output` prints their results (tables, or JSON with `--json`).
+//! - `serve`: one service in this process (`serve catalog|order|frontend`).
+//! - `up`: the whole cluster as child processes (`children`), with `fresh` (`--fresh`),
+//!   `tokens` (`<data_dir>/tokens.toml`) and `summary` (what it prints once ready).
+//!
+//! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
+//! success, 2 on any error (bad arguments included), 1 reserved for violations found by
+//! future `chaos` / `inspect verify`.
+
+mod children;
+mod fresh;
+mod output;
+mod query;
+mod serve;
+mod summary;
+mod tokens;
+mod up;
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use api::ErrorCode;
+use clap::{Parser, Subcommand};
+use client::PygmyClient;
+
+/// Exit code of any error.
+const EXIT_ERROR: u8 = 2;
+
+/// The Pygmy bookstore: query it, buy from it, run it.
+#[derive(Debug, Parser)]
+#[command(name = "pygmy", version, propagate_version = true)]
+struct Cli {
+    /// URL of the frontend (the public API).
+    #[arg(
+        long,
+        global = true,
+        env = "PYGMY_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// Print results as JSON on stdout (for scripts) instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Query(QueryCommand),
+    /// Run one service in this process: a catalog or order replica, or the frontend.
+    Serve(serve::ServeArgs),
+    /// Run the whole cluster (every replica and the frontend) until Ctrl-C.
+    Up(up::UpArgs),
+}
+
+/// The commands that speak the public API.
+#[derive(Debug, Subcommand)]
+enum QueryCommand {
+    /// List the books of a topic (every book without one).
+    Search(query::SearchArgs),
+    /// Show one book.
+    Lookup(query::LookupArgs),
+    /// Buy copies of a book.
+    Buy(query::BuyArgs),
+    /// Show one order.
+    Order(query::OrderArgs),
+    /// Add or remove copies of a book, and/or set its cost (needs the admin token).
+    Restock(query::RestockArgs),
+    /// Show leaders, terms and replica health as the frontend sees them.
+    Cluster,
+}
+
+impl Command {
+    /// Whether the command writes: its failure may leave the outcome unknown.
+    fn writes(&self) -> bool {
+        matches!(
+            self,
+            Command::Query(QueryCommand::Buy(_) | QueryCommand::Restock(_))
+        )
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; argument errors exit 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_ERROR)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let writes = cli.command.writes();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pygmy: {e:#}");
+            if let Some(hint) = hint(&e, writes) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    let command = match cli.command {
+        Command::Serve(args) => return serve::run(args),
+        Command::Up(args) => return up::run(args, json),
+        Command::Query(command) => command,
+    };
+    let client = PygmyClient::new(&cli.url)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async {
+        match command {
+            QueryCommand::Search(a) => query::search(&client, a, json).await,
+            QueryCommand::Lookup(a) => query::lookup(&client, a, json).await,
+            QueryCommand::Buy(a) => query::buy(&client, a, json).await,
+            QueryCommand::Order(a) => query::order(&client, a, json).await,
+            QueryCommand::Restock(a) => query::restock(&client, a, json).await,
+            QueryCommand::Cluster => query::cluster(&client, json).await,
+        }
+    })
+}
+
+/// Whether writing to stdout failed because the reader went away (`pygmy search | head -1`).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// What the user can do about `error`, if anything useful can be said.
+fn hint(error: &anyhow::Error, writes: bool) -> Option<&'static str> {
+    let cause = error
+        .chain()
+        .find_map(|c| c.downcast_ref::<client::Error>())?;
+    if writes && cause.is_outcome_unknown() {
+        return Some(
+            "the write may or may not have been applied. A buy repeated with the same --key is \
+             applied at most once; look a restocked book up (`pygmy lookup ID`) before repeating it",
+        );
+    }
+    match cause {
+        client::Error::InvalidUrl { .. } => {
+            Some("--url (or PYGMY_URL) is the frontend's address, e.g. http://127.0.0.1:8080")
+        }
+        client::Error::Transport { .. } => Some(
+            "is the cluster running? start it with `pygmy up`, or point --url (PYGMY_URL) at its frontend",
+        ),
+        client::Error::Timeout { .. } => {
+            Some("the frontend did not answer in time; `pygmy cluster` shows the groups' state")
+        }
+        _ => match cause.code()? {
+            ErrorCode::Unauthorized => Some(
+                "give the admin token: --admin-token or PYGMY_ADMIN_TOKEN (`pygmy up` stores the \
+                 one it generates in <data_dir>/tokens.toml)",
+            ),
+            ErrorCode::NoLeader | ErrorCode::Overloaded | ErrorCode::Timeout => Some(
+                "the cluster is electing a leader or overloaded: try again in a moment \
+                 (`pygmy cluster` shows the leaders)",
+            ),
+            _ => None,
+        },
+    }
+}

@@ -1,0 +1,234 @@
+//! `pygmy up`: the whole cluster as child processes of one command, until Ctrl-C.
+//!
+//! Steps: load the configuration; with `--fresh`, clear the data directory; fill empty tokens
+//! (from `<data_dir>/tokens.toml`, else new random ones stored there); start `pygmy serve` for
+//! every replica and the frontend; wait until both groups have a leader and the frontend
+//! answers; print where everything is; report children that exit, without restarting them;
+//! on Ctrl-C or SIGTERM stop every child (SIGTERM, then SIGKILL after a grace period).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use api::{ReplicaRole, ReplicaStatus};
+use clap::Args;
+use client::PygmyClient;
+use storage::{Cluster, ClusterOverrides, GroupName};
+
+use crate::children::{Children, Plan};
+use crate::serve::ENV_PARENT_PID;
+use crate::tokens::{self, ENV_ADMIN_TOKEN, ENV_CLUSTER_TOKEN};
+use crate::{fresh, summary};
+
+/// How long the cluster gets to elect both leaders and bring the frontend up.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Interval between two readiness checks.
+const READY_POLL: Duration = Duration::from_millis(250);
+/// Timeout of one `/status` or `/health` request while waiting.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `pygmy up [--config F] [--data DIR] [--fresh]`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Cluster configuration file (default: the embedded one, all on 127.0.0.1).
+    #[arg(long, env = "PYGMY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` of the configuration).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Remove replica directories, logs and stored tokens of earlier runs first.
+    #[arg(long)]
+    fresh: bool,
+}
+
+/// The cluster as started, for the summary.
+#[derive(Debug)]
+pub(crate) struct Started {
+    /// The validated configuration, tokens filled.
+    pub(crate) cluster: Cluster,
+    /// What each child is.
+    pub(crate) plans: Vec<Plan>,
+    /// Whether the admin token is the one in `tokens.toml`.
+    pub(crate) admin_token_stored: bool,
+    /// Leader ids: catalog, orders.
+    pub(crate) leaders: (u64, u64),
+}
+
+/// Runs the cluster until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// Invalid configuration, a child that cannot start or exits while starting, or a cluster not
+/// ready within 60 s (every child is stopped first).
+pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
+    storage::process::init_tracing();
+    let overrides = ClusterOverrides {
+        data_dir: args.data.clone(),
+    };
+    let mut cluster = Cluster::load(args.config.as_deref(), &overrides)
+        .context("loading the cluster configuration")?;
+    if args.fresh {
+        fresh::clear(&cluster.data_dir)?;
+    }
+    let logs = cluster.data_dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let admin_token_stored = tokens::ensure(&mut cluster)?;
+    let plans = plans(&args, &cluster);
+    let program = std::env::current_exe().context("cannot find the pygmy executable")?;
+    let envs = [
+        (ENV_PARENT_PID, std::process::id().to_string()),
+        (ENV_CLUSTER_TOKEN, cluster.cluster_token.clone()),
+        (ENV_ADMIN_TOKEN, cluster.admin_token.clone()),
+    ];
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    runtime.block_on(async {
+        let mut children = Children::spawn(&program, &plans, &envs)?;
+        let mut started = Started {
+            cluster,
+            plans,
+            admin_token_stored,
+            leaders: (0, 0),
+        };
+        supervise(&mut children, &mut started, json).await
+    })
+}
+
+/// Waits for readiness, prints the summary, watches until shutdown, stops every child.
+async fn supervise(children: &mut Children, started: &mut Started, json: bool) -> Result<()> {
+    let shutdown = storage::process::shutdown_signal();
+    tokio::pin!(shutdown);
+    let ready = tokio::select! {
+        ready = wait_ready(&started.cluster, children) => Some(ready),
+        () = &mut shutdown => None,
+    };
+    match ready {
+        None => eprintln!("pygmy up: interrupted while starting; stopping"),
+        Some(Err(e)) => {
+            eprintln!("pygmy up: start-up failed; stopping");
+            children.stop().await;
+            return Err(e);
+        }
+        Some(Ok(leaders)) => {
+            started.leaders = leaders;
+            summary::print(started, children, json)?;
+            eprintln!("pygmy up: running; Ctrl-C stops the cluster");
+            children.watch(shutdown.as_mut()).await;
+            eprintln!("pygmy up: stopping");
+        }
+    }
+    children.stop().await;
+    eprintln!("pygmy up: stopped");
+    Ok(())
+}
+
+/// One `pygmy serve` per replica of each group, then the frontend.
+fn plans(args: &UpArgs, cluster: &Cluster) -> Vec<Plan> {
+    let mut shared = Vec::new();
+    if let Some(config) = &args.config {
+        shared.extend(["--config".into(), config.to_string_lossy().into_owned()]);
+    }
+    if let Some(data) = &args.data {
+        shared.extend(["--data".into(), data.to_string_lossy().into_owned()]);
+    }
+    let logs = cluster.data_dir.join("logs");
+    let mut plans = Vec::new();
+    for (group, service) in [
+        (GroupName::Catalog, "catalog"),
+        (GroupName::Orders, "order"),
+    ] {
+        for (id, addr) in (1..).zip(cluster.replicas(group)) {
+            let name = format!("{}-{id}", group.as_str());
+            let mut args = vec![
+                "serve".into(),
+                service.into(),
+                "--id".into(),
+                id.to_string(),
+            ];
+            args.extend(shared.iter().cloned());
+            plans.push(Plan {
+                log: logs.join(format!("{name}.log")),
+                name,
+                args,
+                addr: addr.clone(),
+                replica_dir: Some(cluster.replica_dir(group, id)),
+            });
+        }
+    }
+    let mut args = vec!["serve".to_string(), "frontend".into()];
+    args.extend(shared);
+    plans.push(Plan {
+        name: "frontend".into(),
+        args,
+        log: logs.join("frontend.log"),
+        addr: cluster.frontend_addr.clone(),
+        replica_dir: None,
+    });
+    plans
+}
+
+/// Polls until both groups report a leader and the frontend answers `/health`; the leaders.
+///
+/// # Errors
+/// A child exited, or [`READY_TIMEOUT`] passed.
+async fn wait_ready(cluster: &Cluster, children: &mut Children) -> Result<(u64, u64)> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(PROBE_TIMEOUT)
+        .build()
+        .context("cannot set up the HTTP client")?;
+    let frontend = PygmyClient::with_timeout(&cluster.frontend_addr, PROBE_TIMEOUT)?;
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    let mut shown = String::new();
+    loop {
+        if let Some((name, status, log)) = children.newly_exited().into_iter().next() {
+            bail!(
+                "{name} exited while the cluster was starting ({status}); see its log {}",
+                log.display()
+            );
+        }
+        let token = &cluster.cluster_token;
+        let catalog = group_leader(&http, token, &cluster.catalog).await;
+        let orders = group_leader(&http, token, &cluster.orders).await;
+        let frontend_up = frontend.health().await.is_ok();
+        let show = |l: Option<u64>| l.map_or("none yet".into(), |id| id.to_string());
+        let state = if frontend_up { "up" } else { "starting" };
+        let progress = format!(
+            "catalog leader: {}, orders leader: {}, frontend: {state}",
+            show(catalog),
+            show(orders)
+        );
+        if progress != shown {
+            eprintln!("pygmy up: {progress}");
+            shown = progress;
+        }
+        if let (Some(c), Some(o), true) = (catalog, orders, frontend_up) {
+            return Ok((c, o));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let logs = cluster.data_dir.join("logs");
+            bail!(
+                "the cluster was not ready within {READY_TIMEOUT:?} ({shown}); see the logs in {}",
+                logs.display()
+            );
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
+
+/// The id of a replica of `replicas` that reports itself leader, if any answers so.
+async fn group_leader(http: &reqwest::Client, token: &str, replicas: &[String]) -> Option<u64> {
+    for addr in replicas {
+        let request = http.get(format!("http://{addr}/status")).bearer_auth(token);
+        let Ok(response) = request.send().await else {
+            continue;
+        };
+        if !response.status().is_success() {
+            continue;
+        }
+        if let Ok(status) = response.json::<ReplicaStatus>().await {
+            if status.role == ReplicaRole::Leader {
+                return Some(status.id);
+            }
+        }
+    }
+    None
+}
