@@ -167,6 +167,11 @@ impl PygmyClient {
         self.http.get(url)
     }
 
+    /// A POST request of `url` with this client's settings.
+    pub(crate) fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.post(url)
+    }
+
     /// Sends `request` to `url` and reads the whole answer.
     pub(crate) async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> Result<Answer> {
         send(request, url, self.request_timeout).await

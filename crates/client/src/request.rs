@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use api::{ApiError, ErrorBody};
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderName, CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use crate::error::{code_for_status, Error, Result};
@@ -22,8 +22,13 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) content_type: Option<String>,
     pub(crate) retry_after: Option<Duration>,
+    /// Every `Server-Timing` header value, in order (used by `pygmy bench`).
+    pub(crate) server_timing: Vec<String>,
     pub(crate) body: Vec<u8>,
 }
+
+/// The `Server-Timing` header (not among `http`'s constants).
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// Sends `request` (already carrying the client's timeout) and reads the whole answer.
 ///
@@ -45,6 +50,12 @@ pub(crate) async fn send(
     let retry_after = header(RETRY_AFTER)
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
+    let server_timing = response
+        .headers()
+        .get_all(SERVER_TIMING)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
     let status = response.status().as_u16();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(fail)? {
@@ -62,6 +73,7 @@ pub(crate) async fn send(
         status,
         content_type,
         retry_after,
+        server_timing,
         body,
     })
 }
@@ -196,6 +208,7 @@ mod tests {
             status,
             content_type: None,
             retry_after: Some(Duration::from_secs(1)),
+            server_timing: Vec::new(),
             body: body.as_bytes().to_vec(),
         }
     }

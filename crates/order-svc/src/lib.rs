@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/buy", post(routes::buy::buy))
         .route("/orders", get(routes::orders::list))
         .route("/orders/{number}", get(routes::orders::get))
+        .route("/pending", get(routes::orders::pending))
         .route_layer(axum::middleware::from_fn_with_state(token, require_token))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

@@ -1,8 +1,9 @@
-//! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`.
+//! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`.
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
 
+mod bench;
 mod cli;
 mod serve;
 mod store;

@@ -65,3 +65,21 @@ pub async fn list(
         .collect();
     Ok(ApiJson(OrderList { orders }))
 }
+
+/// `GET /pending`: how many buys are begun but not finished (linearizable); a recovered
+/// group reaches 0 once its leader's resolver has finished them.
+pub async fn pending(
+    State(state): State<AppState>,
+) -> Result<ApiJson<serde_json::Value>, ApiError> {
+    state
+        .replica
+        .linearizable_read()
+        .await
+        .map_err(Error::from)?;
+    let count = state
+        .replica
+        .view()
+        .scan::<crate::command::PendingBuy>(crate::command::PENDING)
+        .len();
+    Ok(ApiJson(serde_json::json!({ "pending": count })))
+}

@@ -47,10 +47,11 @@ struct Member {
     exited: Option<ExitStatus>,
 }
 
-/// Every child of `pygmy up`.
+/// Every child of `pygmy up` (and of `pygmy chaos`, which also kills, pauses and restarts them).
 #[derive(Debug)]
 pub(crate) struct Children {
     program: PathBuf,
+    envs: Vec<(String, String)>,
     members: Vec<Member>,
 }
 
@@ -61,32 +62,71 @@ impl Children {
     /// A log file cannot be opened or a process cannot be started; those already started are
     /// killed when the returned error drops them.
     pub(crate) fn spawn(program: &Path, plans: &[Plan], envs: &[(&str, String)]) -> Result<Self> {
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let mut members = Vec::with_capacity(plans.len());
         for plan in plans {
-            let log = open_log(program, plan)?;
-            let child = Command::new(program)
-                .args(&plan.args)
-                .envs(envs.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::null())
-                .stdout(
-                    log.try_clone()
-                        .context("cannot duplicate a log file handle")?,
-                )
-                .stderr(log)
-                .process_group(0)
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("cannot start {}", plan.name))?;
             members.push(Member {
                 plan: plan.clone(),
-                child,
+                child: start(program, plan, &envs)?,
                 exited: None,
             });
         }
         Ok(Self {
             program: program.to_path_buf(),
+            envs,
             members,
         })
+    }
+
+    fn member(&mut self, name: &str) -> Result<&mut Member> {
+        self.members
+            .iter_mut()
+            .find(|m| m.plan.name == name)
+            .with_context(|| format!("no child named {name}"))
+    }
+
+    /// SIGKILLs child `name` and reaps it.
+    ///
+    /// # Errors
+    /// No such child, or it cannot be killed.
+    pub(crate) async fn kill(&mut self, name: &str) -> Result<()> {
+        let member = self.member(name)?;
+        member
+            .child
+            .kill()
+            .await
+            .with_context(|| format!("cannot kill {name}"))?;
+        member.exited = member.child.try_wait().ok().flatten();
+        Ok(())
+    }
+
+    /// Sends `signal` (e.g. SIGSTOP, SIGCONT) to child `name`.
+    ///
+    /// # Errors
+    /// No such child, or it has exited.
+    pub(crate) fn signal(&mut self, name: &str, signal: Signal) -> Result<()> {
+        let member = self.member(name)?;
+        let pid = member
+            .child
+            .id()
+            .with_context(|| format!("{name} has exited"))?;
+        let pid = i32::try_from(pid).context("pid out of range")?;
+        kill(Pid::from_raw(pid), signal).with_context(|| format!("cannot signal {name}"))
+    }
+
+    /// Starts child `name` again with its plan (after it was killed).
+    ///
+    /// # Errors
+    /// No such child, or it cannot be started.
+    pub(crate) fn restart(&mut self, name: &str) -> Result<()> {
+        let (program, envs) = (self.program.clone(), self.envs.clone());
+        let member = self.member(name)?;
+        member.child = start(&program, &member.plan, &envs)?;
+        member.exited = None;
+        Ok(())
     }
 
     /// Children that exited since the last call: name, status, log file.
@@ -155,6 +195,24 @@ impl Children {
             }
         }
     }
+}
+
+/// Starts one child of `plan`, logging to its file, in its own process group.
+fn start(program: &Path, plan: &Plan, envs: &[(String, String)]) -> Result<Child> {
+    let log = open_log(program, plan)?;
+    Command::new(program)
+        .args(&plan.args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .context("cannot duplicate a log file handle")?,
+        )
+        .stderr(log)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", plan.name))
 }
 
 /// Opens `plan`'s log for appending (creating it) and writes a header line.

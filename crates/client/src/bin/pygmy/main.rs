@@ -1,6 +1,7 @@
 //! `pygmy`: the Pygmy bookstore from a terminal, and the way to run it.
 //!
 //! Layout (one file per subcommand or group of them):
+//! - `bench`: `pygmy bench`, a load generator with latency percentiles.
 //! - `query`: `search`, `lookup`, `buy`, `order`, `restock`, `cluster` over the public API;
 //!   `output` prints their results (tables, or JSON with `--json`).
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
@@ -11,6 +12,8 @@
 //! success, 2 on any error (bad arguments included), 1 reserved for violations found by
 //! future `chaos` / `inspect verify`.
 
+mod bench;
+mod chaos;
 mod children;
 mod fresh;
 mod output;
@@ -29,6 +32,8 @@ use client::PygmyClient;
 
 /// Exit code of any error.
 const EXIT_ERROR: u8 = 2;
+/// Exit code when `chaos` finds a violation.
+const EXIT_VIOLATION: u8 = 1;
 
 /// The Pygmy bookstore: query it, buy from it, run it.
 #[derive(Debug, Parser)]
@@ -57,6 +62,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the whole cluster (every replica and the frontend) until Ctrl-C.
     Up(up::UpArgs),
+    /// Inject faults into a fresh cluster under load and check nothing was lost or stale.
+    Chaos(chaos::ChaosArgs),
+    /// Load the public API and report throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 /// The commands that speak the public API.
@@ -102,6 +111,10 @@ fn main() -> ExitCode {
     let writes = cli.command.writes();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<chaos::ChecksFailed>().is_some() => {
+            eprintln!("pygmy: {e:#}");
+            ExitCode::from(EXIT_VIOLATION)
+        }
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pygmy: {e:#}");
@@ -118,6 +131,8 @@ fn run(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Command::Serve(args) => return serve::run(args),
         Command::Up(args) => return up::run(args, json),
+        Command::Chaos(args) => return chaos::run(args, json),
+        Command::Bench(args) => return bench::run(args, &cli.url, json),
         Command::Query(command) => command,
     };
     let client = PygmyClient::new(&cli.url)?;

@@ -6,7 +6,7 @@
 //! answers; print where everything is; report children that exit, without restarting them;
 //! on Ctrl-C or SIGTERM stop every child (SIGTERM, then SIGKILL after a grace period).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -72,13 +72,9 @@ pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
     let logs = cluster.data_dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let admin_token_stored = tokens::ensure(&mut cluster)?;
-    let plans = plans(&args, &cluster);
+    let plans = plans(args.config.as_deref(), args.data.as_deref(), &cluster);
     let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-    let envs = [
-        (ENV_PARENT_PID, std::process::id().to_string()),
-        (ENV_CLUSTER_TOKEN, cluster.cluster_token.clone()),
-        (ENV_ADMIN_TOKEN, cluster.admin_token.clone()),
-    ];
+    let envs = child_envs(&cluster);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(async {
         let mut children = Children::spawn(&program, &plans, &envs)?;
@@ -120,13 +116,22 @@ async fn supervise(children: &mut Children, started: &mut Started, json: bool) -
     Ok(())
 }
 
+/// The environment of every child: this process as parent to watch, and the tokens.
+pub(crate) fn child_envs(cluster: &Cluster) -> [(&'static str, String); 3] {
+    [
+        (ENV_PARENT_PID, std::process::id().to_string()),
+        (ENV_CLUSTER_TOKEN, cluster.cluster_token.clone()),
+        (ENV_ADMIN_TOKEN, cluster.admin_token.clone()),
+    ]
+}
+
 /// One `pygmy serve` per replica of each group, then the frontend.
-fn plans(args: &UpArgs, cluster: &Cluster) -> Vec<Plan> {
+pub(crate) fn plans(config: Option<&Path>, data: Option<&Path>, cluster: &Cluster) -> Vec<Plan> {
     let mut shared = Vec::new();
-    if let Some(config) = &args.config {
+    if let Some(config) = config {
         shared.extend(["--config".into(), config.to_string_lossy().into_owned()]);
     }
-    if let Some(data) = &args.data {
+    if let Some(data) = data {
         shared.extend(["--data".into(), data.to_string_lossy().into_owned()]);
     }
     let logs = cluster.data_dir.join("logs");
@@ -169,7 +174,7 @@ fn plans(args: &UpArgs, cluster: &Cluster) -> Vec<Plan> {
 ///
 /// # Errors
 /// A child exited, or [`READY_TIMEOUT`] passed.
-async fn wait_ready(cluster: &Cluster, children: &mut Children) -> Result<(u64, u64)> {
+pub(crate) async fn wait_ready(cluster: &Cluster, children: &mut Children) -> Result<(u64, u64)> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(PROBE_TIMEOUT)
@@ -215,7 +220,11 @@ async fn wait_ready(cluster: &Cluster, children: &mut Children) -> Result<(u64, 
 }
 
 /// The id of a replica of `replicas` that reports itself leader, if any answers so.
-async fn group_leader(http: &reqwest::Client, token: &str, replicas: &[String]) -> Option<u64> {
+pub(crate) async fn group_leader(
+    http: &reqwest::Client,
+    token: &str,
+    replicas: &[String],
+) -> Option<u64> {
     for addr in replicas {
         let request = http.get(format!("http://{addr}/status")).bearer_auth(token);
         let Ok(response) = request.send().await else {

@@ -1,0 +1,190 @@
+//! After the faults: wait until the cluster has healed and settled, then read every replica's
+//! final state straight from it (order logs, stock, digests) and scan the logs for panics.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use api::{BookList, Order, OrderList, ReplicaStatus};
+use serde::de::DeserializeOwned;
+use storage::{Cluster, GroupName};
+use tokio::time::Instant;
+
+/// How long the healed cluster gets to elect leaders, finish pending buys and converge.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Interval between two settle checks.
+const SETTLE_POLL: Duration = Duration::from_millis(500);
+/// Orders read per page.
+const PAGE: u64 = 1000;
+
+/// Every replica's final state.
+#[derive(Debug, Default)]
+pub(crate) struct FinalState {
+    pub(crate) order_logs: Vec<(u64, Vec<Order>)>,
+    pub(crate) catalog_stock: Vec<(u64, BTreeMap<u64, u64>)>,
+    pub(crate) digests: Vec<(String, u64, u64, String)>,
+    pub(crate) panics: Vec<String>,
+}
+
+/// Internal reads of the replicas, with the cluster token.
+pub(crate) struct ReplicaReader {
+    http: reqwest::Client,
+    token: String,
+}
+
+impl ReplicaReader {
+    pub(crate) fn new(token: &str) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            http,
+            token: token.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, addr: &str, path: &str) -> Result<T> {
+        let response = self
+            .http
+            .get(format!("http://{addr}{path}"))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("{addr}{path} answered {status}");
+        }
+        Ok(response.json().await?)
+    }
+
+    async fn statuses(&self, replicas: &[String]) -> Vec<Option<ReplicaStatus>> {
+        let mut out = Vec::new();
+        for addr in replicas {
+            out.push(self.get(addr, "/status").await.ok());
+        }
+        out
+    }
+
+    /// Waits until both groups have a leader, no buy is pending and every replica of each group
+    /// is at the same applied index with the same digest.
+    ///
+    /// # Errors
+    /// Not settled within [`SETTLE_TIMEOUT`]: says what was still missing.
+    pub(crate) async fn settle(&self, cluster: &Cluster) -> Result<()> {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let mut missing = String::new();
+        while Instant::now() < deadline {
+            match self.unsettled(cluster).await {
+                None => return Ok(()),
+                Some(why) => missing = why,
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+        bail!("the cluster did not settle within {SETTLE_TIMEOUT:?}: {missing}")
+    }
+
+    async fn unsettled(&self, cluster: &Cluster) -> Option<String> {
+        for group in [GroupName::Catalog, GroupName::Orders] {
+            let statuses = self.statuses(cluster.replicas(group)).await;
+            let Some(all) = statuses.into_iter().collect::<Option<Vec<_>>>() else {
+                return Some(format!("a {} replica does not answer", group.as_str()));
+            };
+            if !all.iter().any(|s| s.role == api::ReplicaRole::Leader) {
+                return Some(format!("{} has no leader", group.as_str()));
+            }
+            let first = &all[0];
+            if all
+                .iter()
+                .any(|s| (s.last_applied, &s.digest) != (first.last_applied, &first.digest))
+            {
+                return Some(format!("{} replicas differ", group.as_str()));
+            }
+        }
+        let pending: serde_json::Value = match self.get(&cluster.orders[0], "/pending").await {
+            Ok(v) => v,
+            Err(e) => return Some(format!("pending buys unknown: {e}")),
+        };
+        (pending["pending"] != 0).then(|| format!("{} buys still pending", pending["pending"]))
+    }
+
+    /// Reads every replica's final state and scans `logs` for panics.
+    ///
+    /// # Errors
+    /// A replica cannot be read.
+    pub(crate) async fn collect(&self, cluster: &Cluster, logs: &Path) -> Result<FinalState> {
+        let mut state = FinalState::default();
+        for (id, addr) in (1..).zip(&cluster.orders) {
+            state.order_logs.push((id, self.order_log(addr).await?));
+        }
+        for (id, addr) in (1..).zip(&cluster.catalog) {
+            let list: BookList = self.get(addr, "/books").await?;
+            state.catalog_stock.push((
+                id,
+                list.books.into_iter().map(|b| (b.id, b.stock)).collect(),
+            ));
+        }
+        for group in [GroupName::Catalog, GroupName::Orders] {
+            for status in self
+                .statuses(cluster.replicas(group))
+                .await
+                .into_iter()
+                .flatten()
+            {
+                state
+                    .digests
+                    .push((status.group, status.id, status.last_applied, status.digest));
+            }
+        }
+        state.panics = scan_panics(logs)?;
+        Ok(state)
+    }
+
+    async fn order_log(&self, addr: &str) -> Result<Vec<Order>> {
+        let mut orders = Vec::new();
+        loop {
+            let from = orders.len() as u64 + 1;
+            let page: OrderList = self
+                .get(addr, &format!("/orders?from={from}&limit={PAGE}"))
+                .await?;
+            let done = (page.orders.len() as u64) < PAGE;
+            orders.extend(page.orders);
+            if done {
+                return Ok(orders);
+            }
+        }
+    }
+
+    /// How many orders the log holds, read through one order replica.
+    pub(crate) async fn order_count(&self, addr: &str) -> Result<u64> {
+        Ok(self.order_log(addr).await?.len() as u64)
+    }
+
+    /// The stock of every book, read through one catalog replica.
+    pub(crate) async fn stock(&self, addr: &str) -> Result<BTreeMap<u64, u64>> {
+        let list: BookList = self.get(addr, "/books").await?;
+        Ok(list.books.into_iter().map(|b| (b.id, b.stock)).collect())
+    }
+}
+
+/// Lines mentioning a panic in any `*.log` file of `logs`, prefixed with the file name.
+fn scan_panics(logs: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let entries =
+        std::fs::read_dir(logs).with_context(|| format!("cannot read {}", logs.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        found.extend(
+            text.lines()
+                .filter(|l| l.contains("panicked"))
+                .map(|l| format!("{name}: {l}")),
+        );
+    }
+    Ok(found)
+}

@@ -1,0 +1,187 @@
+//! `pygmy chaos`: seeded fault injection with a history checker (DESIGN.md sections 7 and 9).
+//!
+//! Steps: start a fresh cluster (children of this process, as `pygmy up` does) in a temporary
+//! directory or `--data DIR`; restock every book; run `--clients` concurrent clients through
+//! the public API for `--duration`, recording every operation ([`workload`]), while the
+//! [`nemesis`] kills, pauses and restarts replicas and the frontend on a seeded schedule; heal;
+//! wait until the cluster has settled; read every replica's final state ([`collect`]); check
+//! the history ([`client::check`]); report ([`report`]). Exit 1 if any check failed.
+//!
+//! Layout: `setup` (directory, configuration, processes), `workload`, `nemesis`, `collect`,
+//! `report` (table, JSON, SVG plot).
+
+mod collect;
+mod nemesis;
+mod report;
+mod setup;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use client::chaos::{FaultKind, MaxDown, Schedule, ScheduleConfig};
+use tokio::time::Instant;
+
+use crate::chaos::collect::ReplicaReader;
+use crate::chaos::nemesis::Nemesis;
+use crate::chaos::workload::{Recorder, Workload};
+
+/// Mean pause between two operations of one client: keeps per-book histories small enough for
+/// an exhaustive linearizability search.
+const CLIENT_PAUSE: Duration = Duration::from_millis(50);
+
+/// `pygmy chaos ...`.
+#[derive(Debug, Args)]
+pub(crate) struct ChaosArgs {
+    /// Cluster configuration (default: a generated one on fresh loopback ports).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Keep the cluster's data here (default: a temporary directory, removed if every check passes).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// How long the clients and the nemesis run, e.g. 60s, 10m.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Seed of the fault schedule and of the clients' choices (default: random, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
+    clients: u64,
+    /// Faults to inject: kill, pause, frontend (comma-separated; empty for none).
+    #[arg(long, default_value = "kill,pause,frontend", value_parser = parse_faults)]
+    faults: FaultList,
+    /// Shortest and longest gap between two faults, e.g. 1s..6s.
+    #[arg(long, default_value = "1s..6s", value_parser = parse_interval)]
+    interval: (Duration, Duration),
+    /// How many replicas of a group may be down at once: minority, majority or all.
+    #[arg(long, default_value = "minority")]
+    max_down: MaxDown,
+    /// Write the full result (history, faults, checks, timeline) as JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Draw throughput and latency over time, with the faults marked, as SVG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    client::bench::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `--faults`, parsed (a newtype: clap reads a bare `Vec` as a repeated option).
+#[derive(Debug, Clone)]
+struct FaultList(Vec<FaultKind>);
+
+fn parse_faults(text: &str) -> Result<FaultList, String> {
+    FaultKind::parse_list(text).map(FaultList)
+}
+
+fn parse_interval(text: &str) -> Result<(Duration, Duration), String> {
+    let (lo, hi) = text
+        .split_once("..")
+        .ok_or("give the interval as MIN..MAX, e.g. 1s..6s")?;
+    let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
+    if lo.is_zero() || lo > hi {
+        return Err(format!("the interval {text} needs 0 < MIN <= MAX"));
+    }
+    Ok((lo, hi))
+}
+
+/// Some check failed: `main` turns this into exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} check(s) failed; see the report above")]
+pub(crate) struct ChecksFailed(pub(crate) usize);
+
+/// Runs one chaos experiment.
+///
+/// # Errors
+/// [`ChecksFailed`] if a check failed; any other error if the run could not be carried out.
+pub(crate) fn run(args: ChaosArgs, json: bool) -> Result<()> {
+    storage::process::init_tracing();
+    let seed = args.seed.unwrap_or_else(rand::random);
+    eprintln!("pygmy chaos: seed {seed} (repeat the run with --seed {seed})");
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
+    runtime.block_on(experiment(args, seed, json))
+}
+
+async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
+    let mut lab = setup::Lab::start(args.config.as_deref(), args.data.as_deref()).await?;
+    let outcome = drive(&args, seed, &mut lab).await;
+    lab.children.stop().await;
+    let failed = match outcome {
+        Ok(result) => report::emit(&result, &args.report, &args.plot, json)?,
+        Err(e) => {
+            lab.keep();
+            return Err(e);
+        }
+    };
+    if failed > 0 {
+        lab.keep();
+        return Err(ChecksFailed(failed).into());
+    }
+    Ok(())
+}
+
+/// Workload and faults, then healing, settling, collecting and checking.
+async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<report::RunResult> {
+    let reader = ReplicaReader::new(&lab.cluster.cluster_token)?;
+    let (initial_stock, orders_before) = lab.prepare(&reader).await?;
+    let schedule = Schedule::draw(&ScheduleConfig {
+        seed,
+        faults: args.faults.0.clone(),
+        interval_ms: (
+            args.interval.0.as_millis() as u64,
+            args.interval.1.as_millis() as u64,
+        ),
+        max_down: args.max_down,
+        duration_ms: args.duration.as_millis() as u64,
+    });
+    let start = Instant::now();
+    let stop = start + args.duration;
+    let recorder = Arc::new(Recorder::new(start));
+    let workload = Arc::new(Workload {
+        http: reqwest::Client::builder().no_proxy().build()?,
+        base: format!("http://{}", lab.cluster.frontend_addr),
+        admin_token: lab.cluster.admin_token.clone(),
+        recorder: recorder.clone(),
+        pause: CLIENT_PAUSE,
+        seed,
+        refused_at_ns: std::sync::atomic::AtomicU64::new(0),
+    });
+    let clients: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(workload.clone().client(i, stop)))
+        .collect();
+    let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
+    let cluster = lab.cluster.clone();
+    let mut nemesis = Nemesis::new(&mut lab.children, &cluster, args.max_down, seed, start)?;
+    nemesis.run(&schedule, stop).await;
+    for c in clients {
+        c.await.context("a chaos client failed")?;
+    }
+    progress.abort();
+    nemesis.heal_all().await;
+    let events = std::mem::take(&mut nemesis.events);
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
+    let settled = reader.settle(&lab.cluster).await;
+    let state = reader.collect(&lab.cluster, &lab.logs_dir()).await?;
+    Ok(report::RunResult::check(report::RunFacts {
+        seed,
+        args_summary: format!("{args:?}"),
+        max_down: args.max_down,
+        clients: args.clients,
+        duration_ms: args.duration.as_millis() as f64,
+        elapsed_ms,
+        schedule,
+        events,
+        history: recorder.history(),
+        initial_stock,
+        orders_before,
+        state,
+        settled: settled.err().map(|e| format!("{e:#}")),
+    }))
+}

@@ -1,0 +1,298 @@
+//! What a chaos run found: the checks run on its history and final state, printed as a table,
+//! written as JSON, drawn as SVG.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use client::chaos::timeline::Sample;
+use client::chaos::{FaultScope, MaxDown, Schedule, Timeline, Write};
+use client::check::{
+    check_all, CheckInput, CheckLimits, CheckReport, CheckStatus, Op, OpKind, Outcome,
+};
+use serde::Serialize;
+
+use crate::chaos::collect::FinalState;
+use crate::chaos::nemesis::FaultEvent;
+use crate::chaos::workload::Recorder;
+use crate::output::{Align, Table};
+
+mod plot;
+
+/// Everything a run produced, before checking.
+pub(crate) struct RunFacts {
+    pub(crate) seed: u64,
+    pub(crate) args_summary: String,
+    pub(crate) max_down: MaxDown,
+    pub(crate) clients: u64,
+    pub(crate) duration_ms: f64,
+    pub(crate) elapsed_ms: f64,
+    pub(crate) schedule: Schedule,
+    pub(crate) events: Vec<FaultEvent>,
+    pub(crate) history: Vec<Op>,
+    pub(crate) initial_stock: BTreeMap<u64, u64>,
+    /// Orders already in the log before the run (a kept `--data` directory).
+    pub(crate) orders_before: u64,
+    pub(crate) state: FinalState,
+    /// Why the cluster did not settle, if it did not.
+    pub(crate) settled: Option<String>,
+}
+
+/// The full result, as written to `--report`.
+#[derive(Serialize)]
+pub(crate) struct RunResult {
+    seed: u64,
+    arguments: String,
+    max_down: MaxDown,
+    clients: u64,
+    duration_ms: f64,
+    passed: bool,
+    checks: CheckReport,
+    not_settled: Option<String>,
+    faults: Vec<FaultEvent>,
+    schedule: Schedule,
+    timeline: Timeline,
+    initial_stock: BTreeMap<u64, u64>,
+    final_stock: Vec<(u64, BTreeMap<u64, u64>)>,
+    final_orders: usize,
+    history: Vec<Op>,
+}
+
+impl RunResult {
+    /// Runs every check on `facts`.
+    pub(crate) fn check(facts: RunFacts) -> RunResult {
+        let input = CheckInput {
+            history: facts.history,
+            initial_stock: facts.initial_stock,
+            order_logs: facts.state.order_logs,
+            catalog_stock: facts.state.catalog_stock,
+            digests: facts.state.digests,
+            panics: facts.state.panics,
+            orders_before: facts.orders_before,
+        };
+        let mut checks = check_all(&input, &CheckLimits::default());
+        if let Some(why) = &facts.settled {
+            checks.checks.push(client::check::CheckResult {
+                name: "cluster_settled".into(),
+                status: CheckStatus::Failed,
+                details: vec![why.clone()],
+                ops: Vec::new(),
+            });
+        }
+        let samples: Vec<Sample> = input.history.iter().map(sample).collect();
+        let faults: Vec<(f64, String, FaultScope)> = facts
+            .events
+            .iter()
+            .filter(|e| e.skipped.is_none())
+            .map(|e| (e.at_ms, e.describe(), e.scope()))
+            .collect();
+        let timeline = Timeline::build(&samples, &faults, facts.elapsed_ms.max(facts.duration_ms));
+        RunResult {
+            seed: facts.seed,
+            arguments: facts.args_summary,
+            max_down: facts.max_down,
+            clients: facts.clients,
+            duration_ms: facts.duration_ms,
+            passed: checks.passed(),
+            checks,
+            not_settled: facts.settled,
+            faults: facts.events,
+            schedule: facts.schedule,
+            timeline,
+            initial_stock: input.initial_stock,
+            final_stock: input.catalog_stock,
+            final_orders: input.order_logs.first().map_or(0, |(_, o)| o.len()),
+            history: input.history,
+        }
+    }
+}
+
+fn sample(op: &Op) -> Sample {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let ok = matches!(
+        op.outcome,
+        Outcome::ReadStock { .. }
+            | Outcome::Bought { .. }
+            | Outcome::Refused
+            | Outcome::Restocked { .. }
+            | Outcome::OrderSeen { .. }
+            | Outcome::OrderMissing
+    );
+    Sample {
+        invoke_ms: ms(op.invoke_ns),
+        complete_ms: op.complete_ns.map(ms),
+        ok,
+        write: match op.kind {
+            OpKind::Buy { .. } => Some(Write::Buy),
+            OpKind::Restock { .. } => Some(Write::Restock),
+            _ => None,
+        },
+    }
+}
+
+/// Prints the summary, writes the JSON and the plot; the number of checks that did not pass.
+///
+/// # Errors
+/// A file cannot be written.
+pub(crate) fn emit(
+    result: &RunResult,
+    report: &Option<PathBuf>,
+    plot: &Option<PathBuf>,
+    json: bool,
+) -> Result<usize> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        crate::output::json(&mut out, result)?;
+    } else {
+        summary(&mut out, result)?;
+    }
+    if let Some(path) = report {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), result)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("pygmy chaos: report written to {}", path.display());
+    }
+    if let Some(path) = plot {
+        plot::draw(path, &result.timeline, &result.faults)?;
+        eprintln!("pygmy chaos: plot written to {}", path.display());
+    }
+    Ok(result
+        .checks
+        .checks
+        .iter()
+        .filter(|c| c.status != CheckStatus::Passed)
+        .count())
+}
+
+fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "pygmy chaos: seed {}, {} clients, {:.0} s, --max-down {}",
+        r.seed,
+        r.clients,
+        r.duration_ms / 1000.0,
+        r.max_down
+    )?;
+    writeln!(out, "\noperations")?;
+    operations_table(&r.history).write(out)?;
+    writeln!(out, "\nfaults")?;
+    let mut t = Table::new(&[
+        ("at", Align::Right),
+        ("fault", Align::Left),
+        ("down for", Align::Right),
+        ("writes back after", Align::Right),
+    ]);
+    for (e, u) in r
+        .faults
+        .iter()
+        .filter(|e| e.skipped.is_none())
+        .zip(&r.timeline.unavailability)
+    {
+        let down = e
+            .healed_at_ms
+            .map_or("-".into(), |h| format!("{:.1}s", (h - e.at_ms) / 1000.0));
+        let gap = u
+            .gap_ms
+            .map_or("no write after".into(), |g| format!("{:.2}s", g / 1000.0));
+        t.row(vec![
+            format!("{:.1}s", e.at_ms / 1000.0),
+            e.describe(),
+            down,
+            gap,
+        ]);
+    }
+    t.write(out)?;
+    let skipped = r.faults.iter().filter(|e| e.skipped.is_some()).count();
+    let longest = r
+        .timeline
+        .longest_unavailability_ms()
+        .map_or("-".into(), |g| format!("{:.2}s", g / 1000.0));
+    writeln!(out, "{} faults injected, {skipped} skipped (limit of --max-down); longest write unavailability {longest}; {:.1} ok ops/s", r.faults.len() - skipped, r.timeline.ok_per_second)?;
+    writeln!(out, "\nchecks")?;
+    let mut t = Table::new(&[
+        ("check", Align::Left),
+        ("result", Align::Left),
+        ("details", Align::Left),
+    ]);
+    for c in &r.checks.checks {
+        let status = format!("{:?}", c.status).to_lowercase();
+        t.row(vec![
+            c.name.clone(),
+            status,
+            c.details.first().cloned().unwrap_or_default(),
+        ]);
+    }
+    t.write(out)?;
+    for c in r
+        .checks
+        .checks
+        .iter()
+        .filter(|c| c.status != CheckStatus::Passed)
+    {
+        for d in c.details.iter().skip(1).take(20) {
+            writeln!(out, "  {}: {d}", c.name)?;
+        }
+    }
+    writeln!(
+        out,
+        "\n{}",
+        if r.passed {
+            "every check passed"
+        } else {
+            "SOME CHECKS FAILED"
+        }
+    )
+}
+
+fn operations_table(history: &[Op]) -> Table {
+    let mut counts: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    for op in history {
+        let kind = match op.kind {
+            OpKind::Read { .. } => "read stock",
+            OpKind::Buy { .. } => "buy",
+            OpKind::Restock { .. } => "restock",
+            OpKind::ReadOrder { .. } => "read order",
+        };
+        let slot = match op.outcome {
+            Outcome::Refused | Outcome::OrderMissing => 1,
+            Outcome::Failed { .. } => 2,
+            Outcome::Unknown { .. } => 3,
+            _ => 0,
+        };
+        counts.entry(kind).or_default()[slot] += 1;
+    }
+    let cols = [
+        ("kind", Align::Left),
+        ("ok", Align::Right),
+        ("refused/missing", Align::Right),
+        ("failed", Align::Right),
+        ("unknown", Align::Right),
+    ];
+    let mut t = Table::new(&cols);
+    for (kind, c) in counts {
+        t.row(
+            std::iter::once(kind.to_string())
+                .chain(c.iter().map(u64::to_string))
+                .collect(),
+        );
+    }
+    t
+}
+
+/// Prints progress on stderr every few seconds until aborted.
+pub(crate) async fn progress(recorder: Arc<Recorder>, duration: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let ops = recorder.history().len();
+        let elapsed = recorder.now_ns() as f64 / 1e9;
+        eprintln!(
+            "pygmy chaos: {elapsed:>5.0}s of {:.0}s, {ops} operations",
+            duration.as_secs_f64()
+        );
+    }
+}

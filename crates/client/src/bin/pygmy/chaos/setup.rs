@@ -1,0 +1,154 @@
+//! The laboratory of one chaos run: its directory, its configuration (fresh loopback ports by
+//! default) and its processes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use client::PygmyClient;
+use storage::{Cluster, ClusterOverrides};
+
+use crate::chaos::collect::ReplicaReader;
+use crate::chaos::workload::ITEMS;
+use crate::children::Children;
+use crate::{tokens, up};
+
+/// Copies added to every book before the run, so that buys mostly succeed.
+const RESTOCK_BEFORE: i64 = 50;
+/// Attempts of each restock before the run.
+const RESTOCK_ATTEMPTS: u32 = 10;
+
+/// A running cluster for one experiment.
+pub(crate) struct Lab {
+    pub(crate) cluster: Cluster,
+    pub(crate) children: Children,
+    data_dir: PathBuf,
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Lab {
+    /// Creates the directory and configuration, starts every process, waits until ready.
+    ///
+    /// # Errors
+    /// The directory or configuration cannot be made, or the cluster does not start.
+    pub(crate) async fn start(config: Option<&Path>, data: Option<&Path>) -> Result<Lab> {
+        let (temp, data_dir) = match data {
+            Some(d) => (None, d.to_path_buf()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("pygmy-chaos-")
+                    .tempdir()
+                    .context("cannot create a temporary directory")?;
+                let path = t.path().to_path_buf();
+                (Some(t), path)
+            }
+        };
+        std::fs::create_dir_all(data_dir.join("logs"))
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let config_path = match config {
+            Some(c) => c.to_path_buf(),
+            None => write_config(&data_dir)?,
+        };
+        let overrides = ClusterOverrides {
+            data_dir: Some(data_dir.clone()),
+        };
+        let mut cluster = Cluster::load(Some(&config_path), &overrides)?;
+        tokens::ensure(&mut cluster)?;
+        let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster);
+        let program = std::env::current_exe().context("cannot find the pygmy executable")?;
+        let mut children = Children::spawn(&program, &plans, &up::child_envs(&cluster))?;
+        eprintln!(
+            "pygmy chaos: starting the cluster in {}",
+            data_dir.display()
+        );
+        if let Err(e) = up::wait_ready(&cluster, &mut children).await {
+            children.stop().await;
+            bail!(
+                "{e:#} (data kept in {})",
+                temp.map_or(data_dir, |t| t.keep()).display()
+            );
+        }
+        Ok(Lab {
+            cluster,
+            children,
+            data_dir,
+            temp,
+        })
+    }
+
+    /// The processes' log directory.
+    pub(crate) fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    /// Keeps a temporary directory (for a failed run) and says where it is.
+    pub(crate) fn keep(&mut self) {
+        let path = self
+            .temp
+            .take()
+            .map_or_else(|| self.data_dir.clone(), |t| t.keep());
+        eprintln!("pygmy chaos: data and logs kept in {}", path.display());
+    }
+
+    /// Restocks every book; returns the stock the history starts from and the number of orders
+    /// already in the log (non-zero when a kept `--data` directory is reused).
+    ///
+    /// # Errors
+    /// The frontend refuses the restocks or the stock cannot be read.
+    pub(crate) async fn prepare(
+        &self,
+        reader: &ReplicaReader,
+    ) -> Result<(BTreeMap<u64, u64>, u64)> {
+        let frontend = PygmyClient::new(&self.cluster.frontend_addr)?;
+        for item in 1..=ITEMS {
+            let mut done = false;
+            for _ in 0..RESTOCK_ATTEMPTS {
+                let token = &self.cluster.admin_token;
+                if frontend
+                    .update_book(item, Some(RESTOCK_BEFORE), None, token)
+                    .await
+                    .is_ok()
+                {
+                    done = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            if !done {
+                bail!("cannot restock book {item} before the run");
+            }
+        }
+        let stock = reader.stock(&self.cluster.catalog[0]).await?;
+        let orders = reader.order_count(&self.cluster.orders[0]).await?;
+        Ok((stock, orders))
+    }
+}
+
+/// Writes a `cluster.toml` on fresh loopback ports into `dir`; returns its path.
+fn write_config(dir: &Path) -> Result<PathBuf> {
+    let mut text = String::new();
+    let addr = || free_port().map(|p| format!("\"127.0.0.1:{p}\""));
+    let _ = writeln!(text, "data_dir = {:?}", dir.display().to_string());
+    let _ = writeln!(text, "cluster_token = \"\"\nadmin_token = \"\"");
+    let _ = writeln!(text, "[frontend]\naddr = {}", addr()?);
+    for group in ["catalog", "orders"] {
+        let replicas = [addr()?, addr()?, addr()?].join(", ");
+        let _ = writeln!(text, "[{group}]\nreplicas = [{replicas}]");
+    }
+    // Frequent snapshots, so that restarted replicas also catch up by snapshot install.
+    let _ = writeln!(
+        text,
+        "[raft]\nsnapshot_logs_since_last = 200\nsnapshot_logs_kept = 50"
+    );
+    let path = dir.join("cluster.toml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// A TCP port on 127.0.0.1 free right now.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}

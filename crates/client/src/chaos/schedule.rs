@@ -1,0 +1,252 @@
+//! The nemesis schedule: which fault, on which group and role, when, and for how long; drawn
+//! from a seeded RNG so that a run can be repeated.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// A kind of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// SIGKILL a replica, restart it later.
+    Kill,
+    /// SIGSTOP a replica, SIGCONT it later.
+    Pause,
+    /// SIGKILL the frontend, restart it later (it has no durable state).
+    KillFrontend,
+    /// SIGKILL every replica of a group at once (only with `--max-down all`).
+    KillGroup,
+}
+
+impl FaultKind {
+    /// Parses `--faults kill,pause,frontend`.
+    ///
+    /// # Errors
+    /// An unknown fault name.
+    pub fn parse_list(list: &str) -> Result<Vec<FaultKind>, String> {
+        list.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| match s.trim() {
+                "kill" => Ok(FaultKind::Kill),
+                "pause" => Ok(FaultKind::Pause),
+                "frontend" => Ok(FaultKind::KillFrontend),
+                other => Err(format!(
+                    "unknown fault {other:?}: use kill, pause, frontend"
+                )),
+            })
+            .collect()
+    }
+}
+
+/// How many replicas of one group may be down (killed or paused) at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxDown {
+    /// Fewer than half: the group stays available.
+    Minority,
+    /// Half or more: the group loses its quorum for a while.
+    Majority,
+    /// Every replica.
+    All,
+}
+
+impl MaxDown {
+    /// The largest number of the `replicas` of a group that may be down at once.
+    pub fn limit(self, replicas: usize) -> usize {
+        match self {
+            MaxDown::Minority => replicas.saturating_sub(1) / 2,
+            MaxDown::Majority => replicas / 2 + 1,
+            MaxDown::All => replicas,
+        }
+        .min(replicas)
+    }
+}
+
+impl FromStr for MaxDown {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "minority" => Ok(MaxDown::Minority),
+            "majority" => Ok(MaxDown::Majority),
+            "all" => Ok(MaxDown::All),
+            other => Err(format!(
+                "--max-down is minority, majority or all, not {other:?}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MaxDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MaxDown::Minority => "minority",
+            MaxDown::Majority => "majority",
+            MaxDown::All => "all",
+        })
+    }
+}
+
+/// Which replica of a group a fault aims at; resolved against `/status` when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The current leader.
+    Leader,
+    /// Any follower.
+    Follower,
+}
+
+/// One planned fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultStep {
+    /// When it fires, ms after the workload starts.
+    pub at_ms: u64,
+    /// What it does.
+    pub kind: FaultKind,
+    /// `catalog` or `orders` (ignored for the frontend).
+    pub group: String,
+    /// Which replica.
+    pub role: Role,
+    /// How long the target stays down before it is restarted or resumed.
+    pub down_ms: u64,
+}
+
+/// What the schedule is drawn from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleConfig {
+    /// RNG seed.
+    pub seed: u64,
+    /// Faults to draw from.
+    pub faults: Vec<FaultKind>,
+    /// Shortest and longest gap between two faults, ms.
+    pub interval_ms: (u64, u64),
+    /// How many replicas of a group may be down at once.
+    pub max_down: MaxDown,
+    /// Faults fire in `[0, duration_ms)`.
+    pub duration_ms: u64,
+}
+
+/// A drawn schedule, in firing order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The steps.
+    pub steps: Vec<FaultStep>,
+}
+
+/// Chance that a fault aims at the leader rather than a follower (leaders matter more).
+const LEADER_WEIGHT: f64 = 2.0 / 3.0;
+
+impl Schedule {
+    /// Draws the schedule of `config`; the same config always gives the same schedule.
+    pub fn draw(config: &ScheduleConfig) -> Schedule {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut kinds = config.faults.clone();
+        if config.max_down == MaxDown::All && kinds.contains(&FaultKind::Kill) {
+            kinds.push(FaultKind::KillGroup);
+        }
+        let (lo, hi) = (
+            config.interval_ms.0,
+            config.interval_ms.1.max(config.interval_ms.0),
+        );
+        let mut steps = Vec::new();
+        if kinds.is_empty() {
+            return Schedule { steps };
+        }
+        let mut at_ms = rng.gen_range(lo..=hi);
+        while at_ms < config.duration_ms {
+            let kind = kinds[rng.gen_range(0..kinds.len())];
+            let group = if rng.gen_bool(0.5) {
+                "catalog"
+            } else {
+                "orders"
+            };
+            let role = if rng.gen_bool(LEADER_WEIGHT) {
+                Role::Leader
+            } else {
+                Role::Follower
+            };
+            let down_ms = rng.gen_range(1_000..=5_000);
+            steps.push(FaultStep {
+                at_ms,
+                kind,
+                group: group.into(),
+                role,
+                down_ms,
+            });
+            at_ms += rng.gen_range(lo..=hi);
+        }
+        Schedule { steps }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(seed: u64) -> ScheduleConfig {
+        ScheduleConfig {
+            seed,
+            faults: vec![FaultKind::Kill, FaultKind::Pause],
+            interval_ms: (1_000, 6_000),
+            max_down: MaxDown::Minority,
+            duration_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn same_seed_same_schedule_other_seed_other_schedule() {
+        assert_eq!(Schedule::draw(&config(7)), Schedule::draw(&config(7)));
+        assert_ne!(Schedule::draw(&config(7)), Schedule::draw(&config(8)));
+    }
+
+    #[test]
+    fn steps_respect_the_interval_and_the_duration() {
+        let s = Schedule::draw(&config(3));
+        assert!(s.steps.len() >= 9, "{}", s.steps.len());
+        for w in s.steps.windows(2) {
+            let gap = w[1].at_ms - w[0].at_ms;
+            assert!((1_000..=6_000).contains(&gap), "{gap}");
+        }
+        assert!(s.steps.iter().all(|st| st.at_ms < 60_000));
+        assert!(s.steps.iter().all(|st| st.kind != FaultKind::KillGroup));
+        let mut long = config(3);
+        long.duration_ms = 3_600_000;
+        let steps = Schedule::draw(&long).steps;
+        let leaders = steps.iter().filter(|st| st.role == Role::Leader).count() as f64;
+        let share = leaders / steps.len() as f64;
+        assert!(
+            (0.55..0.78).contains(&share),
+            "leaders are aimed at about 2/3 of the time: {share}"
+        );
+    }
+
+    #[test]
+    fn limits_and_parsing() {
+        assert_eq!(
+            (
+                MaxDown::Minority.limit(3),
+                MaxDown::Majority.limit(3),
+                MaxDown::All.limit(3)
+            ),
+            (1, 2, 3)
+        );
+        assert_eq!(MaxDown::Minority.limit(5), 2);
+        assert_eq!(
+            FaultKind::parse_list("kill,pause").unwrap(),
+            vec![FaultKind::Kill, FaultKind::Pause]
+        );
+        assert!(FaultKind::parse_list("kill,flood").is_err());
+        assert!("most".parse::<MaxDown>().is_err());
+        let mut all = config(1);
+        all.max_down = MaxDown::All;
+        all.duration_ms = 600_000;
+        assert!(Schedule::draw(&all)
+            .steps
+            .iter()
+            .any(|s| s.kind == FaultKind::KillGroup));
+    }
+}
