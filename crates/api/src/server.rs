@@ -59,3 +59,16 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
         axum::Json(self.0).into_response()
     }
 }
+
+/// Fallback handler: 404 JSON for a route that does not exist.
+pub async fn route_not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Fallback handler: 405 JSON for a known route asked with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+}

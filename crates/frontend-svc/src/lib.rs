@@ -68,9 +68,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(render_metrics))
         // Before the route layer, so that 405 answers are counted and timed too.
-        .method_not_allowed_fallback(routes::method_not_allowed)
+        .method_not_allowed_fallback(api::server::method_not_allowed)
         .route_layer(from_fn_with_state(TIER, track_http))
-        .fallback(routes::not_found.layer(from_fn_with_state(TIER, track_http)))
+        .fallback(api::server::route_not_found.layer(from_fn_with_state(TIER, track_http)))
         .with_state(state);
     layers::apply_stack(routes, &config)
 }

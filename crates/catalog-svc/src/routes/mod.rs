@@ -5,7 +5,7 @@ pub mod admin;
 pub mod books;
 pub mod reservations;
 
-use api::{ApiError, ErrorCode};
+use api::ApiError;
 
 use crate::command::CatalogCommand;
 use crate::error::Error;
@@ -31,17 +31,4 @@ pub(crate) async fn read_barrier(state: &AppState) -> Result<u64, ApiError> {
         .linearizable_read()
         .await
         .map_err(Error::from)?)
-}
-
-/// 404 for unknown routes.
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
-}
-
-/// 405 for a known route with the wrong method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        "method not allowed on this route",
-    )
 }

@@ -9,22 +9,9 @@ pub(crate) mod orders;
 
 use std::collections::HashMap;
 
-use api::{ApiError, ErrorCode};
+use api::ApiError;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
-
-/// 404 for unknown routes.
-pub(crate) async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
-}
-
-/// 405 for a known route with the wrong method.
-pub(crate) async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        "method not allowed on this route",
-    )
-}
 
 /// The positive integer in a `{id}`-like path segment.
 pub(crate) fn path_id(
