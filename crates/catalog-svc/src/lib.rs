@@ -22,6 +22,7 @@ use std::path::Path;
 use axum::routing::{get, post};
 use axum::Router;
 use storage::peer_routes::{peer_router, require_token};
+use storage::serving::serve_replica;
 use storage::telemetry::track_http;
 use storage::{Cluster, ClusterOverrides, Replica};
 use tokio::net::TcpListener;
@@ -75,16 +76,7 @@ pub async fn serve(
     let app = router(AppState {
         replica: replica.clone(),
     });
-    tracing::info!(addr = config.replica.addr(), "serving");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    cancel.cancel();
-    tasks.close();
-    tasks.wait().await;
-    replica.shutdown().await;
-    tracing::info!("stopped");
-    Ok(served?)
+    Ok(serve_replica(&replica, app, listener, shutdown, cancel, tasks).await?)
 }
 
 /// Loads the configuration, binds catalog replica `id`'s address and serves until `shutdown`

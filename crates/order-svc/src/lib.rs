@@ -24,6 +24,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use storage::peer_routes::{peer_router, require_token};
+use storage::serving::serve_replica;
 use storage::telemetry::track_http;
 use storage::{Cluster, ClusterOverrides, Replica};
 use tokio::net::TcpListener;
@@ -83,16 +84,8 @@ pub async fn serve(
         tasks: tasks.clone(),
     };
     tasks.spawn(resolver::run(state.clone(), resolved_tx, cancel.child_token()).in_current_span());
-    tracing::info!(addr = config.replica.addr(), "serving");
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    cancel.cancel();
-    tasks.close();
-    tasks.wait().await;
-    replica.shutdown().await;
-    tracing::info!("stopped");
-    Ok(served?)
+    let app = router(state);
+    Ok(serve_replica(&replica, app, listener, shutdown, cancel, tasks).await?)
 }
 
 /// Loads the configuration, binds order replica `id`'s address and serves until `shutdown`

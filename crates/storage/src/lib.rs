@@ -7,6 +7,7 @@
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
+//! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
 //! - [`scratch`]: a throwaway state for unit tests of a service machine.
 //! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests.
@@ -31,6 +32,7 @@ pub mod peer_routes;
 pub mod process;
 pub mod replica;
 pub mod scratch;
+pub mod serving;
 pub mod snapshot;
 pub mod state_machine;
 pub mod telemetry;
