@@ -66,6 +66,10 @@ pub(crate) struct ChaosArgs {
     /// Draw throughput and latency over time, with the faults marked, as SVG here.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Most states the linearizability search may explore per book (about 64 bytes each);
+    /// past it the check is inconclusive, which fails the run. Raise it for long soaks.
+    #[arg(long, default_value_t = 1_000_000)]
+    search_states_max: u64,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -183,5 +187,6 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         orders_before,
         state,
         settled: settled.err().map(|e| format!("{e:#}")),
+        search_states_max: args.search_states_max,
     }))
 }

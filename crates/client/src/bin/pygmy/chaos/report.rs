@@ -38,6 +38,8 @@ pub(crate) struct RunFacts {
     pub(crate) state: FinalState,
     /// Why the cluster did not settle, if it did not.
     pub(crate) settled: Option<String>,
+    /// Most states the linearizability search explores per book.
+    pub(crate) search_states_max: u64,
 }
 
 /// The full result, as written to `--report`.
@@ -72,7 +74,11 @@ impl RunResult {
             panics: facts.state.panics,
             orders_before: facts.orders_before,
         };
-        let mut checks = check_all(&input, &CheckLimits::default());
+        let limits = CheckLimits {
+            search_states_per_item_max: facts.search_states_max,
+            ..CheckLimits::default()
+        };
+        let mut checks = check_all(&input, &limits);
         if let Some(why) = &facts.settled {
             checks.checks.push(client::check::CheckResult {
                 name: "cluster_settled".into(),
