@@ -21,14 +21,11 @@ use std::path::Path;
 
 use axum::routing::{get, post};
 use axum::Router;
-use storage::peer_routes::{peer_router, require_token};
-use storage::serving::serve_replica;
-use storage::telemetry::track_http;
+use storage::serving::{replica_router, serve_replica};
 use storage::{Cluster, ClusterOverrides, Replica};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
 pub use command::{CatalogCommand, CatalogResponse};
@@ -37,24 +34,18 @@ pub use error::{Error, Result};
 pub use machine::CatalogMachine;
 pub use state::AppState;
 
-/// The catalog routes: token-protected service and peer routes, public `/health`.
+/// The catalog routes: the service's routes inside the shared replica router.
 pub fn router(state: AppState) -> Router {
-    let token = state.replica.spec().cluster_token.as_str().into();
-    let peers = peer_router(state.replica.clone());
-    Router::new()
+    let replica = state.replica.clone();
+    let routes = Router::new()
         .route("/books", get(routes::books::list))
         .route("/books/{id}", get(routes::books::get))
         .route("/reserve", post(routes::reservations::reserve))
         .route("/reservations/confirm", post(routes::reservations::confirm))
         .route("/reservations/release", post(routes::reservations::release))
         .route("/admin/books/{id}", post(routes::admin::update_book))
-        .route_layer(axum::middleware::from_fn_with_state(token, require_token))
-        .fallback(api::server::route_not_found)
-        .method_not_allowed_fallback(api::server::method_not_allowed)
-        .with_state(state)
-        .merge(peers)
-        .route_layer(axum::middleware::from_fn_with_state("catalog", track_http))
-        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+    replica_router(routes, &replica, "catalog")
 }
 
 /// Runs catalog replica `config` on `listener` until `shutdown` resolves, then stops cleanly.

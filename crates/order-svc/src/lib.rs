@@ -23,15 +23,12 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use storage::peer_routes::{peer_router, require_token};
-use storage::serving::serve_replica;
-use storage::telemetry::track_http;
+use storage::serving::{replica_router, serve_replica};
 use storage::{Cluster, ClusterOverrides, Replica};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::trace::TraceLayer;
 use tracing::Instrument;
 
 use crate::catalog_client::CatalogClient;
@@ -41,22 +38,16 @@ pub use error::{Error, Result};
 pub use machine::OrderMachine;
 pub use state::AppState;
 
-/// The order routes: token-protected service and peer routes, public `/health` and `/metrics`.
+/// The order routes: the service's routes inside the shared replica router.
 pub fn router(state: AppState) -> Router {
-    let token = state.replica.spec().cluster_token.as_str().into();
-    let peers = peer_router(state.replica.clone());
-    Router::new()
+    let replica = state.replica.clone();
+    let routes = Router::new()
         .route("/buy", post(routes::buy::buy))
         .route("/orders", get(routes::orders::list))
         .route("/orders/{number}", get(routes::orders::get))
         .route("/pending", get(routes::orders::pending))
-        .route_layer(axum::middleware::from_fn_with_state(token, require_token))
-        .fallback(api::server::route_not_found)
-        .method_not_allowed_fallback(api::server::method_not_allowed)
-        .with_state(state)
-        .merge(peers)
-        .route_layer(axum::middleware::from_fn_with_state("orders", track_http))
-        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+    replica_router(routes, &replica, "orders")
 }
 
 /// Runs order replica `config` on `listener` until `shutdown` resolves, then stops cleanly.
