@@ -92,13 +92,9 @@ pub(crate) async fn search(c: &PygmyClient, a: SearchArgs, json: bool) -> Result
         .search(topic)
         .await
         .with_context(|| format!("searching the catalog for {what}"))?;
-    let out = &mut std::io::stdout().lock();
-    if json {
-        output::json(out, &BookList { books })?;
-    } else {
-        output::books(out, &books)?;
-    }
-    Ok(())
+    print(json, &BookList { books }, |out, list| {
+        output::books(out, &list.books)
+    })
 }
 
 /// `pygmy lookup`.
@@ -107,13 +103,9 @@ pub(crate) async fn lookup(c: &PygmyClient, a: LookupArgs, json: bool) -> Result
         .lookup(a.id)
         .await
         .with_context(|| format!("looking up book {}", a.id))?;
-    let out = &mut std::io::stdout().lock();
-    if json {
-        output::json(out, &book)?;
-    } else {
-        output::books(out, std::slice::from_ref(&book))?;
-    }
-    Ok(())
+    print(json, &book, |out, _| {
+        output::books(out, std::slice::from_ref(&book))
+    })
 }
 
 /// `pygmy buy`.
@@ -125,13 +117,7 @@ pub(crate) async fn buy(c: &PygmyClient, a: BuyArgs, json: bool) -> Result<()> {
         .buy(a.id, a.quantity, Some(&key))
         .await
         .with_context(|| format!("buying {} of book {} (buy key {key})", a.quantity, a.id))?;
-    let out = &mut std::io::stdout().lock();
-    if json {
-        output::json(out, &order)?;
-    } else {
-        output::order(out, &order)?;
-    }
-    Ok(())
+    print(json, &order, |out, order| output::order(out, order))
 }
 
 /// `pygmy order`.
@@ -140,13 +126,7 @@ pub(crate) async fn order(c: &PygmyClient, a: OrderArgs, json: bool) -> Result<(
         .order(a.number)
         .await
         .with_context(|| format!("reading order {}", a.number))?;
-    let out = &mut std::io::stdout().lock();
-    if json {
-        output::json(out, &order)?;
-    } else {
-        output::order(out, &order)?;
-    }
-    Ok(())
+    print(json, &order, |out, order| output::order(out, order))
 }
 
 /// `pygmy restock`.
@@ -163,23 +143,28 @@ pub(crate) async fn restock(c: &PygmyClient, a: RestockArgs, json: bool) -> Resu
         .update_book(a.id, stock_delta, a.cost, &token)
         .await
         .with_context(|| format!("updating book {}", a.id))?;
-    let out = &mut std::io::stdout().lock();
-    if json {
-        output::json(out, &book)?;
-    } else {
-        output::books(out, std::slice::from_ref(&book))?;
-    }
-    Ok(())
+    print(json, &book, |out, _| {
+        output::books(out, std::slice::from_ref(&book))
+    })
 }
 
 /// `pygmy cluster`.
 pub(crate) async fn cluster(c: &PygmyClient, json: bool) -> Result<()> {
     let view = c.cluster().await.context("reading the cluster's state")?;
+    print(json, &view, |out, view| output::cluster(out, view))
+}
+
+/// Prints `value` on stdout: as JSON with `--json`, else as `table` draws it.
+fn print<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    table: impl FnOnce(&mut dyn std::io::Write, &T) -> std::io::Result<()>,
+) -> Result<()> {
     let out = &mut std::io::stdout().lock();
     if json {
-        output::json(out, &view)?;
+        output::json(out, value)?;
     } else {
-        output::cluster(out, &view)?;
+        table(out, value)?;
     }
     out.flush()?;
     Ok(())
