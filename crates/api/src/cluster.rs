@@ -9,6 +9,34 @@ use crate::ReplicaStatus;
 pub struct ClusterView {
     /// The catalog group and the order group.
     pub groups: Vec<GroupView>,
+    /// The answering frontend's cache; `None` when it runs without one (`--no-cache`).
+    #[serde(default)]
+    pub cache: Option<CacheView>,
+}
+
+/// A frontend's cache as it reports itself in `/cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheView {
+    /// Most entries it keeps.
+    pub capacity: u64,
+    /// Entries now (approximate: moka counts lazily).
+    pub entries: u64,
+    /// Answers served from the cache.
+    pub hits: u64,
+    /// Cacheable requests read from a replica.
+    pub misses: u64,
+    /// Entries dropped by write notices and resets.
+    pub invalidations: u64,
+    /// Entries evicted for capacity.
+    pub evictions: u64,
+    /// Values refused because they were read before the last write of their slot.
+    pub refused_stale_inserts: u64,
+    /// Whether it holds a valid lease from the catalog leader (hits are served only then).
+    pub lease_held: bool,
+    /// Catalog term of its registration.
+    pub term: u64,
+    /// Its registration session with that term's leader.
+    pub session: u64,
 }
 
 /// One replicated group as the frontend sees it.

@@ -4,12 +4,14 @@
 //! - [`book`]: `Book` and the catalog's request and answer bodies.
 //! - [`order`]: `Order` and the buy request.
 //! - [`cluster`]: the frontend's `/cluster` view.
+//! - [`coherence`]: leases and write notices that keep the frontends' caches coherent.
 //! - [`replica`]: what a replica reports about itself (`/status`).
 //! - [`error`]: `ApiError`, its `ErrorCode` and the JSON error body.
 //! - `server` (feature `server`): axum glue, `IntoResponse` for `ApiError` and `ApiJson`.
 
 pub mod book;
 pub mod cluster;
+pub mod coherence;
 pub mod error;
 pub mod order;
 pub mod replica;
@@ -20,7 +22,7 @@ pub use book::{
     parse_id, Book, BookList, Reservation, ReservationState, ReserveOutcome, ReserveRequest,
     UpdateBook,
 };
-pub use cluster::{ClusterView, GroupView, ReplicaView};
+pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use order::{BuyRequest, NewOrder, Order, OrderList, OrderStatus};
 pub use replica::{ReplicaRole, ReplicaStatus};

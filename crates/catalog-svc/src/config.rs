@@ -1,5 +1,7 @@
 //! The catalog replica's validated configuration.
 
+use std::time::Duration;
+
 use api::Book;
 use storage::{Cluster, GroupName, ReplicaSpec};
 
@@ -13,6 +15,8 @@ pub struct CatalogConfig {
     pub replica: ReplicaSpec,
     /// Books seeded into a fresh catalog (the default, or the configured catalog file).
     pub books: Vec<Book>,
+    /// Lease granted to the frontends' caches; `None` runs without cache coherence.
+    pub cache_lease: Option<Duration>,
 }
 
 impl CatalogConfig {
@@ -26,6 +30,11 @@ impl CatalogConfig {
             Some(path) => load_books(path)?,
             None => default_books(),
         };
-        Ok(Self { replica, books })
+        let cache_lease = cluster.cache.enabled.then_some(cluster.cache.lease);
+        Ok(Self {
+            replica,
+            books,
+            cache_lease,
+        })
     }
 }

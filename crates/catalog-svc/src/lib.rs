@@ -4,11 +4,13 @@
 //! - [`command`]: the replicated commands (one file each) and their answers; [`machine`] plugs
 //!   them into the `storage` runtime.
 //! - [`routes`]: the HTTP API (books, reservations, admin, status); [`state`] the shared handle.
+//! - [`coherence`]: the leader's side of the frontends' cache coherence (leases, notices).
 //! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
 //! - [`error`]: the service's errors and their HTTP form.
 
 mod bootstrap;
 pub mod catalog_file;
+pub mod coherence;
 pub mod command;
 pub mod config;
 pub mod error;
@@ -18,16 +20,18 @@ pub mod state;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
 use storage::serving::{replica_router, serve_replica};
-use storage::{Cluster, ClusterOverrides, Replica};
+use storage::{Cluster, ClusterOverrides, Replica, WriteFence};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use coherence::CacheFence;
 pub use command::{CatalogCommand, CatalogResponse};
 pub use config::CatalogConfig;
 pub use error::{Error, Result};
@@ -44,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reservations/confirm", post(routes::reservations::confirm))
         .route("/reservations/release", post(routes::reservations::release))
         .route("/admin/books/{id}", post(routes::admin::update_book))
+        .route(api::coherence::LEASE_PATH, post(routes::lease::lease))
         .with_state(state);
     replica_router(routes, &replica, "catalog")
 }
@@ -57,7 +62,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let replica = Replica::<CatalogMachine>::start(config.replica.clone()).await?;
+    let fence = config
+        .cache_lease
+        .map(|lease| CacheFence::new(lease, &config.replica.cluster_token));
+    let as_fence = fence
+        .clone()
+        .map(|f| Arc::new(f) as Arc<dyn WriteFence<CatalogMachine>>);
+    let replica = Replica::<CatalogMachine>::start_fenced(config.replica.clone(), as_fence).await?;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(
@@ -66,6 +77,7 @@ pub async fn serve(
     );
     let app = router(AppState {
         replica: replica.clone(),
+        fence,
     });
     Ok(serve_replica(&replica, app, listener, shutdown, cancel, tasks).await?)
 }

@@ -3,6 +3,7 @@
 use api::Book;
 use storage::{Replica, StateView};
 
+use crate::coherence::CacheFence;
 use crate::command::BOOKS;
 use crate::machine::CatalogMachine;
 
@@ -11,6 +12,8 @@ use crate::machine::CatalogMachine;
 pub struct AppState {
     /// This process's replica of the catalog group.
     pub replica: Replica<CatalogMachine>,
+    /// Cache coherence with the frontends; `None` with `[cache] enabled = false`.
+    pub fence: Option<CacheFence>,
 }
 
 /// Books in id order, of one topic if given.

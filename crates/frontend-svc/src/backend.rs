@@ -290,11 +290,43 @@ impl Backend {
             Err(e) => return Attempt::Unknown(format!("{who}: {}", describe(&e))),
         };
         ctx.timings.record(response.headers());
+        ctx.read_index.record(response.headers());
         let status = response.status();
         match read_body(response).await {
             Ok(body) => classify(&who, status, body),
             Err(reason) => Attempt::Unknown(format!("{who}: {reason}")),
         }
+    }
+
+    /// `POST path` of `replica` with `body` as JSON, once, within `timeout`; the 2xx answer.
+    ///
+    /// # Errors
+    /// Why no 2xx answer of type `T` came.
+    pub(crate) async fn post_json<T: DeserializeOwned>(
+        &self,
+        replica: &PoolReplica,
+        path: &str,
+        body: &impl serde::Serialize,
+        timeout: Duration,
+    ) -> std::result::Result<T, String> {
+        let response = self
+            .http
+            .post(replica.url(path))
+            .bearer_auth(&self.cluster_token)
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status();
+        let body = read_body(response).await?;
+        if !status.is_success() {
+            return Err(format!(
+                "POST {path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("POST {path} body: {e}"))
     }
 
     /// `GET /status` of `replica` within `timeout` (the probe).

@@ -32,6 +32,12 @@ pub const INFLIGHT_REQUESTS_MAX: usize = 1_024;
 /// Largest public request body, in bytes; a larger one gets 413 `payload_too_large`.
 pub const BODY_BYTES_MAX: usize = 16 * 1024;
 
+/// Entries of the read cache, unless `cluster.toml` says otherwise.
+pub const CACHE_CAPACITY: u64 = 10_000;
+/// Cache lease asked of the catalog leader, in ms, unless `cluster.toml` says otherwise (the
+/// leader's figure is the one used).
+pub const CACHE_LEASE_MS: u64 = 1_000;
+
 const _: () = assert!(WRITE_DEADLINE_MS < REQUEST_TIMEOUT_MS);
 const _: () = assert!(READ_DEADLINE_MS < REQUEST_TIMEOUT_MS);
 const _: () = assert!(CONNECT_TIMEOUT_MS < BACKEND_TIMEOUT_MS);
@@ -67,6 +73,10 @@ pub struct FrontendConfig {
     pub inflight_requests_max: usize,
     /// Largest public request body in bytes (default [`BODY_BYTES_MAX`]).
     pub body_bytes_max: usize,
+    /// Entries of the read cache; `None` runs without it (`--no-cache`).
+    pub cache_capacity: Option<u64>,
+    /// Lease period: how often the lease is renewed (four times per period).
+    pub cache_lease: Duration,
 }
 
 impl FrontendConfig {
@@ -92,6 +102,8 @@ impl FrontendConfig {
             probe_timeout: Duration::from_millis(PROBE_TIMEOUT_MS),
             inflight_requests_max: INFLIGHT_REQUESTS_MAX,
             body_bytes_max: BODY_BYTES_MAX,
+            cache_capacity: Some(CACHE_CAPACITY),
+            cache_lease: Duration::from_millis(CACHE_LEASE_MS),
         }
     }
 
@@ -100,13 +112,15 @@ impl FrontendConfig {
     /// # Errors
     /// [`Error::Config`] as [`FrontendConfig::validate`] (e.g. an empty token).
     pub fn from_cluster(cluster: &Cluster) -> Result<Self> {
-        let config = Self::new(
+        let mut config = Self::new(
             cluster.frontend_addr.clone(),
             cluster.catalog.clone(),
             cluster.orders.clone(),
             cluster.cluster_token.clone(),
             cluster.admin_token.clone(),
         );
+        config.cache_capacity = cluster.cache.enabled.then_some(cluster.cache.capacity);
+        config.cache_lease = cluster.cache.lease;
         config.validate()?;
         Ok(config)
     }
@@ -142,6 +156,9 @@ impl FrontendConfig {
         }
         if self.inflight_requests_max == 0 || self.body_bytes_max == 0 {
             return bad("inflight_requests_max and body_bytes_max must be positive");
+        }
+        if self.cache_capacity == Some(0) || self.cache_lease < Duration::from_millis(100) {
+            return bad("the cache needs a positive capacity and a lease of at least 100 ms");
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! onto the public answer by the `server_timing` middleware of `layers.rs`).
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::FromRequestParts;
@@ -42,6 +43,28 @@ impl TierTimings {
     }
 }
 
+/// The catalog log index a request's catalog read was served at (0: none yet).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadIndex(Arc<AtomicU64>);
+
+impl ReadIndex {
+    /// Keeps the `x-pygmy-read-index` of a backend answer's headers, if it has one.
+    pub(crate) fn record(&self, headers: &HeaderMap) {
+        let index = headers
+            .get(api::coherence::X_READ_INDEX)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(index) = index {
+            self.0.store(index, Ordering::Relaxed);
+        }
+    }
+
+    /// The index recorded, if any.
+    pub(crate) fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|i| *i > 0)
+    }
+}
+
 /// Extractor: the request id and the timing collector of the current request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RequestContext {
@@ -49,6 +72,8 @@ pub(crate) struct RequestContext {
     pub(crate) request_id: Option<HeaderValue>,
     /// Where backend `Server-Timing` entries go.
     pub(crate) timings: TierTimings,
+    /// The index the request's catalog read was served at (its `ETag`).
+    pub(crate) read_index: ReadIndex,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
@@ -63,6 +88,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
                 .get::<TierTimings>()
                 .cloned()
                 .unwrap_or_default(),
+            read_index: ReadIndex::default(),
         })
     }
 }

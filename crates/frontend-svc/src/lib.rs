@@ -9,11 +9,14 @@
 //!   client, answer classification, rounds with capped backoff under a deadline.
 //! - `routes`: books, orders, admin, legacy (Flask-compatible), cluster, health.
 //! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request.
+//! - `cache`: the coherent read cache around the catalog reads; `conditional`: `304`s.
 //!
 //! Invariants: a buy is resent only with the same key; a write without a key (a restock) is
 //! resent only when it surely was not taken; every backend call has a deadline.
 
 mod backend;
+mod cache;
+mod conditional;
 pub mod config;
 mod context;
 pub mod error;
@@ -29,9 +32,10 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
+use api::coherence::NOTICE_PATH;
 use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use storage::peer_routes::require_token;
 use storage::telemetry::{render_metrics, track_http};
@@ -41,6 +45,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::cache::CacheLayer;
+
 pub use config::FrontendConfig;
 pub use error::{Error, Result};
 pub use state::AppState;
@@ -48,21 +54,31 @@ pub use state::AppState;
 /// The tier name of the frontend in metrics and `Server-Timing`.
 const TIER: &str = "frontend";
 
-/// The public routes, wrapped in the frontend's tower stack.
+/// The public routes, wrapped in the frontend's tower stack, and (with a cache) the internal
+/// notice route, outside the load shedder so that a busy frontend never delays a write.
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, books, cluster, health, legacy, orders};
+    use routes::{admin, books, cache_notice, cluster, health, legacy, orders};
     let admin_token: Arc<str> = state.config.admin_token.as_str().into();
     let config = Arc::clone(&state.config);
     let update_book =
         post(admin::update_book).route_layer(from_fn_with_state(admin_token, require_token));
+    let cache = state.cache.clone();
+    // Every catalog read: conditional GET outside, the cache (if any) inside.
+    let read = |handler: MethodRouter<AppState>| {
+        let handler = match &cache {
+            Some(cache) => handler.layer(CacheLayer::new(Arc::clone(cache))),
+            None => handler,
+        };
+        handler.layer(axum::middleware::from_fn(conditional::conditional_get))
+    };
     let routes = Router::new()
-        .route("/books", get(books::list))
-        .route("/books/{id}", get(books::get))
+        .route("/books", read(get(books::list)))
+        .route("/books/{id}", read(get(books::get)))
         .route("/orders", post(orders::create))
         .route("/orders/{number}", get(orders::get))
         .route("/admin/books/{id}", update_book)
-        .route("/search", get(legacy::search))
-        .route("/lookup", get(legacy::lookup))
+        .route("/search", read(get(legacy::search)))
+        .route("/lookup", read(get(legacy::lookup)))
         .route("/buy", get(legacy::buy))
         .route("/cluster", get(cluster::cluster))
         .route("/health", get(health::health))
@@ -71,8 +87,20 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(api::server::method_not_allowed)
         .route_layer(from_fn_with_state(TIER, track_http))
         .fallback(api::server::route_not_found.layer(from_fn_with_state(TIER, track_http)))
-        .with_state(state);
-    layers::apply_stack(routes, &config)
+        .with_state(state.clone());
+    let public = layers::apply_stack(routes, &config);
+    match state.cache {
+        Some(cache) => {
+            let cluster_token: Arc<str> = config.cluster_token.as_str().into();
+            let internal = Router::new()
+                .route(NOTICE_PATH, post(cache_notice::notice))
+                .route_layer(from_fn_with_state(cluster_token, require_token))
+                .route_layer(from_fn_with_state(TIER, track_http))
+                .with_state(cache);
+            public.merge(internal)
+        }
+        None => public,
+    }
 }
 
 /// Serves the frontend for `config` on `listener` until `shutdown` resolves, with the health
@@ -96,6 +124,16 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    if let Some(cache) = &state.cache {
+        let lease = cache::hold_lease(
+            state.clone(),
+            Arc::clone(cache),
+            format!("http://{addr}"),
+            state.config.cache_lease,
+            cancel.child_token(),
+        );
+        tasks.spawn(lease.in_current_span());
+    }
     tracing::info!(addr, "serving");
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)

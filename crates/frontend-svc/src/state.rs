@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::backend::{Backend, BackendCall, CallKind};
+use crate::cache::ReadCache;
 use crate::config::FrontendConfig;
 use crate::context::RequestContext;
 use crate::error::Result;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub(crate) catalog: Arc<ReplicaPool>,
     pub(crate) orders: Arc<ReplicaPool>,
     pub(crate) backend: Arc<Backend>,
+    /// The read cache; `None` without one.
+    pub(crate) cache: Option<Arc<ReadCache>>,
 }
 
 impl AppState {
@@ -32,6 +35,9 @@ impl AppState {
             catalog: Arc::new(ReplicaPool::new("catalog", &config.catalog_replicas)),
             orders: Arc::new(ReplicaPool::new("orders", &config.order_replicas)),
             backend: Arc::new(Backend::new(&config)?),
+            cache: config
+                .cache_capacity
+                .map(|capacity| Arc::new(ReadCache::new(capacity))),
             config: Arc::new(config),
         })
     }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let overrides = ClusterOverrides {
         data_dir: args.data,
+        ..ClusterOverrides::default()
     };
     let shutdown = storage::process::shutdown_signal();
     let config = args.config.as_deref();

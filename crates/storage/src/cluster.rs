@@ -26,6 +26,7 @@ const ENV_KEYS: &[&str] = &[
     "orders",
     "raft",
     "storage",
+    "cache",
 ];
 
 /// `cluster.toml` as written.
@@ -48,6 +49,8 @@ pub struct ClusterFile {
     pub raft: RaftFile,
     /// sled settings.
     pub storage: StorageFile,
+    /// The frontends' cache.
+    pub cache: CacheFile,
 }
 
 /// `[frontend]`.
@@ -97,6 +100,30 @@ pub struct RaftFile {
 pub struct StorageFile {
     /// sled page cache per replica, bytes.
     pub sled_cache_bytes: u64,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    /// Whether frontends cache catalog reads.
+    pub enabled: bool,
+    /// Most entries per frontend.
+    pub capacity: u64,
+    /// Lease a catalog leader grants a frontend, in ms.
+    pub lease_ms: u64,
+}
+
+/// The frontends' cache settings, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Whether frontends cache catalog reads.
+    pub enabled: bool,
+    /// Most entries per frontend (at least 1).
+    pub capacity: u64,
+    /// Lease a catalog leader grants a frontend: the longest a write waits for a frontend it
+    /// cannot reach, and how long a new catalog leader stays quiet.
+    pub lease: Duration,
 }
 
 /// Raft timings, validated (heartbeat < election min < election max).
@@ -160,6 +187,8 @@ pub struct Cluster {
     pub raft: RaftTimings,
     /// sled page cache per replica, bytes.
     pub sled_cache_bytes: u64,
+    /// The frontends' cache.
+    pub cache: CacheSettings,
 }
 
 /// What one replica needs to start.
@@ -194,6 +223,28 @@ pub struct ClusterOverrides {
     /// `--data DIR`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// `[frontend]` keys set by flags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontend: Option<FrontendOverrides>,
+    /// `[cache]` keys set by flags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheOverrides>,
+}
+
+/// `[frontend]` keys set by flags.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FrontendOverrides {
+    /// `--addr HOST:PORT` of `pygmy serve frontend`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+}
+
+/// `[cache]` keys set by flags.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CacheOverrides {
+    /// `false` with `--no-cache`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 impl Cluster {
@@ -245,6 +296,9 @@ impl Cluster {
         if r.write_timeout_ms == 0 || r.read_timeout_ms == 0 || r.snapshot_logs_since_last == 0 {
             return bad("raft write_timeout_ms, read_timeout_ms and snapshot_logs_since_last must be positive".into());
         }
+        if file.cache.capacity == 0 || file.cache.lease_ms < 100 {
+            return bad("cache.capacity must be positive and cache.lease_ms at least 100".into());
+        }
         if file.storage.sled_cache_bytes < (1 << 20) {
             return bad("storage.sled_cache_bytes must be at least 1 MiB".into());
         }
@@ -295,6 +349,11 @@ impl Cluster {
             orders: file.orders.replicas,
             catalog_file: file.catalog.catalog_file,
             sled_cache_bytes: file.storage.sled_cache_bytes,
+            cache: CacheSettings {
+                enabled: file.cache.enabled,
+                capacity: file.cache.capacity,
+                lease: ms(file.cache.lease_ms),
+            },
         })
     }
 

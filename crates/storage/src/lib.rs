@@ -6,6 +6,7 @@
 //! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit.
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
+//! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
 //! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
@@ -23,6 +24,7 @@
 pub mod cluster;
 pub mod db;
 pub mod error;
+pub mod fence;
 pub mod flusher;
 pub mod keys;
 pub mod log_store;
@@ -43,5 +45,6 @@ mod conformance;
 
 pub use cluster::{Cluster, ClusterOverrides, GroupName, ReplicaSpec};
 pub use error::{Error, Result};
+pub use fence::{FenceEntry, WriteFence};
 pub use machine::{ServiceMachine, StateTxn, StateView, TxnResult};
 pub use replica::{Leadership, Replica, Written};

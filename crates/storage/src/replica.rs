@@ -1,7 +1,7 @@
 //! A running replica: its Raft node and Db, writes that find the leader, linearizable reads.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use api::{ReplicaRole, ReplicaStatus};
@@ -14,6 +14,7 @@ use tokio::time::{timeout, Instant};
 use crate::cluster::ReplicaSpec;
 use crate::db::ReplicaDb;
 use crate::error::{Error, Result};
+use crate::fence::{FenceEntry, WriteFence};
 use crate::log_store::LogStore;
 use crate::machine::{ServiceMachine, StateView};
 use crate::network::{PeerCallError, PeerClient, PeerNetwork};
@@ -72,6 +73,9 @@ struct Inner<M: ServiceMachine> {
     raft: RaftOf<M>,
     db: ReplicaDb,
     peers: PeerClient,
+    fence: Option<Arc<dyn WriteFence<M>>>,
+    /// The term this replica last led and when it first knew it led it.
+    leader_since: Arc<Mutex<Option<(u64, Instant)>>>,
 }
 
 impl<M: ServiceMachine> Clone for Replica<M> {
@@ -109,6 +113,17 @@ impl<M: ServiceMachine> Replica<M> {
     /// # Errors
     /// The directory is locked or unreadable, or Raft cannot start.
     pub async fn start(spec: ReplicaSpec) -> Result<Self> {
+        Self::start_fenced(spec, None).await
+    }
+
+    /// As [`Replica::start`], with `fence` around every write this replica makes as leader.
+    ///
+    /// # Errors
+    /// As [`Replica::start`].
+    pub async fn start_fenced(
+        spec: ReplicaSpec,
+        fence: Option<Arc<dyn WriteFence<M>>>,
+    ) -> Result<Self> {
         let db = ReplicaDb::open(&spec.data_dir, spec.sled_cache_bytes, M::STATE_TREES)?;
         let mut log_store = LogStore::<M>::new(db.clone());
         let raft_err = |reason: String| Error::Raft {
@@ -152,12 +167,16 @@ impl<M: ServiceMachine> Replica<M> {
                 "initialized a fresh replica"
             );
         }
+        let leader_since = Arc::new(Mutex::new(None));
+        tokio::spawn(watch_leadership(raft.clone(), Arc::clone(&leader_since)));
         Ok(Self {
             inner: Arc::new(Inner {
                 spec,
                 raft,
                 db,
                 peers,
+                fence,
+                leader_since,
             }),
         })
     }
@@ -203,6 +222,16 @@ impl<M: ServiceMachine> Replica<M> {
             last_purged: m.purged.map_or(0, |l| l.index),
             digest: self.inner.db.digest(),
         }
+    }
+
+    /// The log index of the last entry applied here.
+    pub fn applied_index(&self) -> u64 {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index)
     }
 
     /// Who leads, as this replica knows it, and in which term (cheap: no digest).
@@ -269,24 +298,111 @@ impl<M: ServiceMachine> Replica<M> {
         }
     }
 
-    /// Proposes `command` on this replica, which must be the leader, waiting at most `wait`.
+    /// Proposes `command` on this replica, which must be the leader, waiting at most `wait`
+    /// (past a new leader's quiet period and the fence first, if there is one).
     pub async fn write_as_leader(
         &self,
         command: M::Command,
         wait: Duration,
     ) -> LeaderReply<Written<M::Response>> {
-        match timeout(wait, self.inner.raft.client_write(command)).await {
+        let deadline = Instant::now() + wait;
+        let Some(fence) = self.inner.fence.clone() else {
+            return self.propose(command, None, deadline).await;
+        };
+        let term = match self.quiet_leader(fence.leader_quiet(), deadline).await {
+            Ok(term) => term,
+            Err(reply) => return reply,
+        };
+        let view = self.view();
+        let ticket = match fence.before(&view, &command, term, deadline).await {
+            FenceEntry::Go(ticket) => ticket,
+            FenceEntry::Deposed => return LeaderReply::NotLeader(None),
+            FenceEntry::Refused(reason) => return LeaderReply::Unavailable(reason),
+        };
+        let after = ticket.map(|ticket| (fence, ticket));
+        self.propose(command, after, deadline).await
+    }
+
+    /// Proposes `command` and waits for it until `deadline`. The proposal runs in its own task
+    /// so that a fence still hears how it ended after the caller gave up waiting.
+    async fn propose(
+        &self,
+        command: M::Command,
+        after: Option<(Arc<dyn WriteFence<M>>, u64)>,
+        deadline: Instant,
+    ) -> LeaderReply<Written<M::Response>> {
+        let raft = self.inner.raft.clone();
+        let proposal = tokio::spawn(async move {
+            let result = raft.client_write(command).await;
+            if let Some((fence, ticket)) = after {
+                fence.after(ticket, result.as_ref().ok().map(|r| r.log_id.index));
+            }
+            result
+        });
+        match tokio::time::timeout_at(deadline, proposal).await {
             // 0.9 has no CheckQuorum: a leader cut off from its quorum waits here forever.
             Err(_) => LeaderReply::Unknown("not committed before the deadline".to_string()),
-            Ok(Ok(r)) => LeaderReply::Done(Written {
+            Ok(Err(join)) => LeaderReply::Unknown(format!("the proposal task failed: {join}")),
+            Ok(Ok(Ok(r))) => LeaderReply::Done(Written {
                 log_index: r.log_id.index,
                 response: r.data.expect("a normal entry always has a response"),
             }),
-            Ok(Err(e)) => match e.forward_to_leader() {
+            Ok(Ok(Err(e))) => match e.forward_to_leader() {
                 // Refused before proposing, or truncated: it will never apply.
                 Some(f) => LeaderReply::NotLeader(f.leader_id),
                 None => LeaderReply::Unknown(e.to_string()),
             },
+        }
+    }
+
+    /// The term this replica leads, once it has led it for `quiet` (waiting until `deadline`
+    /// at most); otherwise the reply to give instead.
+    async fn quiet_leader<T>(
+        &self,
+        quiet: Duration,
+        deadline: Instant,
+    ) -> std::result::Result<u64, LeaderReply<T>> {
+        let leadership = self.leadership();
+        if !leadership.is_leader {
+            return Err(LeaderReply::NotLeader(leadership.leader));
+        }
+        let since = led_since(&self.inner.leader_since, leadership.term);
+        let ready = since + quiet;
+        if ready > deadline {
+            return Err(LeaderReply::Unavailable(
+                "a new leader is waiting out the cache leases of the previous one".to_string(),
+            ));
+        }
+        tokio::time::sleep_until(ready).await;
+        let now = self.leadership();
+        if now.is_leader && now.term == leadership.term {
+            Ok(leadership.term)
+        } else {
+            Err(LeaderReply::NotLeader(now.leader))
+        }
+    }
+
+    /// Confirms with a quorum that this replica still leads, without a new leader's quiet
+    /// period; the term it leads.
+    pub async fn confirm_leadership(&self, wait: Duration) -> LeaderReply<u64> {
+        let before = self.leadership();
+        if !before.is_leader {
+            return LeaderReply::NotLeader(before.leader);
+        }
+        match timeout(wait, self.inner.raft.ensure_linearizable()).await {
+            Err(_) => LeaderReply::Unavailable("leadership not confirmed in time".into()),
+            Ok(Err(e)) => match e.forward_to_leader() {
+                Some(f) => LeaderReply::NotLeader(f.leader_id),
+                None => LeaderReply::Unavailable(e.to_string()),
+            },
+            Ok(Ok(_)) => {
+                let after = self.leadership();
+                if after.is_leader && after.term == before.term {
+                    LeaderReply::Done(before.term)
+                } else {
+                    LeaderReply::NotLeader(after.leader)
+                }
+            }
         }
     }
 
@@ -358,8 +474,16 @@ impl<M: ServiceMachine> Replica<M> {
         }
     }
 
-    /// As leader: confirms leadership with a quorum and answers the read index.
+    /// As leader: confirms leadership with a quorum and answers the read index (after a new
+    /// leader's quiet period, when the replica has a fence).
     pub async fn read_index_as_leader(&self, wait: Duration) -> LeaderReply<u64> {
+        let deadline = Instant::now() + wait;
+        if let Some(fence) = &self.inner.fence {
+            if let Err(reply) = self.quiet_leader(fence.leader_quiet(), deadline).await {
+                return reply;
+            }
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
         match timeout(wait, self.inner.raft.get_read_log_id()).await {
             Err(_) => {
                 LeaderReply::Unavailable("leadership not confirmed before the deadline".into())
@@ -404,6 +528,41 @@ impl<M: ServiceMachine> Replica<M> {
         }
         if let Err(e) = self.inner.db.flush().await {
             tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// When this replica first knew it led `term` (now, if this is the first time).
+fn led_since(leader_since: &Mutex<Option<(u64, Instant)>>, term: u64) -> Instant {
+    let mut since = leader_since.lock().unwrap_or_else(PoisonError::into_inner);
+    match *since {
+        Some((led, at)) if led == term => at,
+        _ => {
+            let now = Instant::now();
+            *since = Some((term, now));
+            now
+        }
+    }
+}
+
+/// Notes the moment this replica becomes leader of each term, so that a new leader's quiet
+/// period starts at its election rather than at its first request. Ends with Raft.
+async fn watch_leadership<M: ServiceMachine>(
+    raft: RaftOf<M>,
+    leader_since: Arc<Mutex<Option<(u64, Instant)>>>,
+) {
+    let mut metrics = raft.metrics();
+    drop(raft);
+    loop {
+        let (state, term) = {
+            let m = metrics.borrow_and_update();
+            (m.state, m.current_term)
+        };
+        if state == ServerState::Leader {
+            led_since(&leader_since, term);
+        }
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

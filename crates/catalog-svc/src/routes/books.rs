@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use api::coherence::X_READ_INDEX;
 use api::{ApiError, Book, BookList};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -10,29 +11,36 @@ use axum::Json;
 use super::read_barrier;
 use crate::state::{all_books, book, AppState};
 
+/// A read answer tagged with the log index it was read at (the frontends' cache versions).
+type AtIndex<T> = ([(&'static str, String); 1], Json<T>);
+
+fn at_index<T>(index: u64, body: T) -> AtIndex<T> {
+    ([(X_READ_INDEX, index.to_string())], Json(body))
+}
+
 /// Every book, or those of `?topic=`.
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<BookList>, ApiError> {
+) -> Result<AtIndex<BookList>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    read_barrier(&state).await?;
+    let index = read_barrier(&state).await?;
     let books = all_books(
         &state.replica.view(),
         query.get("topic").map(String::as_str),
     );
-    Ok(Json(BookList { books }))
+    Ok(at_index(index, BookList { books }))
 }
 
 /// One book.
 pub async fn get(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Book>, ApiError> {
+) -> Result<AtIndex<Book>, ApiError> {
     let Path(raw) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let id = api::parse_id("book id", &raw)?;
-    read_barrier(&state).await?;
+    let index = read_barrier(&state).await?;
     book(&state.replica.view(), id)
-        .map(Json)
+        .map(|b| at_index(index, b))
         .ok_or_else(|| ApiError::not_found(format!("no book with id {id}")))
 }

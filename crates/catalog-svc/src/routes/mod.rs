@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod books;
+pub mod lease;
 pub mod reservations;
 
 use api::ApiError;

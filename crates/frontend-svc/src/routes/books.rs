@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use api::{ApiError, Book, BookList};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::Json;
 
-use super::{path_id, path_with_query, query_params};
+use super::{path_id, path_with_query, query_params, tagged, Tagged};
 use crate::context::RequestContext;
 use crate::state::AppState;
 
@@ -16,11 +15,10 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     ctx: RequestContext,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<BookList>, ApiError> {
+) -> Result<Tagged<BookList>, ApiError> {
     let params = query_params(query)?;
-    Ok(Json(
-        search(&state, &ctx, params.get("topic").map(String::as_str)).await?,
-    ))
+    let books = search(&state, &ctx, params.get("topic").map(String::as_str)).await?;
+    Ok(tagged(&ctx, books))
 }
 
 /// One book.
@@ -28,9 +26,10 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     ctx: RequestContext,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Book>, ApiError> {
+) -> Result<Tagged<Book>, ApiError> {
     let id = path_id("book id", id)?;
-    Ok(Json(lookup(&state, &ctx, id).await?))
+    let book = lookup(&state, &ctx, id).await?;
+    Ok(tagged(&ctx, book))
 }
 
 /// The books of `topic` (all if `None`), as the catalog lists them.

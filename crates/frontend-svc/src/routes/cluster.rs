@@ -8,8 +8,13 @@ use crate::state::AppState;
 
 /// Every replica's health and last `/status`; each group's leader and term.
 pub(crate) async fn cluster(State(state): State<AppState>) -> Json<ClusterView> {
+    let cache = match &state.cache {
+        Some(cache) => Some(cache.view().await),
+        None => None,
+    };
     Json(ClusterView {
         groups: vec![state.catalog.view(), state.orders.view()],
+        cache,
     })
 }
 

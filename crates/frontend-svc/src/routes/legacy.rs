@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use api::{ApiError, BookList, BuyRequest, ErrorCode};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::Json;
 
 use super::books::{lookup as lookup_book, search as search_books};
-use super::query_params;
+use super::{query_params, tagged, Tagged};
 use crate::context::RequestContext;
 use crate::state::{new_buy_key, AppState};
 
@@ -19,12 +18,13 @@ pub(crate) async fn search(
     State(state): State<AppState>,
     ctx: RequestContext,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<BookList>, ApiError> {
+) -> Result<Tagged<BookList>, ApiError> {
     let params = query_params(query)?;
     let topic = params
         .get("topic")
         .ok_or_else(|| ApiError::bad_request("give the topic: /search?topic=<topic>"))?;
-    Ok(Json(search_books(&state, &ctx, Some(topic)).await?))
+    let books = search_books(&state, &ctx, Some(topic)).await?;
+    Ok(tagged(&ctx, books))
 }
 
 /// `GET /lookup?item=N`: one book, in a one-element list.
@@ -32,10 +32,10 @@ pub(crate) async fn lookup(
     State(state): State<AppState>,
     ctx: RequestContext,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<BookList>, ApiError> {
+) -> Result<Tagged<BookList>, ApiError> {
     let item = item_param(query)?;
     let book = lookup_book(&state, &ctx, item).await?;
-    Ok(Json(BookList { books: vec![book] }))
+    Ok(tagged(&ctx, BookList { books: vec![book] }))
 }
 
 /// `GET /buy?item=N`: buys one copy under a fresh key; `Bought <title>` or `Out of Stock`.

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod books;
+pub(crate) mod cache_notice;
 pub(crate) mod cluster;
 pub(crate) mod health;
 pub(crate) mod legacy;
@@ -12,6 +13,24 @@ use std::collections::HashMap;
 use api::ApiError;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
+use axum::http::header::ETAG;
+use axum::http::HeaderName;
+use axum::response::AppendHeaders;
+use axum::Json;
+
+use crate::context::RequestContext;
+
+/// A catalog read's answer with its `ETag`: the catalog index it was read at.
+pub(crate) type Tagged<T> = (AppendHeaders<Option<(HeaderName, String)>>, Json<T>);
+
+/// `body` tagged with the index `ctx`'s catalog read was served at.
+pub(crate) fn tagged<T>(ctx: &RequestContext, body: T) -> Tagged<T> {
+    let etag = ctx
+        .read_index
+        .get()
+        .map(|index| (ETAG, api::coherence::etag(index)));
+    (AppendHeaders(etag), Json(body))
+}
 
 /// The positive integer in a `{id}`-like path segment.
 pub(crate) fn path_id(

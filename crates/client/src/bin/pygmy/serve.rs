@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::{value_parser, Args, Subcommand};
+use storage::cluster::{CacheOverrides, FrontendOverrides};
 use storage::ClusterOverrides;
 
 use crate::tokens;
@@ -33,7 +34,20 @@ enum Service {
     #[command(alias = "orders")]
     Order(ReplicaArgs),
     /// The frontend (the public API).
-    Frontend(ConfigArgs),
+    Frontend(FrontendArgs),
+}
+
+/// The frontend: where it listens, whether it caches, and where the configuration is.
+#[derive(Debug, Args)]
+pub(crate) struct FrontendArgs {
+    /// Address to listen on (overrides `[frontend] addr`), e.g. for a second frontend.
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+    /// Run without the read cache (every read goes to a catalog replica).
+    #[arg(long)]
+    no_cache: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// Where the configuration is.
@@ -61,6 +75,21 @@ impl ConfigArgs {
     fn overrides(&self) -> ClusterOverrides {
         ClusterOverrides {
             data_dir: self.data.clone(),
+            ..ClusterOverrides::default()
+        }
+    }
+}
+
+impl FrontendArgs {
+    fn overrides(&self) -> ClusterOverrides {
+        ClusterOverrides {
+            frontend: Some(FrontendOverrides {
+                addr: self.addr.clone(),
+            }),
+            cache: self.no_cache.then_some(CacheOverrides {
+                enabled: Some(false),
+            }),
+            ..self.config.overrides()
         }
     }
 }
@@ -74,7 +103,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
     storage::process::install_panic_hook();
     let config = match &args.service {
         Service::Catalog(r) | Service::Order(r) => &r.config,
-        Service::Frontend(c) => c,
+        Service::Frontend(f) => &f.config,
     };
     // Before the runtime starts any thread: this may set environment variables.
     tokens::adopt_stored(config.config.as_deref(), &config.overrides())?;
@@ -98,8 +127,8 @@ async fn serve(service: Service, parent: Option<u32>) -> Result<()> {
                 .await
                 .with_context(|| format!("order replica {}", r.id))?;
         }
-        Service::Frontend(c) => {
-            frontend_svc::run(c.config.as_deref(), &c.overrides(), shutdown)
+        Service::Frontend(f) => {
+            frontend_svc::run(f.config.config.as_deref(), &f.overrides(), shutdown)
                 .await
                 .context("frontend")?;
         }

@@ -16,6 +16,8 @@ use crate::up::Started;
 #[derive(Debug, Serialize)]
 struct Summary {
     frontend_url: String,
+    /// Every frontend (the first is `frontend_url`).
+    frontend_urls: Vec<String>,
     data_dir: PathBuf,
     /// `tokens.toml` if the admin token is stored there; else it is set by the configuration.
     admin_token_file: Option<PathBuf>,
@@ -66,6 +68,12 @@ pub(crate) fn print(started: &Started, children: &Children, json: bool) -> Resul
         "frontend     {}   (try `pygmy search ds`)",
         summary.frontend_url
     )?;
+    for other in summary.frontend_urls.iter().skip(1) {
+        writeln!(
+            out,
+            "frontend     {other}   (try `pygmy --url {other} search ds`)"
+        )?;
+    }
     writeln!(out, "admin token  {token_place}")?;
     writeln!(out, "data         {}\n", summary.data_dir.display())?;
     let mut table = Table::new(&[
@@ -114,6 +122,11 @@ fn summarize(started: &Started, children: &Children) -> Summary {
         .collect();
     Summary {
         frontend_url: format!("http://{}", cluster.frontend_addr),
+        frontend_urls: started
+            .frontends
+            .iter()
+            .map(|addr| format!("http://{addr}"))
+            .collect(),
         data_dir: cluster.data_dir.clone(),
         admin_token_file: started
             .admin_token_stored

@@ -151,7 +151,10 @@ pub(crate) fn adopt_stored(config: Option<&Path>, overrides: &ClusterOverrides) 
 /// # Errors
 /// The configuration is invalid, or no admin token is to be found.
 pub(crate) fn admin_token(config: Option<&Path>, data: Option<PathBuf>) -> Result<String> {
-    let overrides = ClusterOverrides { data_dir: data };
+    let overrides = ClusterOverrides {
+        data_dir: data,
+        ..ClusterOverrides::default()
+    };
     let cluster = Cluster::load(config, &overrides).context("loading the cluster configuration")?;
     if !cluster.admin_token.is_empty() {
         return Ok(cluster.admin_token);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use api::{ReplicaRole, ReplicaStatus};
-use clap::Args;
+use clap::{value_parser, Args};
 use client::PygmyClient;
 use storage::{Cluster, ClusterOverrides, GroupName};
 
@@ -39,7 +39,16 @@ pub(crate) struct UpArgs {
     /// Remove replica directories, logs and stored tokens of earlier runs first.
     #[arg(long)]
     fresh: bool,
+    /// Frontends to start: the first on `[frontend] addr`, the others on the ports after it.
+    #[arg(long, default_value_t = 1, value_parser = value_parser!(u16).range(1..=16))]
+    frontends: u16,
+    /// Run without the frontends' read cache (and without cache leases on the catalog).
+    #[arg(long)]
+    no_cache: bool,
 }
+
+/// The environment variable that turns the cache off in every child (`--no-cache`).
+const ENV_CACHE_ENABLED: &str = "PYGMY_CACHE__ENABLED";
 
 /// The cluster as started, for the summary.
 #[derive(Debug)]
@@ -48,6 +57,8 @@ pub(crate) struct Started {
     pub(crate) cluster: Cluster,
     /// What each child is.
     pub(crate) plans: Vec<Plan>,
+    /// Every frontend's `host:port`, the first on `[frontend] addr`.
+    pub(crate) frontends: Vec<String>,
     /// Whether the admin token is the one in `tokens.toml`.
     pub(crate) admin_token_stored: bool,
     /// Leader ids: catalog, orders.
@@ -63,6 +74,7 @@ pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
     storage::process::init_tracing();
     let overrides = ClusterOverrides {
         data_dir: args.data.clone(),
+        ..ClusterOverrides::default()
     };
     let mut cluster = Cluster::load(args.config.as_deref(), &overrides)
         .context("loading the cluster configuration")?;
@@ -72,15 +84,25 @@ pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
     let logs = cluster.data_dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let admin_token_stored = tokens::ensure(&mut cluster)?;
-    let plans = plans(args.config.as_deref(), args.data.as_deref(), &cluster);
+    let frontends = frontend_addrs(&cluster, args.frontends)?;
+    let plans = plans(
+        args.config.as_deref(),
+        args.data.as_deref(),
+        &cluster,
+        &frontends,
+    );
     let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-    let envs = child_envs(&cluster);
+    let mut envs = child_envs(&cluster);
+    if args.no_cache {
+        envs.push((ENV_CACHE_ENABLED, "false".into()));
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(async {
         let mut children = Children::spawn(&program, &plans, &envs)?;
         let mut started = Started {
             cluster,
             plans,
+            frontends,
             admin_token_stored,
             leaders: (0, 0),
         };
@@ -93,7 +115,7 @@ async fn supervise(children: &mut Children, started: &mut Started, json: bool) -
     let shutdown = storage::process::shutdown_signal();
     tokio::pin!(shutdown);
     let ready = tokio::select! {
-        ready = wait_ready(&started.cluster, children) => Some(ready),
+        ready = wait_ready(&started.cluster, &started.frontends, children) => Some(ready),
         () = &mut shutdown => None,
     };
     match ready {
@@ -117,16 +139,47 @@ async fn supervise(children: &mut Children, started: &mut Started, json: bool) -
 }
 
 /// The environment of every child: this process as parent to watch, and the tokens.
-pub(crate) fn child_envs(cluster: &Cluster) -> [(&'static str, String); 3] {
-    [
+pub(crate) fn child_envs(cluster: &Cluster) -> Vec<(&'static str, String)> {
+    vec![
         (ENV_PARENT_PID, std::process::id().to_string()),
         (ENV_CLUSTER_TOKEN, cluster.cluster_token.clone()),
         (ENV_ADMIN_TOKEN, cluster.admin_token.clone()),
     ]
 }
 
-/// One `pygmy serve` per replica of each group, then the frontend.
-pub(crate) fn plans(config: Option<&Path>, data: Option<&Path>, cluster: &Cluster) -> Vec<Plan> {
+/// `count` frontend addresses: `[frontend] addr`, then the ports after it.
+///
+/// # Errors
+/// The ports run past 65535 or onto a replica's address.
+pub(crate) fn frontend_addrs(cluster: &Cluster, count: u16) -> Result<Vec<String>> {
+    let first = &cluster.frontend_addr;
+    let (host, port) = first
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .with_context(|| format!("frontend address {first:?} is not host:port"))?;
+    let replicas: Vec<&String> = cluster.catalog.iter().chain(&cluster.orders).collect();
+    (0..count)
+        .map(|k| {
+            let port = port.checked_add(k).with_context(|| {
+                format!("{count} frontends from port {port} run past port 65535")
+            })?;
+            let addr = format!("{host}:{port}");
+            if replicas.contains(&&addr) {
+                bail!("frontend {} would listen on {addr}, a replica's address; set [frontend] addr elsewhere", k + 1);
+            }
+            Ok(addr)
+        })
+        .collect()
+}
+
+/// One `pygmy serve` per replica of each group, then one per frontend address (named
+/// `frontend`, `frontend-2`, ...).
+pub(crate) fn plans(
+    config: Option<&Path>,
+    data: Option<&Path>,
+    cluster: &Cluster,
+    frontends: &[String],
+) -> Vec<Plan> {
     let mut shared = Vec::new();
     if let Some(config) = config {
         shared.extend(["--config".into(), config.to_string_lossy().into_owned()]);
@@ -158,29 +211,47 @@ pub(crate) fn plans(config: Option<&Path>, data: Option<&Path>, cluster: &Cluste
             });
         }
     }
-    let mut args = vec!["serve".to_string(), "frontend".into()];
-    args.extend(shared);
-    plans.push(Plan {
-        name: "frontend".into(),
-        args,
-        log: logs.join("frontend.log"),
-        addr: cluster.frontend_addr.clone(),
-        replica_dir: None,
-    });
+    for (k, addr) in (1..).zip(frontends) {
+        let name = match k {
+            1 => "frontend".to_string(),
+            k => format!("frontend-{k}"),
+        };
+        let mut args = vec![
+            "serve".into(),
+            "frontend".into(),
+            "--addr".into(),
+            addr.clone(),
+        ];
+        args.extend(shared.iter().cloned());
+        plans.push(Plan {
+            log: logs.join(format!("{name}.log")),
+            name,
+            args,
+            addr: addr.clone(),
+            replica_dir: None,
+        });
+    }
     plans
 }
 
-/// Polls until both groups report a leader and the frontend answers `/health`; the leaders.
+/// Polls until both groups report a leader and every frontend answers `/health`; the leaders.
 ///
 /// # Errors
 /// A child exited, or [`READY_TIMEOUT`] passed.
-pub(crate) async fn wait_ready(cluster: &Cluster, children: &mut Children) -> Result<(u64, u64)> {
+pub(crate) async fn wait_ready(
+    cluster: &Cluster,
+    frontends: &[String],
+    children: &mut Children,
+) -> Result<(u64, u64)> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(PROBE_TIMEOUT)
         .build()
         .context("cannot set up the HTTP client")?;
-    let frontend = PygmyClient::with_timeout(&cluster.frontend_addr, PROBE_TIMEOUT)?;
+    let frontends = frontends
+        .iter()
+        .map(|addr| PygmyClient::with_timeout(addr, PROBE_TIMEOUT))
+        .collect::<Result<Vec<_>, _>>()?;
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut shown = String::new();
     loop {
@@ -193,7 +264,10 @@ pub(crate) async fn wait_ready(cluster: &Cluster, children: &mut Children) -> Re
         let token = &cluster.cluster_token;
         let catalog = group_leader(&http, token, &cluster.catalog).await;
         let orders = group_leader(&http, token, &cluster.orders).await;
-        let frontend_up = frontend.health().await.is_ok();
+        let mut frontend_up = true;
+        for frontend in &frontends {
+            frontend_up &= frontend.health().await.is_ok();
+        }
         let show = |l: Option<u64>| l.map_or("none yet".into(), |id| id.to_string());
         let state = if frontend_up { "up" } else { "starting" };
         let progress = format!(

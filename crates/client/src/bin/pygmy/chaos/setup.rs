@@ -53,17 +53,19 @@ impl Lab {
         };
         let overrides = ClusterOverrides {
             data_dir: Some(data_dir.clone()),
+            ..ClusterOverrides::default()
         };
         let mut cluster = Cluster::load(Some(&config_path), &overrides)?;
         tokens::ensure(&mut cluster)?;
-        let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster);
+        let frontends = vec![cluster.frontend_addr.clone()];
+        let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster, &frontends);
         let program = std::env::current_exe().context("cannot find the pygmy executable")?;
         let mut children = Children::spawn(&program, &plans, &up::child_envs(&cluster))?;
         eprintln!(
             "pygmy chaos: starting the cluster in {}",
             data_dir.display()
         );
-        if let Err(e) = up::wait_ready(&cluster, &mut children).await {
+        if let Err(e) = up::wait_ready(&cluster, &frontends, &mut children).await {
             children.stop().await;
             bail!(
                 "{e:#} (data kept in {})",
