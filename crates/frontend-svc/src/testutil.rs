@@ -35,6 +35,7 @@ pub(crate) fn config(catalog: &[&str], orders: &[&str]) -> FrontendConfig {
 pub(crate) struct Harness {
     pub(crate) catalog: FakeServer,
     pub(crate) orders: FakeServer,
+    pub(crate) state: AppState,
     pub(crate) app: Router,
 }
 
@@ -44,10 +45,11 @@ impl Harness {
         let catalog = FakeServer::start(Fake::new("catalog", 1)).await;
         let orders = FakeServer::start(Fake::new("orders", 1)).await;
         let state = AppState::new(config(&[&catalog.addr], &[&orders.addr])).unwrap();
-        let app = router(state);
+        let app = router(state.clone());
         Self {
             catalog,
             orders,
+            state,
             app,
         }
     }

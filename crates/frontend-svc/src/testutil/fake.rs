@@ -2,7 +2,7 @@
 //! is sent, answers like a replica, and can be scripted, held or stopped.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use api::{Book, BookList, BuyRequest, Order, OrderStatus, ReplicaRole, ReplicaStatus, UpdateBook};
@@ -38,8 +38,11 @@ pub(crate) struct Fake {
     script: Mutex<VecDeque<(StatusCode, Value)>>,
     seen: Mutex<Vec<Seen>>,
     status: Mutex<ReplicaStatus>,
-    /// While set, `GET /books` announces itself on `entered` and waits for `release`.
+    /// While set, reads take their answer, announce themselves on `entered` and wait for
+    /// `release` before sending it (a slow read of an old state).
     hold_reads: AtomicBool,
+    /// Log index reads are tagged with (`x-pygmy-read-index`); 0: untagged.
+    read_index: AtomicU64,
     pub(crate) entered: Notify,
     pub(crate) release: Notify,
 }
@@ -93,6 +96,7 @@ impl Fake {
             seen: Mutex::default(),
             status: Mutex::new(status),
             hold_reads: AtomicBool::new(false),
+            read_index: AtomicU64::new(0),
             entered: Notify::new(),
             release: Notify::new(),
         }
@@ -119,9 +123,31 @@ impl Fake {
         (status.role, status.leader, status.term) = (role, leader, term);
     }
 
-    /// Makes `GET /books` wait for `release`.
+    /// Makes reads wait for `release`.
     pub(crate) fn hold_reads(&self) {
         self.hold_reads.store(true, Ordering::SeqCst);
+    }
+
+    /// Tags the next reads with log index `index`.
+    pub(crate) fn set_read_index(&self, index: u64) {
+        self.read_index.store(index, Ordering::SeqCst);
+    }
+
+    /// `body` with the read index header (if set), after the hold (if any).
+    async fn read_answer(&self, body: Response) -> Response {
+        let index = self.read_index.load(Ordering::SeqCst);
+        if self.hold_reads.load(Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
+        let mut response = body;
+        if index > 0 && response.status().is_success() {
+            let value = HeaderValue::from(index);
+            response
+                .headers_mut()
+                .insert(api::coherence::X_READ_INDEX, value);
+        }
+        response
     }
 
     /// Requests seen whose path starts with `prefix`.
@@ -192,27 +218,28 @@ fn scripted(fake: &Fake) -> Option<Response> {
 async fn fake_list(
     State(fake): State<FakeState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Json<BookList> {
-    if fake.hold_reads.load(Ordering::SeqCst) {
-        fake.entered.notify_one();
-        fake.release.notified().await;
-    }
-    let books = fake.books.lock().unwrap();
-    let topic = query.get("topic");
-    let books = books
-        .values()
-        .filter(|b| topic.is_none_or(|t| &b.topic == t))
-        .cloned();
-    Json(BookList {
-        books: books.collect(),
-    })
+) -> Response {
+    let books = {
+        let books = fake.books.lock().unwrap();
+        let topic = query.get("topic");
+        let books = books
+            .values()
+            .filter(|b| topic.is_none_or(|t| &b.topic == t))
+            .cloned();
+        Json(BookList {
+            books: books.collect(),
+        })
+        .into_response()
+    };
+    fake.read_answer(books).await
 }
 
 async fn fake_book(State(fake): State<FakeState>, Path(id): Path<u64>) -> Response {
-    match fake.books.lock().unwrap().get(&id) {
+    let answer = match fake.books.lock().unwrap().get(&id) {
         Some(book) => Json(book.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, Json(error_body("not_found"))).into_response(),
-    }
+    };
+    fake.read_answer(answer).await
 }
 
 async fn fake_update(
