@@ -95,6 +95,16 @@ impl ChildGuard {
         self.reap();
     }
 
+    /// SIGSTOP: the child stops running (its sockets stay open) until [`ChildGuard::resume`].
+    pub fn pause(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    /// SIGCONT after [`ChildGuard::pause`].
+    pub fn resume(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
     /// SIGTERM, wait up to `grace`, then SIGKILL; returns the exit status.
     ///
     /// `None` only if the child could not be reaped. If it had already exited, returns that

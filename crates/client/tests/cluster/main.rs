@@ -1,9 +1,11 @@
-//! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`.
+//! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`,
+//! and the frontends' cache against a real store.
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
 
 mod bench;
+mod cache;
 mod cli;
 mod serve;
 mod store;

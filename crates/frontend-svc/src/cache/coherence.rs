@@ -12,7 +12,7 @@
 //! counts from when its request was *sent*, so it ends here no later than the leader thinks.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Mutex, PoisonError};
@@ -40,6 +40,8 @@ struct Session {
     term: u64,
     session: u64,
     writes: HashMap<WriteId, Vec<Slot>>,
+    /// Writes whose `Done` came before we knew of them (a grant listing them was in transit).
+    done_early: HashSet<WriteId>,
 }
 
 /// What a notice or grant asks of the cache entries.
@@ -153,8 +155,11 @@ impl Coherence {
             CacheNotice::Done { notice: n, index } => {
                 let slots = session.writes.remove(&n.write);
                 self.raise_floors(&n.slots, *index);
-                if let Some(slots) = slots {
-                    self.unmark(&slots);
+                match slots {
+                    Some(slots) => self.unmark(&slots),
+                    None => {
+                        session.done_early.insert(n.write);
+                    }
                 }
                 (session.term, Invalidate::Slots(n.slots.clone()))
             }
@@ -193,8 +198,14 @@ impl Coherence {
             Invalidate::All
         };
         for w in &grant.in_flight {
-            self.mark(&mut session, w.write, &w.slots);
+            if !session.done_early.contains(&w.write) {
+                self.mark(&mut session, w.write, &w.slots);
+            }
         }
+        // Later grants no longer list these writes: their Done need not be remembered.
+        session
+            .done_early
+            .retain(|w| w.term == grant.term && w.seq >= grant.next_seq);
         let lease = Duration::from_millis(grant.lease_ms) * LEASE_EIGHTHS_USED / 8;
         self.lease_until_us.store(self.micros(sent + lease), SeqCst);
         invalidate
@@ -207,6 +218,7 @@ impl Coherence {
         for (_, slots) in session.writes.drain() {
             self.unmark(&slots);
         }
+        session.done_early.clear();
         self.global_floor.fetch_max(applied_index, SeqCst);
         session.term = term;
         session.session = id;
@@ -353,6 +365,21 @@ mod tests {
         c.apply_grant(&grant(2, 1, 16, &[], 3), Instant::now());
         assert!(c.may_insert(&BOOK, 16, c.epoch()).is_ok());
         assert_eq!(c.may_insert(&BOOK, 15, c.epoch()), Err(Refusal::Stale));
+    }
+
+    #[test]
+    fn a_done_that_overtakes_the_grant_listing_its_write_is_not_forgotten() {
+        let c = leased();
+        c.apply_notice(&CacheNotice::Done {
+            notice: notice(2, 1),
+            index: 12,
+        });
+        c.apply_grant(&grant(2, 1, 11, &[1], 2), Instant::now());
+        assert!(
+            c.may_insert(&BOOK, 12, c.epoch()).is_ok(),
+            "write 1 is done, not in flight"
+        );
+        assert!(c.lock().done_early.is_empty());
     }
 
     #[test]
