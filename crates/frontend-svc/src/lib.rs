@@ -15,7 +15,7 @@
 //! resent only when it surely was not taken; every backend call has a deadline.
 
 mod backend;
-mod cache;
+pub mod cache;
 mod conditional;
 pub mod config;
 mod context;

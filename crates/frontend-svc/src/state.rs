@@ -42,6 +42,11 @@ impl AppState {
         })
     }
 
+    /// The read cache, if this frontend runs one.
+    pub fn cache(&self) -> Option<Arc<ReadCache>> {
+        self.cache.clone()
+    }
+
     /// A read of `path_and_query` on any catalog replica.
     pub(crate) async fn read_catalog<T: DeserializeOwned>(
         &self,

@@ -39,10 +39,10 @@ use stats::CacheStats;
 pub(crate) use lease::hold_lease;
 
 /// Header telling whether an answer came from the cache (`hit`) or a replica (`miss`).
-pub(crate) const X_CACHE: HeaderName = HeaderName::from_static("x-pygmy-cache");
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-pygmy-cache");
 
 /// Largest answer body cached, in bytes; larger answers are served uncached.
-pub(crate) const ENTRY_BYTES_MAX: u64 = 64 * 1024;
+pub const ENTRY_BYTES_MAX: u64 = 64 * 1024;
 
 /// One cached answer.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ impl CachedAnswer {
 
 /// The cache of one frontend: entries, coherence state and counters.
 #[derive(Debug)]
-pub(crate) struct ReadCache {
+pub struct ReadCache {
     entries: Cache<CacheKey, Arc<CachedAnswer>>,
     coherence: Coherence,
     stats: Arc<CacheStats>,
@@ -83,7 +83,7 @@ pub(crate) struct ReadCache {
 
 impl ReadCache {
     /// An empty cache of at most `capacity` entries, holding no lease.
-    pub(crate) fn new(capacity: u64) -> Self {
+    pub fn new(capacity: u64) -> Self {
         let stats = Arc::new(CacheStats::default());
         let counted = Arc::clone(&stats);
         let entries = Cache::builder()
@@ -160,14 +160,14 @@ impl ReadCache {
     }
 
     /// Applies a notice of the catalog leader; the highest catalog term this frontend knows.
-    pub(crate) async fn apply_notice(&self, notice: &CacheNotice) -> u64 {
+    pub async fn apply_notice(&self, notice: &CacheNotice) -> u64 {
         let (term, invalidate) = self.coherence.apply_notice(notice);
         self.invalidate(invalidate).await;
         term
     }
 
     /// Applies a lease grant answering a request sent at `sent`.
-    async fn apply_grant(&self, grant: &LeaseGrant, sent: Instant) {
+    pub async fn apply_grant(&self, grant: &LeaseGrant, sent: Instant) {
         let invalidate = self.coherence.apply_grant(grant, sent);
         self.invalidate(invalidate).await;
     }
@@ -190,7 +190,7 @@ impl ReadCache {
 
     /// Counters and lease state, for `/cluster` (and the gauges of `/metrics`), after moka's
     /// pending housekeeping so that the entry count is current.
-    pub(crate) async fn view(&self) -> CacheView {
+    pub async fn view(&self) -> CacheView {
         self.entries.run_pending_tasks().await;
         let (term, session) = self.coherence.registration();
         let lease_held = self.coherence.lease_held();
@@ -214,13 +214,13 @@ impl ReadCache {
 
 /// Layer putting a [`ReadCache`] in front of read routes.
 #[derive(Debug, Clone)]
-pub(crate) struct CacheLayer {
+pub struct CacheLayer {
     cache: Arc<ReadCache>,
 }
 
 impl CacheLayer {
     /// A layer serving from and filling `cache`.
-    pub(crate) fn new(cache: Arc<ReadCache>) -> Self {
+    pub fn new(cache: Arc<ReadCache>) -> Self {
         Self { cache }
     }
 }
@@ -238,7 +238,7 @@ impl<S> Layer<S> for CacheLayer {
 
 /// The service of [`CacheLayer`]: hits answered here, misses passed on and offered back.
 #[derive(Debug, Clone)]
-pub(crate) struct CacheService<S> {
+pub struct CacheService<S> {
     inner: S,
     cache: Arc<ReadCache>,
 }

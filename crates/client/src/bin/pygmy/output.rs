@@ -149,7 +149,25 @@ pub(crate) fn cluster(out: &mut dyn Write, view: &ClusterView) -> io::Result<()>
         }
     }
     writeln!(out)?;
-    table.write(out)
+    table.write(out)?;
+    writeln!(out)?;
+    match &view.cache {
+        None => writeln!(out, "cache: off (--no-cache)"),
+        Some(c) => writeln!(
+            out,
+            "cache: {} of {} entries, {} hits, {} misses, {} invalidations, {} evictions, {} refused stale inserts; lease {} (term {}, session {})",
+            c.entries,
+            c.capacity,
+            c.hits,
+            c.misses,
+            c.invalidations,
+            c.evictions,
+            c.refused_stale_inserts,
+            if c.lease_held { "held" } else { "not held" },
+            c.term,
+            c.session
+        ),
+    }
 }
 
 /// The wire (snake_case) name of a replica role.
