@@ -51,6 +51,10 @@ pub(crate) struct ChaosArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
     clients: u64,
+    /// Frontends, each with its own cache; client `i` uses frontend `i % N`, so reads through
+    /// one frontend check what writes through another did.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
+    frontends: u16,
     /// Faults to inject: kill, pause, frontend (comma-separated; empty for none).
     #[arg(long, default_value = "kill,pause,frontend", value_parser = parse_faults)]
     faults: FaultList,
@@ -113,7 +117,8 @@ pub(crate) fn run(args: ChaosArgs, json: bool) -> Result<()> {
 }
 
 async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
-    let mut lab = setup::Lab::start(args.config.as_deref(), args.data.as_deref()).await?;
+    let mut lab =
+        setup::Lab::start(args.config.as_deref(), args.data.as_deref(), args.frontends).await?;
     let outcome = drive(&args, seed, &mut lab).await;
     lab.children.stop().await;
     let failed = match outcome {
@@ -149,19 +154,35 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let recorder = Arc::new(Recorder::new(start));
     let workload = Arc::new(Workload {
         http: reqwest::Client::builder().no_proxy().build()?,
-        base: format!("http://{}", lab.cluster.frontend_addr),
+        bases: lab
+            .frontends
+            .iter()
+            .map(|a| format!("http://{a}"))
+            .collect(),
         admin_token: lab.cluster.admin_token.clone(),
         recorder: recorder.clone(),
         pause: CLIENT_PAUSE,
         seed,
-        refused_at_ns: std::sync::atomic::AtomicU64::new(0),
+        refused_at_ns: lab
+            .frontends
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
     });
     let clients: Vec<_> = (0..args.clients)
         .map(|i| tokio::spawn(workload.clone().client(i, stop)))
         .collect();
     let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
     let cluster = lab.cluster.clone();
-    let mut nemesis = Nemesis::new(&mut lab.children, &cluster, args.max_down, seed, start)?;
+    let frontend_names = lab.frontend_names();
+    let mut nemesis = Nemesis::new(
+        &mut lab.children,
+        &cluster,
+        frontend_names,
+        args.max_down,
+        seed,
+        start,
+    )?;
     nemesis.run(&schedule, stop).await;
     for c in clients {
         c.await.context("a chaos client failed")?;

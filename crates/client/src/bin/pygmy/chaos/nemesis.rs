@@ -77,6 +77,8 @@ struct Down {
 pub(crate) struct Nemesis<'a> {
     children: &'a mut Children,
     cluster: &'a Cluster,
+    /// Children names of the frontends.
+    frontends: Vec<String>,
     http: reqwest::Client,
     max_down: MaxDown,
     rng: StdRng,
@@ -90,6 +92,7 @@ impl<'a> Nemesis<'a> {
     pub(crate) fn new(
         children: &'a mut Children,
         cluster: &'a Cluster,
+        frontends: Vec<String>,
         max_down: MaxDown,
         seed: u64,
         start: Instant,
@@ -101,6 +104,7 @@ impl<'a> Nemesis<'a> {
         Ok(Self {
             children,
             cluster,
+            frontends,
             http,
             max_down,
             rng: StdRng::seed_from_u64(seed ^ 0x6e656d65),
@@ -226,11 +230,21 @@ impl<'a> Nemesis<'a> {
             .collect()
     }
 
-    fn frontend_target(&self) -> Result<Vec<String>, String> {
-        if self.down_names().contains(&"frontend") {
-            return Err("the frontend is already down".into());
+    /// One frontend that is up, drawn at random (never the last one up).
+    fn frontend_target(&mut self) -> Result<Vec<String>, String> {
+        let down = self.down_names();
+        let up: Vec<String> = self
+            .frontends
+            .iter()
+            .filter(|f| !down.contains(&f.as_str()))
+            .cloned()
+            .collect();
+        if up.len() < self.frontends.len().min(2) {
+            return Err("a frontend is already down".into());
         }
-        Ok(vec!["frontend".into()])
+        up.choose(&mut self.rng)
+            .map(|f| vec![f.clone()])
+            .ok_or_else(|| "no frontend is up".into())
     }
 
     fn group_target(&self, group: GroupName) -> Result<Vec<String>, String> {

@@ -12,7 +12,7 @@ use storage::{Cluster, ClusterOverrides};
 
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::workload::ITEMS;
-use crate::children::Children;
+use crate::children::{Children, Plan};
 use crate::{tokens, up};
 
 /// Copies added to every book before the run, so that buys mostly succeed.
@@ -24,16 +24,24 @@ const RESTOCK_ATTEMPTS: u32 = 10;
 pub(crate) struct Lab {
     pub(crate) cluster: Cluster,
     pub(crate) children: Children,
+    /// Every frontend's `host:port`; the first is `[frontend] addr`.
+    pub(crate) frontends: Vec<String>,
+    plans: Vec<Plan>,
     data_dir: PathBuf,
     temp: Option<tempfile::TempDir>,
 }
 
 impl Lab {
-    /// Creates the directory and configuration, starts every process, waits until ready.
+    /// Creates the directory and configuration, starts every process (with `frontends`
+    /// frontends, the others on free ports of the first one's host), waits until ready.
     ///
     /// # Errors
     /// The directory or configuration cannot be made, or the cluster does not start.
-    pub(crate) async fn start(config: Option<&Path>, data: Option<&Path>) -> Result<Lab> {
+    pub(crate) async fn start(
+        config: Option<&Path>,
+        data: Option<&Path>,
+        frontends: u16,
+    ) -> Result<Lab> {
         let (temp, data_dir) = match data {
             Some(d) => (None, d.to_path_buf()),
             None => {
@@ -57,7 +65,16 @@ impl Lab {
         };
         let mut cluster = Cluster::load(Some(&config_path), &overrides)?;
         tokens::ensure(&mut cluster)?;
-        let frontends = vec![cluster.frontend_addr.clone()];
+        let host = cluster
+            .frontend_addr
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h)
+            .to_string();
+        let mut addrs = vec![cluster.frontend_addr.clone()];
+        for _ in 1..frontends {
+            addrs.push(format!("{host}:{}", free_port()?));
+        }
+        let frontends = addrs;
         let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster, &frontends);
         let program = std::env::current_exe().context("cannot find the pygmy executable")?;
         let mut children = Children::spawn(&program, &plans, &up::child_envs(&cluster))?;
@@ -75,9 +92,20 @@ impl Lab {
         Ok(Lab {
             cluster,
             children,
+            frontends,
+            plans,
             data_dir,
             temp,
         })
+    }
+
+    /// The children names of the frontends (`frontend`, `frontend-2`, ...).
+    pub(crate) fn frontend_names(&self) -> Vec<String> {
+        self.plans
+            .iter()
+            .filter(|p| p.replica_dir.is_none())
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     /// The processes' log directory.

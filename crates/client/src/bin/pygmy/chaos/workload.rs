@@ -87,14 +87,22 @@ impl Recorder {
 #[derive(Debug)]
 pub(crate) struct Workload {
     pub(crate) http: reqwest::Client,
-    pub(crate) base: String,
+    /// Every frontend's base URL; client `i` uses frontend `i % len`.
+    pub(crate) bases: Vec<String>,
     pub(crate) admin_token: String,
     pub(crate) recorder: Arc<Recorder>,
     /// Mean pause between two operations of one client.
     pub(crate) pause: Duration,
     pub(crate) seed: u64,
-    /// When a connection to the frontend was last refused, ns since the start (0: never).
-    pub(crate) refused_at_ns: AtomicU64,
+    /// Per frontend: when a connection to it was last refused, ns since the start (0: never).
+    pub(crate) refused_at_ns: Vec<AtomicU64>,
+}
+
+/// Who runs an operation: the client's current process, and the frontend it uses.
+#[derive(Debug, Clone, Copy)]
+struct Caller {
+    process: u64,
+    frontend: usize,
 }
 
 /// A request's answer, sorted by what it means for the history.
@@ -109,12 +117,12 @@ enum Answer {
     Unknown(String),
 }
 
-async fn send(workload: &Workload, request: reqwest::RequestBuilder) -> Answer {
+async fn send(workload: &Workload, frontend: usize, request: reqwest::RequestBuilder) -> Answer {
     let response = match request.timeout(REQUEST_TIMEOUT).send().await {
         Ok(r) => r,
         Err(e) if e.is_connect() => {
             let now = workload.recorder.now_ns().max(1);
-            workload.refused_at_ns.store(now, Ordering::Relaxed);
+            workload.refused_at_ns[frontend].store(now, Ordering::Relaxed);
             return Answer::NotApplied(e.to_string());
         }
         Err(e) => return Answer::Unknown(e.to_string()),
@@ -146,26 +154,28 @@ impl Workload {
     /// Runs client `index` until `stop`.
     pub(crate) async fn client(self: Arc<Self>, index: u64, stop: Instant) {
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_mul(31).wrapping_add(index));
+        let frontend = usize::try_from(index).unwrap_or(0) % self.bases.len();
         let mut process = self.recorder.new_process();
         let mut seq = 0u64;
         while Instant::now() < stop {
             seq += 1;
             let item = rng.gen_range(1..=ITEMS);
             let dice = rng.gen_range(0..100);
+            let caller = Caller { process, frontend };
             let unknown = match dice {
-                0..=39 => self.lookup(process, item).await,
+                0..=39 => self.lookup(caller, item).await,
                 40..=49 => {
-                    self.search(process, if rng.gen_bool(0.5) { "ds" } else { "gs" })
+                    self.search(caller, if rng.gen_bool(0.5) { "ds" } else { "gs" })
                         .await
                 }
                 50..=84 => {
                     let key = format!("chaos-{}-{index}-{seq}", self.seed);
-                    self.buy(process, item, rng.gen_range(1..=2), key).await
+                    self.buy(caller, item, rng.gen_range(1..=2), key).await
                 }
-                85..=94 => self.restock(process, item, rng.gen_range(1..=4)).await,
+                85..=94 => self.restock(caller, item, rng.gen_range(1..=4)).await,
                 _ => {
                     let max = self.recorder.max_order.load(Ordering::Relaxed);
-                    self.read_order(process, rng.gen_range(1..=max.max(1) + 1))
+                    self.read_order(caller, rng.gen_range(1..=max.max(1) + 1))
                         .await
                 }
             };
@@ -179,7 +189,7 @@ impl Workload {
             let refused_ago = self
                 .recorder
                 .now_ns()
-                .saturating_sub(self.refused_at_ns.load(Ordering::Relaxed));
+                .saturating_sub(self.refused_at_ns[frontend].load(Ordering::Relaxed));
             if refused_ago < FRONTEND_DOWN_PAUSE.as_nanos() as u64 {
                 tokio::time::sleep(FRONTEND_DOWN_PAUSE).await;
             }
@@ -188,13 +198,18 @@ impl Workload {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    fn url(&self, caller: Caller, path: &str) -> String {
+        format!("{}{path}", self.bases[caller.frontend])
     }
 
-    async fn lookup(&self, process: u64, item: u64) -> bool {
+    async fn lookup(&self, caller: Caller, item: u64) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = send(self, self.http.get(self.url(&format!("/books/{item}")))).await;
+        let answer = send(
+            self,
+            caller.frontend,
+            self.http.get(self.url(caller, &format!("/books/{item}"))),
+        )
+        .await;
         let outcome = match answer {
             Answer::Ok(v) => match serde_json::from_value::<Book>(v) {
                 Ok(book) => Outcome::ReadStock { stock: book.stock },
@@ -205,15 +220,17 @@ impl Workload {
             other => read_failure(other),
         };
         self.recorder
-            .record(process, invoke, OpKind::Read { item }, outcome);
+            .record(caller.process, invoke, OpKind::Read { item }, outcome);
         false
     }
 
-    async fn search(&self, process: u64, topic: &str) -> bool {
+    async fn search(&self, caller: Caller, topic: &str) -> bool {
         let invoke = self.recorder.now_ns();
         let answer = send(
             self,
-            self.http.get(self.url(&format!("/books?topic={topic}"))),
+            caller.frontend,
+            self.http
+                .get(self.url(caller, &format!("/books?topic={topic}"))),
         )
         .await;
         let books = match answer {
@@ -225,23 +242,27 @@ impl Workload {
         // One read per book seen, all over the same interval.
         for book in books {
             let outcome = Outcome::ReadStock { stock: book.stock };
-            self.recorder
-                .record(process, invoke, OpKind::Read { item: book.id }, outcome);
+            self.recorder.record(
+                caller.process,
+                invoke,
+                OpKind::Read { item: book.id },
+                outcome,
+            );
         }
         false
     }
 
-    async fn buy(&self, process: u64, item: u64, quantity: u64, key: String) -> bool {
+    async fn buy(&self, caller: Caller, item: u64, quantity: u64, key: String) -> bool {
         let invoke = self.recorder.now_ns();
         let mut unknown = None;
         let mut outcome = None;
         for _ in 0..BUY_ATTEMPTS_MAX {
             let request = self
                 .http
-                .post(self.url("/orders"))
+                .post(self.url(caller, "/orders"))
                 .header("Idempotency-Key", &key)
                 .json(&json!({ "item": item, "quantity": quantity }));
-            match send(self, request).await {
+            match send(self, caller.frontend, request).await {
                 Answer::Ok(v) => {
                     outcome = Some(match serde_json::from_value::<Order>(v) {
                         Ok(order) => Outcome::Bought { order },
@@ -276,7 +297,7 @@ impl Workload {
         });
         let is_unknown = matches!(outcome, Outcome::Unknown { .. });
         self.recorder.record(
-            process,
+            caller.process,
             invoke,
             OpKind::Buy {
                 item,
@@ -288,15 +309,15 @@ impl Workload {
         is_unknown
     }
 
-    async fn restock(&self, process: u64, item: u64, delta: i64) -> bool {
+    async fn restock(&self, caller: Caller, item: u64, delta: i64) -> bool {
         let invoke = self.recorder.now_ns();
         let request = self
             .http
-            .post(self.url(&format!("/admin/books/{item}")))
+            .post(self.url(caller, &format!("/admin/books/{item}")))
             .bearer_auth(&self.admin_token)
             .json(&json!({ "stock_delta": delta }));
         // A restock has no key: it is never resent after an unknown outcome.
-        let outcome = match send(self, request).await {
+        let outcome = match send(self, caller.frontend, request).await {
             Answer::Ok(v) => match serde_json::from_value::<Book>(v) {
                 Ok(book) => Outcome::Restocked {
                     stock_after: book.stock,
@@ -312,14 +333,24 @@ impl Workload {
             Answer::Unknown(reason) => Outcome::Unknown { reason },
         };
         let is_unknown = matches!(outcome, Outcome::Unknown { .. });
-        self.recorder
-            .record(process, invoke, OpKind::Restock { item, delta }, outcome);
+        self.recorder.record(
+            caller.process,
+            invoke,
+            OpKind::Restock { item, delta },
+            outcome,
+        );
         is_unknown
     }
 
-    async fn read_order(&self, process: u64, number: u64) -> bool {
+    async fn read_order(&self, caller: Caller, number: u64) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = send(self, self.http.get(self.url(&format!("/orders/{number}")))).await;
+        let answer = send(
+            self,
+            caller.frontend,
+            self.http
+                .get(self.url(caller, &format!("/orders/{number}"))),
+        )
+        .await;
         let outcome = match answer {
             Answer::Ok(v) => match serde_json::from_value::<Order>(v) {
                 Ok(order) => Outcome::OrderSeen { order },
@@ -330,8 +361,12 @@ impl Workload {
             Answer::Refused(ErrorCode::NotFound) => Outcome::OrderMissing,
             other => read_failure(other),
         };
-        self.recorder
-            .record(process, invoke, OpKind::ReadOrder { number }, outcome);
+        self.recorder.record(
+            caller.process,
+            invoke,
+            OpKind::ReadOrder { number },
+            outcome,
+        );
         false
     }
 }
