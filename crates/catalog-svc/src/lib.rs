@@ -6,12 +6,14 @@
 //! - [`routes`]: the HTTP API (books, reservations, admin, status); [`state`] the shared handle.
 //! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
 //! - [`error`]: the service's errors and their HTTP form.
+//! - [`inspect`]: offline inspection of a catalog replica (`pygmy inspect`).
 
 mod bootstrap;
 pub mod catalog_file;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod inspect;
 pub mod machine;
 pub mod routes;
 pub mod state;

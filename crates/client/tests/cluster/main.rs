@@ -1,10 +1,12 @@
-//! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`.
+//! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`,
+//! `pygmy inspect`.
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
 
 mod bench;
 mod cli;
+mod inspect;
 mod serve;
 mod store;
 mod up;
