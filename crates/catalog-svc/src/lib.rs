@@ -7,6 +7,7 @@
 //! - [`coherence`]: the leader's side of the frontends' cache coherence (leases, notices).
 //! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
 //! - [`error`]: the service's errors and their HTTP form.
+//! - [`inspect`]: offline inspection of a catalog replica (`pygmy inspect`).
 
 mod bootstrap;
 pub mod catalog_file;
@@ -14,6 +15,7 @@ pub mod coherence;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod inspect;
 pub mod machine;
 pub mod routes;
 pub mod state;

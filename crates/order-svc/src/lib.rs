@@ -6,12 +6,15 @@
 //! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key.
 //! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
 //! - [`config`], [`error`].
+//! - [`inspect`]: offline inspection of an order replica, and its checks against the catalog's
+//!   reservations (`pygmy inspect`).
 
 pub mod buy;
 pub mod catalog_client;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod inspect;
 pub mod machine;
 mod resolver;
 pub mod routes;

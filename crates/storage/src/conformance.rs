@@ -1,33 +1,14 @@
 //! openraft's own storage conformance suite, run against the sled log store and runner.
 
 use openraft::testing::{StoreBuilder, Suite};
-use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 use crate::db::ReplicaDb;
 use crate::log_store::LogStore;
-use crate::machine::{ServiceMachine, StateTxn, TxnResult};
+use crate::machine::ServiceMachine;
 use crate::state_machine::StateMachineStore;
+use crate::testutil::Registers;
 use crate::types::{GroupTypes, StorageError};
-
-/// A minimal register machine: `Set(k, v)` answers the previous value.
-struct Registers;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Set(String, String);
-
-impl ServiceMachine for Registers {
-    type Command = Set;
-    type Response = Option<String>;
-    const GROUP: &'static str = "test";
-    const STATE_TREES: &'static [&'static str] = &["registers"];
-
-    fn apply(txn: &StateTxn<'_>, Set(k, v): &Set) -> TxnResult<Option<String>> {
-        let old = txn.get("registers", k.as_bytes())?;
-        txn.insert("registers", k.as_bytes(), v)?;
-        Ok(old)
-    }
-}
 
 struct SledBuilder;
 

@@ -18,13 +18,26 @@ pub const SM_META: &str = "sm_meta";
 
 thread_local! {
     // sled may panic (rather than fail) on a damaged directory; the process panic hook lets
-    // such a panic unwind into `open` instead of aborting.
-    static OPENING: Cell<bool> = const { Cell::new(false) };
+    // such a panic unwind into `guard_sled` instead of aborting.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this thread is inside [`ReplicaDb::open`] (read by the process panic hook).
-pub fn is_opening() -> bool {
-    OPENING.with(Cell::get)
+/// Whether this thread is inside [`guard_sled`] ([`ReplicaDb::open`], or reads of a replica
+/// copy by [`crate::offline`]); read by the process panic hook.
+pub fn in_sled_guard() -> bool {
+    GUARDED.with(Cell::get)
+}
+
+/// Runs `f`, turning a panic inside it into `Err(message)`: sled may panic rather than fail on a
+/// damaged directory, and that must be a clear error, not a dead process.
+///
+/// # Errors
+/// `f` panicked; the panic's message.
+pub fn guard_sled<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.map_err(|panic| panic_message(&*panic))
 }
 
 /// A replica's sled `Db` with its trees opened, and its group-commit flusher.
@@ -57,9 +70,7 @@ impl ReplicaDb {
             .path(path)
             .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500));
-        OPENING.with(|f| f.set(true));
-        let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
-        OPENING.with(|f| f.set(false));
+        let opened = guard_sled(|| config.open());
         let unreadable = |reason: String| Error::DataDirUnreadable {
             path: path.to_path_buf(),
             reason,
@@ -72,7 +83,7 @@ impl ReplicaDb {
                 })
             }
             Ok(Err(e)) => return Err(unreadable(e.to_string())),
-            Err(panic) => return Err(unreadable(panic_message(&*panic))),
+            Err(panic) => return Err(unreadable(panic)),
         };
         let open_tree = |name: &str| db.open_tree(name).map_err(|e| unreadable(e.to_string()));
         Ok(Self {
@@ -107,17 +118,33 @@ impl ReplicaDb {
     ///
     /// Replicas at the same applied index have equal digests exactly when their states are equal.
     pub fn digest(&self) -> String {
-        let mut hasher = Sha256::new();
-        for (name, tree) in self.state_names.iter().zip(&self.state) {
-            hash_chunk(&mut hasher, name.as_bytes());
-            for item in tree.iter() {
-                let (k, v) = item.unwrap_or_else(|e| panic!("reading state tree {name}: {e}"));
-                hash_chunk(&mut hasher, &k);
-                hash_chunk(&mut hasher, &v);
-            }
-        }
-        hex::encode(&hasher.finalize()[..16])
+        let trees = self
+            .state_names
+            .iter()
+            .copied()
+            .zip(self.state.iter().map(Some));
+        digest_trees(trees).unwrap_or_else(|e| panic!("reading the state trees: {e}"))
     }
+}
+
+/// The state digest of [`ReplicaDb::digest`] over `(name, tree)` pairs in state-tree order; an
+/// absent tree counts as empty (a live replica creates every state tree, empty at first).
+///
+/// # Errors
+/// A sled read failed.
+pub(crate) fn digest_trees<'a>(
+    trees: impl IntoIterator<Item = (&'a str, Option<&'a sled::Tree>)>,
+) -> sled::Result<String> {
+    let mut hasher = Sha256::new();
+    for (name, tree) in trees {
+        hash_chunk(&mut hasher, name.as_bytes());
+        for item in tree.into_iter().flat_map(sled::Tree::iter) {
+            let (k, v) = item?;
+            hash_chunk(&mut hasher, &k);
+            hash_chunk(&mut hasher, &v);
+        }
+    }
+    Ok(hex::encode(&hasher.finalize()[..16]))
 }
 
 // Length-prefixed, so that ("ab","c") and ("a","bc") hash differently.

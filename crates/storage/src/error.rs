@@ -23,6 +23,22 @@ pub enum Error {
         /// sled's description of the failure.
         reason: String,
     },
+    /// The path is not a replica directory (nor, where one is accepted, a data directory).
+    #[error("{path} is not a Pygmy replica directory: {reason}")]
+    NotAReplicaDir {
+        /// The path given.
+        path: PathBuf,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// A replica directory could not be copied for offline inspection.
+    #[error("cannot copy {path} for inspection: {source}")]
+    CopyFailed {
+        /// The file or directory that failed.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A sled operation failed.
     #[error("storage I/O failed: {0}")]
     Sled(#[from] sled::Error),
@@ -65,6 +81,8 @@ impl From<Error> for ApiError {
             Error::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
             Error::DataDirLocked { .. }
             | Error::DataDirUnreadable { .. }
+            | Error::NotAReplicaDir { .. }
+            | Error::CopyFailed { .. }
             | Error::Sled(_)
             | Error::Config(_) => ErrorCode::Internal,
         };

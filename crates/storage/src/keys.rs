@@ -11,10 +11,13 @@ pub fn u64_key(n: u64) -> [u8; 8] {
 /// If `key` is not 8 bytes long: keys of `u64` trees are written only by [`u64_key`], so another
 /// length means the tree is corrupt.
 pub fn key_u64(key: &[u8]) -> u64 {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .unwrap_or_else(|_| panic!("corrupt u64 key of {} bytes", key.len()));
-    u64::from_be_bytes(bytes)
+    try_key_u64(key).unwrap_or_else(|| panic!("corrupt u64 key of {} bytes", key.len()))
+}
+
+/// Decodes an 8-byte big-endian key; `None` if it is not 8 bytes long (for reading data that
+/// may be damaged, as offline inspection does).
+pub fn try_key_u64(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
 }
 
 #[cfg(test)]

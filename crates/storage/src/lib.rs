@@ -7,6 +7,7 @@
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
+//! - [`offline`]: offline inspection of a replica directory, through a private copy.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
 //! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod log_store;
 pub mod machine;
 pub mod network;
+pub mod offline;
 pub mod peer_routes;
 pub mod process;
 pub mod replica;
@@ -42,6 +44,8 @@ pub mod types;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod testutil;
 
 pub use cluster::{Cluster, ClusterOverrides, GroupName, ReplicaSpec};
 pub use error::{Error, Result};

@@ -15,9 +15,12 @@ use crate::machine::ServiceMachine;
 use crate::types::{GroupTypes, LogId, ReplicaId, StorageError};
 use openraft::StorageIOError;
 
-const VOTE: &[u8] = b"vote";
-const COMMITTED: &[u8] = b"committed";
-const LAST_PURGED: &[u8] = b"last_purged";
+/// raft_meta key of the vote.
+pub(crate) const VOTE: &[u8] = b"vote";
+/// raft_meta key of the last committed log id.
+pub(crate) const COMMITTED: &[u8] = b"committed";
+/// raft_meta key of the last purged log id.
+pub(crate) const LAST_PURGED: &[u8] = b"last_purged";
 
 type Entry<M> = openraft::Entry<GroupTypes<M>>;
 

@@ -21,11 +21,11 @@ pub fn init_tracing() {
 /// Logs a panic through tracing and aborts the process: a replica with a dead task is worse than
 /// a dead replica, which its group tolerates and a supervisor restarts.
 ///
-/// The one exception is sled's recovery inside [`crate::db::ReplicaDb::open`], whose panic on a
-/// damaged directory is turned into an error there.
+/// The one exception is sled inside [`crate::db::guard_sled`] (opening a replica, reading a copy
+/// for inspection), whose panic on a damaged directory is turned into an error there.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        if crate::db::is_opening() {
+        if crate::db::in_sled_guard() {
             return;
         }
         tracing::error!(panic = %info, "panicked; aborting");

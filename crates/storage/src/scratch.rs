@@ -1,5 +1,6 @@
-//! A throwaway state for unit and property tests of a service machine: commands are applied
-//! through the same transaction path as the runner, on a temporary sled Db.
+//! A throwaway state for unit and property tests of a service machine, and for replaying a
+//! replica's log offline ([`crate::offline`]): commands are applied through the same transaction
+//! path as the runner, on a temporary sled Db.
 
 use std::marker::PhantomData;
 
@@ -7,6 +8,7 @@ use sled::transaction::{TransactionError, TransactionalTree};
 use sled::Transactional;
 
 use crate::machine::{ServiceMachine, StateTxn, StateView};
+use crate::snapshot::StateImage;
 
 /// A temporary state of machine `M`.
 pub struct ScratchState<M> {
@@ -34,6 +36,39 @@ impl<M: ServiceMachine> ScratchState<M> {
             trees,
             _machine: PhantomData,
         }
+    }
+
+    /// A state holding `image`, e.g. a snapshot to replay later log entries onto.
+    ///
+    /// # Panics
+    /// If the image's trees are not the machine's state trees, or sled fails.
+    pub fn from_image(image: &StateImage) -> Self {
+        let state = Self::new();
+        let names: Vec<&str> = image.trees.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            M::STATE_TREES,
+            "an image of this machine's state trees"
+        );
+        for ((_, entries), tree) in image.trees.iter().zip(&state.trees) {
+            for (k, v) in entries {
+                tree.insert(k.as_slice(), v.as_slice())
+                    .expect("temporary sled db accepts writes");
+            }
+        }
+        state
+    }
+
+    /// The state now, as an image of every state tree.
+    ///
+    /// # Panics
+    /// If sled fails.
+    pub fn image(&self) -> StateImage {
+        let named = M::STATE_TREES
+            .iter()
+            .copied()
+            .zip(self.trees.iter().map(Some));
+        StateImage::capture_trees(named).expect("temporary sled db is readable")
     }
 
     /// Applies `command` in one transaction, as the runner does.

@@ -35,15 +35,37 @@ impl StateImage {
     /// # Errors
     /// A sled read failed.
     pub fn capture(db: &ReplicaDb) -> Result<Self, sled::Error> {
-        let mut trees = Vec::with_capacity(db.state.len());
-        for (name, tree) in db.state_names.iter().zip(&db.state) {
-            let entries = tree
+        Self::capture_trees(
+            db.state_names
                 .iter()
+                .copied()
+                .zip(db.state.iter().map(Some)),
+        )
+    }
+
+    /// Copies `(name, tree)` pairs as they are now, in the given order; an absent tree is empty.
+    ///
+    /// # Errors
+    /// A sled read failed.
+    pub(crate) fn capture_trees<'a>(
+        named: impl IntoIterator<Item = (&'a str, Option<&'a sled::Tree>)>,
+    ) -> Result<Self, sled::Error> {
+        let mut trees = Vec::new();
+        for (name, tree) in named {
+            let entries = tree
+                .into_iter()
+                .flat_map(sled::Tree::iter)
                 .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
                 .collect::<Result<_, _>>()?;
             trees.push((name.to_string(), entries));
         }
         Ok(Self { trees })
+    }
+
+    /// The entries of the tree `name` in key order; none if the image has no such tree.
+    pub fn tree(&self, name: &str) -> &[(Vec<u8>, Vec<u8>)] {
+        let found = self.trees.iter().find(|(n, _)| n == name);
+        found.map_or(&[], |(_, entries)| entries.as_slice())
     }
 
     /// Encodes the image (see the module doc).

@@ -1,5 +1,5 @@
 //! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`,
-//! and the frontends' cache against a real store.
+//! `pygmy inspect`, and the frontends' cache against a real store.
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
@@ -7,6 +7,7 @@
 mod bench;
 mod cache;
 mod cli;
+mod inspect;
 mod serve;
 mod store;
 mod up;

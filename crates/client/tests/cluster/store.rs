@@ -37,7 +37,7 @@ async fn legacy_buy(store: &Store<'_>, item: u64) -> (StatusCode, String, String
     (resp.status(), ctype, resp.text().await.unwrap())
 }
 
-async fn restock(store: &Store<'_>, item: u64, delta: i64) -> reqwest::Response {
+pub(crate) async fn restock(store: &Store<'_>, item: u64, delta: i64) -> reqwest::Response {
     store
         .client()
         .post(store.url(&format!("/admin/books/{item}")))
@@ -280,7 +280,12 @@ async fn an_idempotency_key_yields_one_order_sequentially_and_concurrently() {
 }
 
 /// Buys from `clients` concurrent clients, `rounds` each, on books 1..=7; returns acked orders.
-async fn buy_stream(store: &Store<'_>, clients: usize, rounds: usize, tag: &str) -> Vec<Order> {
+pub(crate) async fn buy_stream(
+    store: &Store<'_>,
+    clients: usize,
+    rounds: usize,
+    tag: &str,
+) -> Vec<Order> {
     let workers = (0..clients).map(|c| async move {
         let mut acked = Vec::new();
         for r in 0..rounds {
@@ -399,7 +404,7 @@ async fn replicas_killed_and_restarted_during_buys_converge() {
     store.assert_no_panics();
 }
 
-fn follower(set: &test_support::ReplicaSet<'_>, leader: u64) -> u64 {
+pub(crate) fn follower(set: &test_support::ReplicaSet<'_>, leader: u64) -> u64 {
     set.ids().into_iter().find(|id| *id != leader).unwrap()
 }
 

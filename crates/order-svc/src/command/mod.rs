@@ -29,7 +29,7 @@ pub const PENDING: &str = "pending";
 pub const ORDER_META: &str = "order_meta";
 
 /// Key of the next order number in [`ORDER_META`].
-const NEXT_NUMBER: &[u8] = b"next_number";
+pub(crate) const NEXT_NUMBER: &[u8] = b"next_number";
 
 /// A command of the order log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //!
 //! Layout (one file per subcommand or group of them):
 //! - `bench`: `pygmy bench`, a load generator with latency percentiles.
+//! - `inspect`: `pygmy inspect`, offline inspection of replica directories (through a copy).
 //! - `query`: `search`, `lookup`, `buy`, `order`, `restock`, `cluster` over the public API;
 //!   `output` prints their results (tables, or JSON with `--json`).
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
@@ -9,13 +10,14 @@
 //!   `tokens` (`<data_dir>/tokens.toml`) and `summary` (what it prints once ready).
 //!
 //! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
-//! success, 2 on any error (bad arguments included), 1 reserved for violations found by
-//! future `chaos` / `inspect verify`.
+//! success, 2 on any error (bad arguments included), 1 for violations found by `chaos` or
+//! `inspect verify` (and differences found by `inspect diff`).
 
 mod bench;
 mod chaos;
 mod children;
 mod fresh;
+mod inspect;
 mod output;
 mod query;
 mod serve;
@@ -32,7 +34,7 @@ use client::PygmyClient;
 
 /// Exit code of any error.
 const EXIT_ERROR: u8 = 2;
-/// Exit code when `chaos` finds a violation.
+/// Exit code when `chaos` or `inspect verify` finds a violation (or `inspect diff` a difference).
 const EXIT_VIOLATION: u8 = 1;
 
 /// The Pygmy bookstore: query it, buy from it, run it.
@@ -66,6 +68,8 @@ enum Command {
     Chaos(chaos::ChaosArgs),
     /// Load the public API and report throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Inspect replica directories offline (summary, trees, verify, diff) without changing them.
+    Inspect(inspect::InspectArgs),
 }
 
 /// The commands that speak the public API.
@@ -111,7 +115,10 @@ fn main() -> ExitCode {
     let writes = cli.command.writes();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<chaos::ChecksFailed>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<chaos::ChecksFailed>().is_some()
+                || e.downcast_ref::<inspect::Found>().is_some() =>
+        {
             eprintln!("pygmy: {e:#}");
             ExitCode::from(EXIT_VIOLATION)
         }
@@ -133,6 +140,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => return up::run(args, json),
         Command::Chaos(args) => return chaos::run(args, json),
         Command::Bench(args) => return bench::run(args, &cli.url, json),
+        Command::Inspect(args) => return inspect::run(args, json),
         Command::Query(command) => command,
     };
     let client = PygmyClient::new(&cli.url)?;
@@ -163,6 +171,12 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 /// What the user can do about `error`, if anything useful can be said.
 fn hint(error: &anyhow::Error, writes: bool) -> Option<&'static str> {
+    if let Some(cause) = error
+        .chain()
+        .find_map(|c| c.downcast_ref::<storage::Error>())
+    {
+        return storage_hint(cause);
+    }
     let cause = error
         .chain()
         .find_map(|c| c.downcast_ref::<client::Error>())?;
@@ -193,5 +207,24 @@ fn hint(error: &anyhow::Error, writes: bool) -> Option<&'static str> {
             ),
             _ => None,
         },
+    }
+}
+
+/// What to do about a storage error (from `pygmy inspect`).
+fn storage_hint(error: &storage::Error) -> Option<&'static str> {
+    match error {
+        storage::Error::NotAReplicaDir { .. } => Some(
+            "give a replica directory such as data/catalog-1, or the data directory holding them \
+             (`pygmy up` prints where they are)",
+        ),
+        storage::Error::DataDirUnreadable { .. } => Some(
+            "the directory is damaged (truncated or overwritten) or is not a replica's; inspect \
+             another replica of its group, or compare two with `pygmy inspect diff A B`",
+        ),
+        storage::Error::CopyFailed { .. } => Some(
+            "inspection first copies the directory into the temporary directory: check that the \
+             directory is readable and that TMPDIR has room",
+        ),
+        _ => None,
     }
 }

@@ -23,15 +23,20 @@ pub(crate) enum Align {
 /// A table of text cells, columns as wide as their widest cell, two spaces apart.
 #[derive(Debug)]
 pub(crate) struct Table {
-    columns: Vec<(&'static str, Align)>,
+    columns: Vec<(String, Align)>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these headers and alignments.
     pub(crate) fn new(columns: &[(&'static str, Align)]) -> Table {
+        Table::with_headers(columns.iter().map(|(h, a)| (h.to_string(), *a)).collect())
+    }
+
+    /// A table whose headers are known only at run time (the fields of decoded values).
+    pub(crate) fn with_headers(columns: Vec<(String, Align)>) -> Table {
         Table {
-            columns: columns.to_vec(),
+            columns,
             rows: Vec::new(),
         }
     }
@@ -44,7 +49,7 @@ impl Table {
 
     /// Writes the header line and every row.
     pub(crate) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
-        let headers: Vec<String> = self.columns.iter().map(|(h, _)| h.to_string()).collect();
+        let headers: Vec<String> = self.columns.iter().map(|(h, _)| h.clone()).collect();
         let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {
@@ -70,6 +75,22 @@ impl Table {
 pub(crate) fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
+}
+
+/// Prints `value` on stdout: as JSON with `--json`, else as `table` draws it.
+pub(crate) fn print<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    table: impl FnOnce(&mut dyn Write, &T) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let out = &mut io::stdout().lock();
+    if json {
+        self::json(out, value)?;
+    } else {
+        table(out, value)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Books as a table, or a line saying there are none.

@@ -1,6 +1,5 @@
 //! The public API from a terminal: `search`, `lookup`, `buy`, `order`, `restock`, `cluster`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
@@ -9,7 +8,7 @@ use api::BookList;
 use clap::{value_parser, Args};
 use client::PygmyClient;
 
-use crate::output;
+use crate::output::{self, print};
 use crate::tokens;
 
 /// `pygmy search [TOPIC]`.
@@ -152,20 +151,4 @@ pub(crate) async fn restock(c: &PygmyClient, a: RestockArgs, json: bool) -> Resu
 pub(crate) async fn cluster(c: &PygmyClient, json: bool) -> Result<()> {
     let view = c.cluster().await.context("reading the cluster's state")?;
     print(json, &view, |out, view| output::cluster(out, view))
-}
-
-/// Prints `value` on stdout: as JSON with `--json`, else as `table` draws it.
-fn print<T: serde::Serialize>(
-    json: bool,
-    value: &T,
-    table: impl FnOnce(&mut dyn std::io::Write, &T) -> std::io::Result<()>,
-) -> Result<()> {
-    let out = &mut std::io::stdout().lock();
-    if json {
-        output::json(out, value)?;
-    } else {
-        table(out, value)?;
-    }
-    out.flush()?;
-    Ok(())
 }
