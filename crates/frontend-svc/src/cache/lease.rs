@@ -41,6 +41,7 @@ pub(crate) async fn hold_lease(
             tracing::debug!(%reason, "lease not renewed");
         }
         stats::record_lease(cache.coherence.lease_held());
+        stats::record_entries(cache.entries.entry_count());
     }
 }
 
