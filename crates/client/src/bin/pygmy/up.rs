@@ -194,21 +194,10 @@ pub(crate) fn plans(
         (GroupName::Orders, "order"),
     ] {
         for (id, addr) in (1..).zip(cluster.replicas(group)) {
+            let args = ["serve", service, "--id", &id.to_string()].map(String::from);
             let name = format!("{}-{id}", group.as_str());
-            let mut args = vec![
-                "serve".into(),
-                service.into(),
-                "--id".into(),
-                id.to_string(),
-            ];
-            args.extend(shared.iter().cloned());
-            plans.push(Plan {
-                log: logs.join(format!("{name}.log")),
-                name,
-                args,
-                addr: addr.clone(),
-                replica_dir: Some(cluster.replica_dir(group, id)),
-            });
+            let dir = Some(cluster.replica_dir(group, id));
+            plans.push(child_plan(&logs, name, &args, &shared, addr, dir));
         }
     }
     for (k, addr) in (1..).zip(frontends) {
@@ -216,22 +205,28 @@ pub(crate) fn plans(
             1 => "frontend".to_string(),
             k => format!("frontend-{k}"),
         };
-        let mut args = vec![
-            "serve".into(),
-            "frontend".into(),
-            "--addr".into(),
-            addr.clone(),
-        ];
-        args.extend(shared.iter().cloned());
-        plans.push(Plan {
-            log: logs.join(format!("{name}.log")),
-            name,
-            args,
-            addr: addr.clone(),
-            replica_dir: None,
-        });
+        let args = ["serve", "frontend", "--addr", addr].map(String::from);
+        plans.push(child_plan(&logs, name, &args, &shared, addr, None));
     }
     plans
+}
+
+/// The plan of child `name`: `pygmy <args> <shared>`, logging to `<logs>/<name>.log`.
+fn child_plan(
+    logs: &Path,
+    name: String,
+    args: &[String],
+    shared: &[String],
+    addr: &str,
+    replica_dir: Option<PathBuf>,
+) -> Plan {
+    Plan {
+        log: logs.join(format!("{name}.log")),
+        name,
+        args: args.iter().chain(shared).cloned().collect(),
+        addr: addr.to_string(),
+        replica_dir,
+    }
 }
 
 /// Polls until both groups report a leader and every frontend answers `/health`; the leaders.
