@@ -22,6 +22,12 @@ fn all_addrs(dir: &ClusterDir) -> Vec<String> {
     addrs
 }
 
+/// Where `pygmy up --frontends 2` puts the second frontend: the port after the first.
+fn second_frontend(dir: &ClusterDir) -> String {
+    let (host, port) = dir.frontend_addr().rsplit_once(':').unwrap();
+    format!("{host}:{}", port.parse::<u16>().unwrap() + 1)
+}
+
 /// Pids and command lines of live processes whose command line mentions `root`.
 fn processes_mentioning(root: &Path) -> Vec<String> {
     let root = root.to_string_lossy();
@@ -73,15 +79,17 @@ async fn assert_nothing_left(dir: &ClusterDir, what: &str) {
 
 #[tokio::test]
 async fn killed_up_leaves_no_process_behind() {
-    // Goal: `pygmy up` starts a working cluster, and SIGKILLing it (no chance to clean up)
-    // leaves no replica or frontend running. Method: start it, wait until `pygmy cluster`
-    // shows both leaders, buy through the CLI, SIGKILL `up`, then poll until every port is
-    // closed and no process mentions the cluster directory.
+    // Goal: `pygmy up --frontends 2` starts a working cluster with two caching frontends, and
+    // SIGKILLing it (no chance to clean up) leaves no replica or frontend running. Method:
+    // start it, wait until `pygmy cluster` shows both leaders, buy through the CLI, look the
+    // book up through both frontends, SIGKILL `up`, then poll until every port is closed and
+    // no process mentions the cluster directory.
     test_support::init_tracing();
     let dir = ClusterDir::new(3, 3, &[]);
     let config = dir.config_path().to_string_lossy().into_owned();
     let log = dir.logs_dir().join("up.log");
-    let mut up = ChildGuard::spawn(bin(), &["up".into(), "--config".into(), config], &log, &[]);
+    let args = ["up", "--config", &config, "--frontends", "2"].map(String::from);
+    let mut up = ChildGuard::spawn(bin(), &args, &log, &[]);
     let url = format!("http://{}", dir.frontend_addr());
     poll_until(START, "pygmy cluster to show both leaders", || async {
         let output = pygmy(&["cluster", "--json", "--url", &url]).await;
@@ -92,12 +100,19 @@ async fn killed_up_leaves_no_process_behind() {
     .await;
     let output = pygmy(&["buy", "1", "--quantity", "2", "--json", "--url", &url]).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let output = pygmy(&["lookup", "1", "--json", "--url", &url]).await;
-    let book: Book = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((book.id, book.stock), (1, 3));
+    let second = format!("http://{}", second_frontend(&dir));
+    for url in [&url, &second] {
+        let output = pygmy(&["lookup", "1", "--json", "--url", url]).await;
+        let book: Book = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!((book.id, book.stock), (1, 3), "through {url}");
+        let output = pygmy(&["cluster", "--json", "--url", url]).await;
+        let view: ClusterView = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(view.cache.is_some(), "{url} runs its cache");
+    }
 
     up.kill();
     assert_nothing_left(&dir, "every child of the killed pygmy up to exit").await;
+    assert!(listening(&[second_frontend(&dir)]).await.is_empty());
 }
 
 #[tokio::test]
