@@ -37,6 +37,8 @@ struct InFlight {
     term: u64,
     last_seq: u64,
     writes: BTreeMap<u64, WriteNotice>,
+    /// Highest index a finished write applied at: Raft's metrics may not show it yet.
+    applied: u64,
 }
 
 impl InFlight {
@@ -86,23 +88,20 @@ impl CacheFence {
     }
 
     /// The grant for a frontend registered under `session`, once leadership of `term` was
-    /// confirmed; `applied_index` is read after the writes in flight (see [`LeaseGrant`]).
-    pub(crate) fn grant(
-        &self,
-        term: u64,
-        session: u64,
-        applied_index: impl FnOnce() -> u64,
-    ) -> LeaseGrant {
-        let (in_flight, next_seq) = {
+    /// confirmed. Its applied index is at or above every write it no longer lists in flight:
+    /// the highest index a finished write applied at, or `applied_index` if higher.
+    pub(crate) fn grant(&self, term: u64, session: u64, applied_index: u64) -> LeaseGrant {
+        let (in_flight, next_seq, applied) = {
             let mut state = self.lock_in_flight();
             state.enter(term);
-            (state.writes.values().cloned().collect(), state.last_seq + 1)
+            let in_flight = state.writes.values().cloned().collect();
+            (in_flight, state.last_seq + 1, state.applied)
         };
         LeaseGrant {
             term,
             session,
             lease_ms: u64::try_from(self.inner.lease.as_millis()).unwrap_or(u64::MAX),
-            applied_index: applied_index(),
+            applied_index: applied_index.max(applied),
             in_flight,
             next_seq,
         }
@@ -194,10 +193,16 @@ impl WriteFence<CatalogMachine> for CacheFence {
     }
 
     fn after(&self, ticket: u64, applied: Option<u64>) {
-        let Some(notice) = self.forget(ticket) else {
-            return;
+        let notice = {
+            let mut state = self.lock_in_flight();
+            let notice = state.writes.remove(&ticket);
+            // Under the same lock: a grant that no longer lists the write has its index.
+            if let (Some(_), Some(index)) = (&notice, applied) {
+                state.applied = state.applied.max(index);
+            }
+            notice
         };
-        let Some(index) = applied else {
+        let (Some(notice), Some(index)) = (notice, applied) else {
             // Never applies here: the next grant drops it from the frontends' writes in flight.
             return;
         };
@@ -229,4 +234,97 @@ pub fn slots_changed(view: &StateView, command: &CatalogCommand) -> Vec<Slot> {
         slots.push(Slot::Topic(book.topic));
     }
     slots
+}
+
+#[cfg(test)]
+mod tests {
+    use api::Book;
+    use storage::scratch::ScratchState;
+
+    use super::*;
+    use crate::command::{Confirm, Reserve, Seed};
+
+    const LEASE: Duration = Duration::from_secs(1);
+
+    fn catalog() -> ScratchState<CatalogMachine> {
+        let state = ScratchState::new();
+        let book = Book {
+            id: 1,
+            title: "t".into(),
+            topic: "ds".into(),
+            cost: 1,
+            stock: 5,
+        };
+        state.apply(&CatalogCommand::Seed(Seed { books: vec![book] }));
+        state
+    }
+
+    fn reserve(key: &str) -> CatalogCommand {
+        CatalogCommand::Reserve(Reserve {
+            key: key.into(),
+            item: 1,
+            quantity: 1,
+        })
+    }
+
+    async fn begin(
+        fence: &CacheFence,
+        view: &StateView,
+        command: &CatalogCommand,
+        term: u64,
+    ) -> Option<u64> {
+        let deadline = Instant::now() + LEASE;
+        match fence.before(view, command, term, deadline).await {
+            FenceEntry::Go(ticket) => ticket,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_write_changes_its_book_its_topic_and_the_full_list() {
+        let state = catalog();
+        let slots = slots_changed(&state.view(), &reserve("k"));
+        assert_eq!(
+            slots,
+            [Slot::Book(1), Slot::AllBooks, Slot::Topic("ds".into())]
+        );
+        let confirm = CatalogCommand::Confirm(Confirm { key: "k".into() });
+        assert!(slots_changed(&state.view(), &confirm).is_empty());
+    }
+
+    #[tokio::test]
+    async fn grants_list_writes_in_flight_and_cover_finished_ones_with_their_index() {
+        // Goal: a grant lists the writes begun and not finished; once one finished at index 9,
+        // the grant no longer lists it and its applied index is at least 9, whatever Raft's
+        // metrics say; a new term forgets the old term's writes.
+        let state = catalog();
+        let view = state.view();
+        let fence = CacheFence::new(LEASE, "token");
+        let first = begin(&fence, &view, &reserve("a"), 2).await.unwrap();
+        let second = begin(&fence, &view, &reserve("b"), 2).await.unwrap();
+        let grant = fence.grant(2, 1, 5);
+        let listed: Vec<u64> = grant.in_flight.iter().map(|w| w.write.seq).collect();
+        assert_eq!(
+            (listed, grant.next_seq, grant.applied_index),
+            (vec![first, second], second + 1, 5)
+        );
+        fence.after(first, Some(9));
+        let grant = fence.grant(2, 1, 5);
+        assert_eq!((grant.in_flight.len(), grant.applied_index), (1, 9));
+        fence.after(second, None);
+        assert!(fence.grant(2, 1, 5).in_flight.is_empty());
+        let confirm = CatalogCommand::Confirm(Confirm { key: "a".into() });
+        assert_eq!(
+            begin(&fence, &view, &confirm, 2).await,
+            None,
+            "nothing to announce"
+        );
+        begin(&fence, &view, &reserve("c"), 2).await.unwrap();
+        let next_term = fence.grant(3, 1, 12);
+        assert!(next_term.in_flight.is_empty(), "{next_term:?}");
+        assert!(
+            next_term.next_seq > second,
+            "sequence numbers run on across terms"
+        );
+    }
 }

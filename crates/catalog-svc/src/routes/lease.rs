@@ -32,10 +32,8 @@ pub async fn lease(
     let wait = state.replica.spec().raft.read_timeout;
     match state.replica.confirm_leadership(wait).await {
         LeaderReply::Done(term) => {
-            let replica = &state.replica;
-            Ok(ApiJson(
-                fence.grant(term, session, || replica.applied_index()),
-            ))
+            let applied = state.replica.applied_index();
+            Ok(ApiJson(fence.grant(term, session, applied)))
         }
         LeaderReply::NotLeader(leader) => Err(not_leader(leader)),
         LeaderReply::Unavailable(reason) | LeaderReply::Unknown(reason) => {
