@@ -98,6 +98,12 @@ async fn killed_up_leaves_no_process_behind() {
         (led == 2).then_some(())
     })
     .await;
+    // The books are seeded through the log once the catalog leader's quiet period is over.
+    poll_until(START, "the catalog to be seeded", || async {
+        let output = pygmy(&["lookup", "1", "--json", "--url", &url]).await;
+        output.status.success().then_some(())
+    })
+    .await;
     let output = pygmy(&["buy", "1", "--quantity", "2", "--json", "--url", &url]).await;
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let second = format!("http://{}", second_frontend(&dir));

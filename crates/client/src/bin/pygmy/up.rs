@@ -229,7 +229,8 @@ fn child_plan(
     }
 }
 
-/// Polls until both groups report a leader and every frontend answers `/health`; the leaders.
+/// Polls until both groups report a leader, every frontend answers `/health` and the catalog's
+/// books are seeded; the leaders.
 ///
 /// # Errors
 /// A child exited, or [`READY_TIMEOUT`] passed.
@@ -263,10 +264,20 @@ pub(crate) async fn wait_ready(
         for frontend in &frontends {
             frontend_up &= frontend.health().await.is_ok();
         }
+        // A new catalog leader seeds the books through the log after its quiet period: until
+        // then every lookup would be a 404.
+        let seeded = match (catalog, frontends.first()) {
+            (Some(_), Some(first)) if frontend_up => first
+                .search(None)
+                .await
+                .is_ok_and(|books| !books.is_empty()),
+            _ => false,
+        };
         let show = |l: Option<u64>| l.map_or("none yet".into(), |id| id.to_string());
         let state = if frontend_up { "up" } else { "starting" };
+        let books = if seeded { "seeded" } else { "not yet" };
         let progress = format!(
-            "catalog leader: {}, orders leader: {}, frontend: {state}",
+            "catalog leader: {}, orders leader: {}, frontend: {state}, books: {books}",
             show(catalog),
             show(orders)
         );
@@ -274,7 +285,7 @@ pub(crate) async fn wait_ready(
             eprintln!("pygmy up: {progress}");
             shown = progress;
         }
-        if let (Some(c), Some(o), true) = (catalog, orders, frontend_up) {
+        if let (Some(c), Some(o), true) = (catalog, orders, seeded) {
             return Ok((c, o));
         }
         if tokio::time::Instant::now() >= deadline {
