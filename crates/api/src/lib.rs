@@ -6,6 +6,7 @@
 //! - [`cluster`]: the frontend's `/cluster` view.
 //! - [`coherence`]: leases and write notices that keep the frontends' caches coherent.
 //! - [`replica`]: what a replica reports about itself (`/status`).
+//! - [`readiness`]: the `/ready` answer of every process.
 //! - [`error`]: `ApiError`, its `ErrorCode` and the JSON error body.
 //! - `server` (feature `server`): axum glue, `IntoResponse` for `ApiError` and `ApiJson`.
 
@@ -14,6 +15,7 @@ pub mod cluster;
 pub mod coherence;
 pub mod error;
 pub mod order;
+pub mod readiness;
 pub mod replica;
 #[cfg(feature = "server")]
 pub mod server;
@@ -25,6 +27,7 @@ pub use book::{
 pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use order::{BuyRequest, NewOrder, Order, OrderList, OrderStatus};
+pub use readiness::Readiness;
 pub use replica::{ReplicaRole, ReplicaStatus};
 #[cfg(feature = "server")]
 pub use server::ApiJson;

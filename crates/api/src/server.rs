@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{ApiError, ErrorCode};
+use crate::{ApiError, ErrorCode, Readiness};
 
 /// Seconds a client is told to wait (`Retry-After`) on 429 and 503 answers.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -71,4 +71,15 @@ pub async fn method_not_allowed() -> ApiError {
         ErrorCode::MethodNotAllowed,
         "method not allowed on this route",
     )
+}
+
+impl IntoResponse for Readiness {
+    fn into_response(self) -> Response {
+        let status = if self.ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (status, axum::Json(self)).into_response()
+    }
 }

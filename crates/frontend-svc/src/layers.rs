@@ -193,7 +193,8 @@ mod tests {
     #[tokio::test]
     async fn requests_beyond_the_inflight_limit_are_shed_with_429() {
         // Goal: with one request in flight and a limit of one, the next is refused at once
-        // with 429 overloaded and Retry-After, and the first still completes.
+        // with 429 overloaded and Retry-After, and the first still completes; the probes
+        // (`/health`, `/ready`) sit outside the shedder and still answer (#10).
         let h = Harness::start().await;
         let mut config = config(&[&h.catalog.addr], &[&h.orders.addr]);
         config.inflight_requests_max = 1;
@@ -204,12 +205,14 @@ mod tests {
             async move { send(&app, get_req("/books")).await }
         });
         h.catalog.fake.entered.notified().await;
-        let shed = send(&app, get_req("/health")).await;
+        let shed = send(&app, get_req("/orders/1")).await;
         assert_error(&shed, StatusCode::TOO_MANY_REQUESTS, "overloaded");
         assert_eq!(shed.header("retry-after"), Some("1"));
+        assert_eq!(send(&app, get_req("/health")).await.status, StatusCode::OK);
+        let ready = send(&app, get_req("/ready")).await;
+        assert_eq!(ready.json()["service"], "frontend", "{:?}", ready.body);
         h.catalog.fake.release.notify_one();
         assert_eq!(first.await.unwrap().status, StatusCode::OK);
-        assert_eq!(send(&app, get_req("/health")).await.status, StatusCode::OK);
     }
 
     #[tokio::test]

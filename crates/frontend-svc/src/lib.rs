@@ -54,8 +54,9 @@ pub use state::AppState;
 /// The tier name of the frontend in metrics and `Server-Timing`.
 const TIER: &str = "frontend";
 
-/// The public routes, wrapped in the frontend's tower stack, and (with a cache) the internal
-/// notice route, outside the load shedder so that a busy frontend never delays a write.
+/// The public routes, wrapped in the frontend's tower stack; `/health` and `/ready`, and (with a
+/// cache) the internal notice route, outside the load shedder, so that a busy frontend still
+/// answers its probes and never delays a write.
 pub fn router(state: AppState) -> Router {
     use routes::{admin, books, cache_notice, cluster, health, legacy, orders};
     let admin_token: Arc<str> = state.config.admin_token.as_str().into();
@@ -81,7 +82,6 @@ pub fn router(state: AppState) -> Router {
         .route("/lookup", read(get(legacy::lookup)))
         .route("/buy", get(legacy::buy))
         .route("/cluster", get(cluster::cluster))
-        .route("/health", get(health::health))
         .route("/metrics", get(render_metrics))
         // Before the route layer, so that 405 answers are counted and timed too.
         .method_not_allowed_fallback(api::server::method_not_allowed)
@@ -89,6 +89,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(api::server::route_not_found.layer(from_fn_with_state(TIER, track_http)))
         .with_state(state.clone());
     let public = layers::apply_stack(routes, &config);
+    // Probes answer from local state, outside the shedder and the deadline: a busy frontend
+    // is alive, and says whether it is ready.
+    let probes = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route_layer(from_fn_with_state(TIER, track_http))
+        .with_state(state.clone());
+    let public = public.merge(probes);
     match state.cache {
         Some(cache) => {
             let cluster_token: Arc<str> = config.cluster_token.as_str().into();

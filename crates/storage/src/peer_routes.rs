@@ -36,6 +36,7 @@ pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
         .layer(DefaultBodyLimit::max(PEER_BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<M>))
+        .route("/ready", get(ready::<M>))
         .route("/metrics", get(crate::telemetry::render_metrics))
         .with_state(replica)
 }
@@ -47,6 +48,13 @@ async fn status<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<ap
 async fn health<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<serde_json::Value> {
     let spec = replica.spec();
     Json(serde_json::json!({"status": "ok", "group": spec.group.as_str(), "id": spec.id}))
+}
+
+/// Ready once this replica knows a leader and has applied everything it knows committed.
+async fn ready<M: ServiceMachine>(State(replica): State<Replica<M>>) -> api::Readiness {
+    let spec = replica.spec();
+    let service = format!("{}-{}", spec.group.as_str(), spec.id);
+    api::Readiness::of(service, replica.unready_reasons())
 }
 
 /// Middleware: 401 unless `Authorization: Bearer <token>` matches.

@@ -234,6 +234,40 @@ impl<M: ServiceMachine> Replica<M> {
             .map_or(0, |l| l.index)
     }
 
+    /// Why this replica cannot serve now (empty: it can): no leader known, or entries known
+    /// committed and not applied yet (it is catching up).
+    pub fn unready_reasons(&self) -> Vec<String> {
+        let (leader, applied) = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.last_applied.map_or(0, |l| l.index))
+        };
+        let mut reasons = Vec::new();
+        if leader.is_none() {
+            reasons.push("no leader known".to_string());
+        }
+        match self.inner.db.committed_index() {
+            Ok(committed) if applied < committed => {
+                reasons.push(format!(
+                    "applied {applied} of {committed} committed entries"
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => reasons.push(format!("cannot read the commit index: {e}")),
+        }
+        reasons
+    }
+
+    /// The index of the last entry in this replica's log.
+    pub fn last_log_index(&self) -> u64 {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .unwrap_or(0)
+    }
+
     /// Who leads, as this replica knows it, and in which term (cheap: no digest).
     pub fn leadership(&self) -> Leadership {
         let m = self.inner.raft.metrics().borrow().clone();
@@ -309,6 +343,23 @@ impl<M: ServiceMachine> Replica<M> {
         let Some(fence) = self.inner.fence.clone() else {
             return self.propose(command, None, deadline).await;
         };
+        // A fenced write runs in its own task, so that a caller that stops waiting (its request
+        // was cancelled) never stops it between the fence's `before` and `after`.
+        let replica = self.clone();
+        let write =
+            tokio::spawn(async move { replica.fenced_write(fence, command, deadline).await });
+        match write.await {
+            Ok(reply) => reply,
+            Err(join) => LeaderReply::Unknown(format!("the write task failed: {join}")),
+        }
+    }
+
+    async fn fenced_write(
+        &self,
+        fence: Arc<dyn WriteFence<M>>,
+        command: M::Command,
+        deadline: Instant,
+    ) -> LeaderReply<Written<M::Response>> {
         let term = match self.quiet_leader(fence.leader_quiet(), deadline).await {
             Ok(term) => term,
             Err(reply) => return reply,

@@ -7,12 +7,18 @@
 //! in flight and the applied index, so a frontend that missed a `Done` catches up. A new
 //! leader stays quiet for one lease so that leases granted by its predecessor have run out.
 //!
-//! - `registry`: the frontends and their leases; `notify`: the HTTP side of notices.
+//! - `registry`: the frontends and their leases; `in_flight`: the writes announced and not
+//!   applied; `notify`: the HTTP side of notices.
+//!
+//! Liveness: a listed write keeps its slots out of every frontend's cache, so every write
+//! leaves the list on every path: applied or refused (`after`), refused or deposed before
+//! proposing, a `before` future dropped mid-way (its request was cancelled: [`Unproposed`]),
+//! and, for a path nobody thought of, two leases past its deadline ([`InFlight::expire`]).
 
+mod in_flight;
 mod notify;
 mod registry;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -24,32 +30,15 @@ use tokio::time::Instant;
 use crate::command::CatalogCommand;
 use crate::machine::CatalogMachine;
 use crate::state::book;
+use in_flight::InFlight;
 use notify::{Delivery, NoticeSender};
 use registry::FrontendRegistry;
 
 /// How long a `Done` notice may take; it only saves the frontend a round of misses.
 const DONE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The writes of this leader's current term that were announced and have not applied yet.
-/// Sequence numbers run on across terms, so a late `after` never hits another term's write.
-#[derive(Debug, Default)]
-struct InFlight {
-    term: u64,
-    last_seq: u64,
-    writes: BTreeMap<u64, WriteNotice>,
-    /// Highest index a finished write applied at: Raft's metrics may not show it yet.
-    applied: u64,
-}
-
-impl InFlight {
-    /// Forgets an earlier term's writes: frontends reset their caches on a new term.
-    fn enter(&mut self, term: u64) {
-        if self.term != term {
-            self.term = term;
-            self.writes.clear();
-        }
-    }
-}
+/// Leases past its deadline after which a write still listed is resolved by the leader.
+const OVERDUE_LEASES: u32 = 2;
 
 /// The catalog's [`WriteFence`]: lease registry, writes in flight, notices.
 #[derive(Debug, Clone)]
@@ -88,20 +77,33 @@ impl CacheFence {
     }
 
     /// The grant for a frontend registered under `session`, once leadership of `term` was
-    /// confirmed. Its applied index is at or above every write it no longer lists in flight:
-    /// the highest index a finished write applied at, or `applied_index` if higher.
-    pub(crate) fn grant(&self, term: u64, session: u64, applied_index: u64) -> LeaseGrant {
-        let (in_flight, next_seq, applied) = {
+    /// confirmed, with the leader's `applied_index` and `last_log_index` now. Its applied index
+    /// is at or above every write it no longer lists in flight; writes overdue are resolved
+    /// first ([`InFlight::expire`]).
+    pub(crate) fn grant(
+        &self,
+        term: u64,
+        session: u64,
+        applied_index: u64,
+        last_log_index: u64,
+    ) -> LeaseGrant {
+        let overdue = self.inner.lease * OVERDUE_LEASES;
+        let (in_flight, next_seq, settled) = {
             let mut state = self.lock_in_flight();
             state.enter(term);
-            let in_flight = state.writes.values().cloned().collect();
-            (in_flight, state.last_seq + 1, state.applied)
+            let expired = state.expire(Instant::now(), overdue, last_log_index);
+            for notice in &expired {
+                // Every path we know unlists a write on time: this is a bug to report.
+                tracing::error!(write = ?notice.write, last_log_index, "a write stayed in flight two leases past its deadline; resolved at the last log index");
+                metrics::counter!("catalog_fence_overdue_writes_total").increment(1);
+            }
+            state.listing(term)
         };
         LeaseGrant {
             term,
             session,
             lease_ms: u64::try_from(self.inner.lease.as_millis()).unwrap_or(u64::MAX),
-            applied_index: applied_index.max(applied),
+            applied_index: applied_index.max(settled),
             in_flight,
             next_seq,
         }
@@ -128,10 +130,7 @@ impl CacheFence {
         let mut wait_until = None;
         for (r, delivery) in registrations.iter().zip(deliveries) {
             match delivery {
-                Delivery::Taken(known) if known > term => {
-                    self.forget(seq);
-                    return FenceEntry::Deposed;
-                }
+                Delivery::Taken(known) if known > term => return FenceEntry::Deposed,
                 Delivery::Taken(_) => {}
                 Delivery::Failed(reason) => {
                     tracing::warn!(frontend = %r.frontend, url = %r.notify_url, %reason, "a frontend missed a write notice; waiting out its lease");
@@ -142,7 +141,6 @@ impl CacheFence {
         }
         if let Some(until) = wait_until {
             if until > deadline {
-                self.forget(seq);
                 return FenceEntry::Refused(
                     "a frontend's lease outlasts the write deadline".into(),
                 );
@@ -152,8 +150,31 @@ impl CacheFence {
         FenceEntry::Go(Some(seq))
     }
 
-    fn forget(&self, seq: u64) -> Option<WriteNotice> {
-        self.lock_in_flight().writes.remove(&seq)
+    fn finish(&self, seq: u64, applied: Option<u64>) -> Option<WriteNotice> {
+        self.lock_in_flight().finish(seq, applied)
+    }
+}
+
+/// A write announced and not proposed: unlisted when dropped, unless it goes ahead. `before`
+/// holds one across its awaits, so a cancelled request cannot leave its write listed.
+struct Unproposed<'a> {
+    fence: &'a CacheFence,
+    seq: Option<u64>,
+}
+
+impl Unproposed<'_> {
+    /// The write is proposed: from now on `after` unlists it.
+    fn proceed(mut self) {
+        self.seq = None;
+    }
+}
+
+impl Drop for Unproposed<'_> {
+    fn drop(&mut self) {
+        if let Some(seq) = self.seq {
+            // Never proposed, so it never applies.
+            self.fence.finish(seq, None);
+        }
     }
 }
 
@@ -174,35 +195,21 @@ impl WriteFence<CatalogMachine> for CacheFence {
             if slots.is_empty() {
                 return FenceEntry::Go(None);
             }
-            let notice = {
-                let mut state = self.lock_in_flight();
-                state.enter(term);
-                state.last_seq += 1;
-                let notice = WriteNotice {
-                    write: WriteId {
-                        term,
-                        seq: state.last_seq,
-                    },
-                    slots,
-                };
-                state.writes.insert(notice.write.seq, notice.clone());
-                notice
+            let notice = self.lock_in_flight().begin(term, slots, deadline);
+            let unproposed = Unproposed {
+                fence: self,
+                seq: Some(notice.write.seq),
             };
-            self.announce(notice, deadline).await
+            let entry = self.announce(notice, deadline).await;
+            if matches!(entry, FenceEntry::Go(_)) {
+                unproposed.proceed();
+            }
+            entry
         })
     }
 
     fn after(&self, ticket: u64, applied: Option<u64>) {
-        let notice = {
-            let mut state = self.lock_in_flight();
-            let notice = state.writes.remove(&ticket);
-            // Under the same lock: a grant that no longer lists the write has its index.
-            if let (Some(_), Some(index)) = (&notice, applied) {
-                state.applied = state.applied.max(index);
-            }
-            notice
-        };
-        let (Some(notice), Some(index)) = (notice, applied) else {
+        let (Some(notice), Some(index)) = (self.finish(ticket, applied), applied) else {
             // Never applies here: the next grant drops it from the frontends' writes in flight.
             return;
         };
@@ -302,17 +309,17 @@ mod tests {
         let fence = CacheFence::new(LEASE, "token");
         let first = begin(&fence, &view, &reserve("a"), 2).await.unwrap();
         let second = begin(&fence, &view, &reserve("b"), 2).await.unwrap();
-        let grant = fence.grant(2, 1, 5);
+        let grant = fence.grant(2, 1, 5, 5);
         let listed: Vec<u64> = grant.in_flight.iter().map(|w| w.write.seq).collect();
         assert_eq!(
             (listed, grant.next_seq, grant.applied_index),
             (vec![first, second], second + 1, 5)
         );
         fence.after(first, Some(9));
-        let grant = fence.grant(2, 1, 5);
+        let grant = fence.grant(2, 1, 5, 5);
         assert_eq!((grant.in_flight.len(), grant.applied_index), (1, 9));
         fence.after(second, None);
-        assert!(fence.grant(2, 1, 5).in_flight.is_empty());
+        assert!(fence.grant(2, 1, 5, 5).in_flight.is_empty());
         let confirm = CatalogCommand::Confirm(Confirm { key: "a".into() });
         assert_eq!(
             begin(&fence, &view, &confirm, 2).await,
@@ -320,11 +327,54 @@ mod tests {
             "nothing to announce"
         );
         begin(&fence, &view, &reserve("c"), 2).await.unwrap();
-        let next_term = fence.grant(3, 1, 12);
+        let next_term = fence.grant(3, 1, 12, 12);
         assert!(next_term.in_flight.is_empty(), "{next_term:?}");
         assert!(
             next_term.next_seq > second,
             "sequence numbers run on across terms"
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_stops_waiting_while_announcing_leaves_the_list() {
+        // Goal: the `before` of a write is dropped mid-way (its request was cancelled) while a
+        // frontend has not answered its notice; the write is then no longer in flight, so the
+        // frontends cache its slots again. Before the fix it stayed listed for the whole term.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let state = catalog();
+        let view = state.view();
+        // A long lease: the notice is still waiting when the caller gives up.
+        let fence = CacheFence::new(Duration::from_secs(600), "token");
+        let session = fence.register("f1", &url, Instant::now());
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let command = reserve("k");
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(100),
+            fence.before(&view, &command, 2, deadline),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the notice was never answered");
+        let grant = fence.grant(2, session, 5, 5);
+        assert!(grant.in_flight.is_empty(), "{grant:?}");
+        assert_eq!(grant.next_seq, 2, "the write had been numbered");
+    }
+
+    #[tokio::test]
+    async fn refused_and_deposed_writes_leave_the_list() {
+        // Goal: a write the fence refuses (a frontend's lease outlasts its deadline) or stops
+        // (a frontend knows a newer term) is not listed afterwards.
+        let state = catalog();
+        let view = state.view();
+        let fence = CacheFence::new(LEASE, "token");
+        // Nobody listens there: the notice fails at once and the lease must be waited out.
+        let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", dead.local_addr().unwrap());
+        drop(dead);
+        fence.register("f1", &url, Instant::now());
+        let command = reserve("k");
+        let refused = fence.before(&view, &command, 2, Instant::now()).await;
+        assert!(matches!(refused, FenceEntry::Refused(_)), "{refused:?}");
+        assert!(fence.grant(2, 1, 5, 5).in_flight.is_empty());
     }
 }

@@ -32,8 +32,11 @@ pub async fn lease(
     let wait = state.replica.spec().raft.read_timeout;
     match state.replica.confirm_leadership(wait).await {
         LeaderReply::Done(term) => {
-            let applied = state.replica.applied_index();
-            Ok(ApiJson(fence.grant(term, session, applied)))
+            let (applied, last_log) = (
+                state.replica.applied_index(),
+                state.replica.last_log_index(),
+            );
+            Ok(ApiJson(fence.grant(term, session, applied, last_log)))
         }
         LeaderReply::NotLeader(leader) => Err(not_leader(leader)),
         LeaderReply::Unavailable(reason) | LeaderReply::Unknown(reason) => {

@@ -147,7 +147,13 @@ impl Coherence {
                     return (session.term, Invalidate::Nothing);
                 }
                 if n.write.term > session.term {
-                    self.reset(&mut session, n.write.term, 0, 0);
+                    // A leader we hold no grant from: drop the lease and the cache, but adopt
+                    // its term only from a grant (confirmed by a quorum), never from a notice,
+                    // which anyone holding the token could forge.
+                    let (term, id) = (session.term, session.session);
+                    self.reset(&mut session, term, id, 0);
+                    self.mark(&mut session, n.write, &n.slots);
+                    return (session.term, Invalidate::All);
                 }
                 self.mark(&mut session, n.write, &n.slots);
                 (session.term, Invalidate::Slots(n.slots.clone()))
@@ -174,14 +180,18 @@ impl Coherence {
         }
         let invalidate = if (grant.term, grant.session) == (session.term, session.session) {
             // Writes of this term the leader numbered before the grant and no longer has in
-            // flight are done, at or below its applied index.
+            // flight are done, at or below its applied index. Writes of a later term are
+            // dropped too: a leader of a later term writes only after a quiet lease, by which
+            // time every lease of this term, this grant's included, has run out here; so they
+            // can only be notices of a term nobody reached (forged), which must not pin slots.
             let done: Vec<WriteId> = session
                 .writes
                 .keys()
                 .filter(|w| {
-                    w.term == grant.term
-                        && w.seq < grant.next_seq
-                        && !grant.in_flight.iter().any(|f| f.write == **w)
+                    w.term > grant.term
+                        || w.term == grant.term
+                            && w.seq < grant.next_seq
+                            && !grant.in_flight.iter().any(|f| f.write == **w)
                 })
                 .copied()
                 .collect();
@@ -396,15 +406,46 @@ mod tests {
         let (term, _) = c.apply_notice(&CacheNotice::Begin(notice(1, 9)));
         assert_eq!(term, 2, "a deposed leader learns the newer term");
         assert!(c.lock().writes.is_empty(), "and its write is not marked");
-        c.apply_notice(&CacheNotice::Begin(notice(3, 1)));
+        let epoch = c.epoch();
+        let (known, invalidate) = c.apply_notice(&CacheNotice::Begin(notice(3, 1)));
         assert!(!c.lease_held(), "a notice of a newer term ends the lease");
-        assert_eq!(c.registration().0, 3);
+        assert_eq!((known, invalidate), (2, Invalidate::All));
+        assert!(c.epoch() > epoch, "and orphans the cache");
+        assert_eq!(
+            c.registration(),
+            (2, 5),
+            "its term is adopted from grants only"
+        );
+        assert_eq!(
+            c.apply_grant(&grant(3, 1, 12, &[1], 2), Instant::now()),
+            Invalidate::All,
+            "the new leader's grant resets"
+        );
+        assert!(c.lease_held());
+        assert_eq!(c.may_insert(&BOOK, 12, c.epoch()), Err(Refusal::Stale));
         assert_eq!(
             c.apply_grant(&grant(2, 5, 10, &[], 1), Instant::now()),
             Invalidate::Nothing,
             "an older term's grant is ignored"
         );
+    }
+
+    #[test]
+    fn a_forged_notice_of_a_far_term_neither_deposes_the_leader_nor_kills_the_cache() {
+        // Goal: a notice carrying the token and term 10^12 used to be adopted: the frontend
+        // then refused every grant of the real leader (lease lost for good) and answered its
+        // notices with 10^12 (the leader thought itself deposed). Now the real leader's next
+        // grant restores the lease, its notices are answered with its own term, and the
+        // forged write pins no slot.
+        let c = leased();
+        let (known, _) = c.apply_notice(&CacheNotice::Begin(notice(1_000_000_000_000, 1)));
+        assert_eq!(known, 2, "the leader of term 2 is not deposed");
         assert!(!c.lease_held());
+        c.apply_grant(&grant(2, 1, 10, &[], 1), Instant::now());
+        assert!(c.lease_held(), "the real leader's grant restores the lease");
+        assert!(c.may_insert(&BOOK, 10, c.epoch()).is_ok(), "no slot pinned");
+        let (known, _) = c.apply_notice(&CacheNotice::Begin(notice(2, 1)));
+        assert_eq!(known, 2, "the real leader's notices go ahead");
     }
 
     #[test]

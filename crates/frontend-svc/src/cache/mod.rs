@@ -103,6 +103,11 @@ impl ReadCache {
         }
     }
 
+    /// Whether a lease from the catalog leader is held now (hits may be served).
+    pub(crate) fn lease_held(&self) -> bool {
+        self.coherence.lease_held()
+    }
+
     /// The cached answer of `key`, if there is one and it may be served now.
     async fn lookup(&self, key: &CacheKey) -> Option<Response> {
         let entry = self.entries.get(key).await?;

@@ -20,7 +20,8 @@ fn grant(applied_index: u64) -> LeaseGrant {
     LeaseGrant {
         term: 1,
         session: 1,
-        lease_ms: 60_000,
+        // A day: a slow run (the million-key test under load) must not outlive its lease.
+        lease_ms: 86_400_000,
         applied_index,
         in_flight: Vec::new(),
         next_seq: 1,
