@@ -108,7 +108,14 @@ mod tests {
             (unknown.status, unknown.error_code()),
             (StatusCode::NOT_FOUND, "not_found".into())
         );
-        for bad in ["/books/abc", "/books/0", "/books/-1"] {
+        // `+1` and `01` are issue #11 item 12: one id, one spelling (and one cache key).
+        for bad in [
+            "/books/abc",
+            "/books/0",
+            "/books/-1",
+            "/books/+1",
+            "/books/01",
+        ] {
             let answer = send(&h.app, get_req(bad)).await;
             assert_eq!(
                 (answer.status, answer.error_code()),
