@@ -10,6 +10,9 @@ pub const STOCK_DELTA_ABS_MAX: i64 = 1_000_000_000;
 pub const COST_MAX: u64 = 1_000_000_000;
 /// Longest buy key accepted, in bytes.
 pub const BUY_KEY_BYTES_MAX: usize = 128;
+/// Longest topic a search may name, in bytes: far above any real topic (`ds`, `gs`), so a
+/// longer one is malformed (and never fills a cache entry).
+pub const TOPIC_BYTES_MAX: usize = 256;
 
 /// A book of the catalog, as every route shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +128,20 @@ pub fn check_buy_key(key: &str) -> Result<(), crate::ApiError> {
     Ok(())
 }
 
+/// Checks a searched topic: at most [`TOPIC_BYTES_MAX`] bytes.
+///
+/// # Errors
+/// A 400 [`crate::ApiError`].
+pub fn check_topic(topic: &str) -> Result<(), crate::ApiError> {
+    if topic.len() > TOPIC_BYTES_MAX {
+        return Err(crate::ApiError::bad_request(format!(
+            "a topic is at most {TOPIC_BYTES_MAX} bytes, got {}",
+            topic.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a quantity: 1 to [`QUANTITY_MAX`].
 ///
 /// # Errors
@@ -203,6 +220,8 @@ mod tests {
         assert!(check_buy_key("").is_err() && check_buy_key("a b").is_err());
         assert!(check_buy_key(&"x".repeat(BUY_KEY_BYTES_MAX + 1)).is_err());
         assert!(check_quantity(0).is_err() && check_quantity(QUANTITY_MAX + 1).is_err());
+        assert!(check_topic("ds").is_ok() && check_topic(&"t".repeat(TOPIC_BYTES_MAX)).is_ok());
+        assert!(check_topic(&"t".repeat(TOPIC_BYTES_MAX + 1)).is_err());
         assert!(UpdateBook::default().validate().is_err());
         let restock = UpdateBook {
             stock_delta: Some(3),

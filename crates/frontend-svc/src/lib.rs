@@ -79,7 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/books/{id}", update_book)
         .route("/search", read(get(legacy::search)))
         .route("/lookup", read(get(legacy::lookup)))
-        .route("/buy", get(legacy::buy))
+        // axum answers HEAD with the GET handler; a HEAD must never buy (issue #11 item 4).
+        .route(
+            "/buy",
+            get(legacy::buy).head(api::server::method_not_allowed),
+        )
         .route("/cluster", get(cluster::cluster))
         .route("/health", get(health::health))
         .route("/metrics", get(render_metrics))

@@ -17,7 +17,11 @@ pub(crate) async fn list(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Tagged<BookList>, ApiError> {
     let params = query_params(query)?;
-    let books = search(&state, &ctx, params.get("topic").map(String::as_str)).await?;
+    let topic = params.get("topic").map(String::as_str);
+    if let Some(topic) = topic {
+        api::book::check_topic(topic)?;
+    }
+    let books = search(&state, &ctx, topic).await?;
     Ok(tagged(&ctx, books))
 }
 
