@@ -46,6 +46,14 @@ impl CacheKey {
         }
     }
 
+    /// Bytes the key holds on the heap (its topic), for the cache's weigher.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Books(Some(topic)) | Self::LegacySearch(topic) => topic.len(),
+            Self::Books(None) | Self::Book(_) | Self::LegacyLookup(_) => 0,
+        }
+    }
+
     /// The part of the catalog the answer shows.
     pub(crate) fn slot(&self) -> Slot {
         match self {
