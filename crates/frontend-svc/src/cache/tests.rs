@@ -210,7 +210,11 @@ async fn a_million_distinct_keys_leave_the_cache_at_its_capacity() {
     const KEYS: u64 = 1_000_000;
     const WARM_UP: u64 = 200_000;
     let cache = Arc::new(ReadCache::new(CAPACITY));
-    cache.apply_grant(&grant(7), Instant::now()).await;
+    // A lease that outlasts the test: a debug build on a busy machine takes over a minute
+    // here, and past a 60 s lease nothing more is inserted (nor evicted).
+    let mut long_lease = grant(7);
+    long_lease.lease_ms = 3_600_000;
+    cache.apply_grant(&long_lease, Instant::now()).await;
     let replica = tower::service_fn(|_req: Request| async {
         let mut response = Response::new(Body::from(r#"{"books":[]}"#));
         let headers = response.headers_mut();
