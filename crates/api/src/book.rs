@@ -10,6 +10,9 @@ pub const STOCK_DELTA_ABS_MAX: i64 = 1_000_000_000;
 pub const COST_MAX: u64 = 1_000_000_000;
 /// Longest buy key accepted, in bytes.
 pub const BUY_KEY_BYTES_MAX: usize = 128;
+/// Longest topic a search may name, in bytes: far above any real topic (`ds`, `gs`), so a
+/// longer one is malformed (and never fills a cache entry).
+pub const TOPIC_BYTES_MAX: usize = 256;
 
 /// A book of the catalog, as every route shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,15 +98,18 @@ pub struct ReserveOutcome {
     pub log_index: u64,
 }
 
-/// Parses a positive integer id from a path or query segment.
+/// Parses a positive integer id from a path or query segment, in canonical decimal only
+/// (`7`, never `+7` or `07`), so that one id has one spelling (and one cache key).
 ///
 /// # Errors
 /// A 400 [`crate::ApiError`] naming `what` and the raw text.
 pub fn parse_id(what: &str, raw: &str) -> Result<u64, crate::ApiError> {
+    // `str::parse` alone takes a sign and leading zeros.
+    let canonical = raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0');
     match raw.parse::<u64>() {
-        Ok(id) if id > 0 => Ok(id),
+        Ok(id) if id > 0 && canonical => Ok(id),
         _ => Err(crate::ApiError::bad_request(format!(
-            "{what} must be a positive integer, got {raw:?}"
+            "{what} must be a positive integer in plain decimal, got {raw:?}"
         ))),
     }
 }
@@ -117,6 +123,20 @@ pub fn check_buy_key(key: &str) -> Result<(), crate::ApiError> {
     if key.is_empty() || key.len() > BUY_KEY_BYTES_MAX || !visible {
         return Err(crate::ApiError::bad_request(format!(
             "a buy key is 1 to {BUY_KEY_BYTES_MAX} visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a searched topic: at most [`TOPIC_BYTES_MAX`] bytes.
+///
+/// # Errors
+/// A 400 [`crate::ApiError`].
+pub fn check_topic(topic: &str) -> Result<(), crate::ApiError> {
+    if topic.len() > TOPIC_BYTES_MAX {
+        return Err(crate::ApiError::bad_request(format!(
+            "a topic is at most {TOPIC_BYTES_MAX} bytes, got {}",
+            topic.len()
         )));
     }
     Ok(())
@@ -155,9 +175,12 @@ impl UpdateBook {
         let bad = |m: String| Err(crate::ApiError::bad_request(m));
         match (self.stock_delta, self.cost) {
             (None, None) => bad("give stock_delta and/or cost".into()),
-            (Some(d), _) if d == 0 || d.abs() > STOCK_DELTA_ABS_MAX => bad(format!(
+            // `unsigned_abs`: `i64::MIN.abs()` overflows (a panic in debug, a pass in release).
+            (Some(d), _) if d == 0 || d.unsigned_abs() > STOCK_DELTA_ABS_MAX.unsigned_abs() => {
+                bad(format!(
                 "stock_delta must be non-zero and at most {STOCK_DELTA_ABS_MAX} in size, got {d}"
-            )),
+            ))
+            }
             (_, Some(c)) if c > COST_MAX => {
                 bad(format!("cost must be at most {COST_MAX}, got {c}"))
             }
@@ -173,18 +196,96 @@ mod tests {
     #[test]
     fn ids_keys_and_quantities_are_checked() {
         assert_eq!(parse_id("book id", "7").unwrap(), 7);
-        for bad in ["0", "-1", "abc", "", "99999999999999999999999"] {
+        assert_eq!(
+            parse_id("book id", "18446744073709551615").unwrap(),
+            u64::MAX
+        );
+        for bad in [
+            "0",
+            "-1",
+            "abc",
+            "",
+            "99999999999999999999999",
+            "18446744073709551616",
+            "+1",
+            "01",
+            "00",
+            " 1",
+            "1 ",
+            "1e3",
+        ] {
             assert!(parse_id("book id", bad).is_err(), "{bad}");
         }
         assert!(check_buy_key("k-1").is_ok());
         assert!(check_buy_key("").is_err() && check_buy_key("a b").is_err());
         assert!(check_buy_key(&"x".repeat(BUY_KEY_BYTES_MAX + 1)).is_err());
         assert!(check_quantity(0).is_err() && check_quantity(QUANTITY_MAX + 1).is_err());
+        assert!(check_topic("ds").is_ok() && check_topic(&"t".repeat(TOPIC_BYTES_MAX)).is_ok());
+        assert!(check_topic(&"t".repeat(TOPIC_BYTES_MAX + 1)).is_err());
         assert!(UpdateBook::default().validate().is_err());
         let restock = UpdateBook {
             stock_delta: Some(3),
             cost: None,
         };
         assert!(restock.validate().is_ok());
+    }
+
+    #[test]
+    fn stock_deltas_and_costs_are_checked_at_the_integer_edges() {
+        // Goal: issue #11 item 9: i64::MIN passed the range check (abs() overflowed); every
+        // edge of the client's numbers is refused or accepted without overflow.
+        let update = |stock_delta, cost| UpdateBook { stock_delta, cost };
+        for delta in [
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            -STOCK_DELTA_ABS_MAX - 1,
+            STOCK_DELTA_ABS_MAX + 1,
+            0,
+        ] {
+            assert!(update(Some(delta), None).validate().is_err(), "{delta}");
+        }
+        for delta in [-STOCK_DELTA_ABS_MAX, STOCK_DELTA_ABS_MAX, -1, 1] {
+            assert!(update(Some(delta), None).validate().is_ok(), "{delta}");
+        }
+        for cost in [COST_MAX + 1, u64::MAX] {
+            assert!(update(None, Some(cost)).validate().is_err(), "{cost}");
+        }
+        assert!(update(None, Some(0)).validate().is_ok());
+        assert!(update(None, Some(COST_MAX)).validate().is_ok());
+        assert!(check_quantity(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn a_stock_delta_of_i64_min_is_a_400_from_json() {
+        // Goal: the body of issue #11 item 9, parsed as the admin route parses it, is refused.
+        let body = r#"{"stock_delta": -9223372036854775808}"#;
+        let update: UpdateBook = serde_json::from_str(body).unwrap();
+        let error = update.validate().unwrap_err();
+        assert_eq!(error.code, crate::ErrorCode::BadRequest);
+        // One past i64's range is not a number serde takes for an i64.
+        let past = r#"{"stock_delta": -9223372036854775809}"#;
+        assert!(serde_json::from_str::<UpdateBook>(past).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_stock_delta_check_agrees_with_wide_arithmetic(delta: i64) {
+            // Goal: for every i64, the check equals the same rule computed in i128 (no overflow).
+            let wide = i128::from(delta);
+            let allowed = wide != 0 && wide.abs() <= i128::from(STOCK_DELTA_ABS_MAX);
+            let update = UpdateBook { stock_delta: Some(delta), cost: None };
+            proptest::prop_assert_eq!(update.validate().is_ok(), allowed);
+        }
+
+        #[test]
+        fn ids_have_exactly_one_spelling(id in 1..=u64::MAX, zeros in 1..3usize) {
+            // Goal: the plain decimal of every id parses; a sign or leading zeros never do.
+            proptest::prop_assert_eq!(parse_id("id", &id.to_string()).unwrap(), id);
+            let signed = format!("+{id}");
+            let padded = format!("{}{id}", "0".repeat(zeros));
+            proptest::prop_assert!(parse_id("id", &signed).is_err());
+            proptest::prop_assert!(parse_id("id", &padded).is_err());
+        }
     }
 }

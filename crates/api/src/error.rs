@@ -14,6 +14,8 @@ pub enum ErrorCode {
     NotFound,
     /// Method not allowed on this route (405).
     MethodNotAllowed,
+    /// The request body did not arrive in time; nothing was applied (408).
+    BodyTimeout,
     /// Not enough stock (409).
     OutOfStock,
     /// A buy key reused for a different buy, or a change that would make stock negative (409).
@@ -22,6 +24,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// Body is not JSON (415).
     UnsupportedMediaType,
+    /// Request target (path and query) too long (414).
+    UriTooLong,
+    /// Request headers too large (431).
+    HeadersTooLarge,
     /// Too many requests in flight (429).
     Overloaded,
     /// The group has no reachable leader; nothing was applied (503).
@@ -42,9 +48,12 @@ impl ErrorCode {
             Self::Unauthorized => 401,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::BodyTimeout => 408,
             Self::OutOfStock | Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
+            Self::UriTooLong => 414,
             Self::UnsupportedMediaType => 415,
+            Self::HeadersTooLarge => 431,
             Self::Overloaded => 429,
             Self::NoLeader | Self::OutcomeUnknown | Self::Timeout => 503,
             Self::Internal => 500,

@@ -32,8 +32,33 @@ pub const INFLIGHT_REQUESTS_MAX: usize = 1_024;
 /// Largest public request body, in bytes; a larger one gets 413 `payload_too_large`.
 pub const BODY_BYTES_MAX: usize = 16 * 1024;
 
+/// Client connections open at once. One more is closed as soon as it is accepted (never
+/// queued), so a flood of idle connections cannot exhaust the process's file descriptors
+/// (`run` raises the soft `RLIMIT_NOFILE` to the hard one, and `serve` lowers this bound to
+/// fit under it, keeping [`FDS_RESERVED`] for replicas and files).
+pub const CONNECTIONS_MAX: usize = 4_096;
+/// Descriptors kept free of client connections: replica connections, logs, the listener.
+pub const FDS_RESERVED: u64 = 256;
+/// How long a connection may take to send a complete request head, in ms, counted from its
+/// accept or from its previous answer; past it the connection is closed without an answer.
+/// hyper starts this timer whenever it waits for a head, so it is also the keep-alive idle
+/// timeout: idle and half-sent connections both end after it.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// How long a request body may take to arrive, in ms, read before the request takes a slot of
+/// the concurrency limit; past it the client gets 408 `body_timeout` and nothing is sent on.
+pub const BODY_READ_TIMEOUT_MS: u64 = 5_000;
+/// Longest request target (path and query), in bytes; a longer one gets 414 `uri_too_long`.
+pub const URI_BYTES_MAX: usize = 4 * 1024;
+/// Largest request head (target and headers), in bytes; a larger one gets 431
+/// `headers_too_large`. Heads past 4x this (hyper's read buffer) are refused by hyper itself,
+/// with a 431 and an empty body.
+pub const HEADERS_BYTES_MAX: usize = 16 * 1024;
+
 /// Entries of the read cache, unless `cluster.toml` says otherwise.
 pub const CACHE_CAPACITY: u64 = 10_000;
+/// Weighted size of the read cache in bytes (keys, bodies and a per-entry overhead), unless
+/// `cluster.toml` says otherwise: what bounds its memory, whatever the entries hold.
+pub const CACHE_CAPACITY_BYTES: u64 = 32 << 20;
 /// Cache lease asked of the catalog leader, in ms, unless `cluster.toml` says otherwise (the
 /// leader's figure is the one used).
 pub const CACHE_LEASE_MS: u64 = 1_000;
@@ -42,6 +67,9 @@ const _: () = assert!(WRITE_DEADLINE_MS < REQUEST_TIMEOUT_MS);
 const _: () = assert!(READ_DEADLINE_MS < REQUEST_TIMEOUT_MS);
 const _: () = assert!(CONNECT_TIMEOUT_MS < BACKEND_TIMEOUT_MS);
 const _: () = assert!(PROBE_TIMEOUT_MS < BACKEND_TIMEOUT_MS);
+const _: () = assert!(URI_BYTES_MAX < HEADERS_BYTES_MAX);
+// hyper refuses a read buffer under 8 KiB.
+const _: () = assert!(HEADERS_BYTES_MAX * 4 >= 8 * 1024);
 
 /// Everything the frontend needs; build it with [`FrontendConfig::from_cluster`] or
 /// [`FrontendConfig::new`], adjust the public fields, and [`crate::serve`] validates it.
@@ -73,8 +101,21 @@ pub struct FrontendConfig {
     pub inflight_requests_max: usize,
     /// Largest public request body in bytes (default [`BODY_BYTES_MAX`]).
     pub body_bytes_max: usize,
+    /// Client connections open at once (default [`CONNECTIONS_MAX`]).
+    pub connections_max: usize,
+    /// Longest wait for a complete request head, and keep-alive idle timeout (default
+    /// [`HEADER_READ_TIMEOUT_MS`]).
+    pub header_read_timeout: Duration,
+    /// Longest wait for a request body (default [`BODY_READ_TIMEOUT_MS`]).
+    pub body_read_timeout: Duration,
+    /// Longest request target in bytes (default [`URI_BYTES_MAX`]).
+    pub uri_bytes_max: usize,
+    /// Largest request head in bytes (default [`HEADERS_BYTES_MAX`]).
+    pub headers_bytes_max: usize,
     /// Entries of the read cache; `None` runs without it (`--no-cache`).
     pub cache_capacity: Option<u64>,
+    /// Weighted size of the read cache in bytes (default [`CACHE_CAPACITY_BYTES`]).
+    pub cache_capacity_bytes: u64,
     /// Lease period: how often the lease is renewed (four times per period).
     pub cache_lease: Duration,
 }
@@ -102,7 +143,13 @@ impl FrontendConfig {
             probe_timeout: Duration::from_millis(PROBE_TIMEOUT_MS),
             inflight_requests_max: INFLIGHT_REQUESTS_MAX,
             body_bytes_max: BODY_BYTES_MAX,
+            connections_max: CONNECTIONS_MAX,
+            header_read_timeout: Duration::from_millis(HEADER_READ_TIMEOUT_MS),
+            body_read_timeout: Duration::from_millis(BODY_READ_TIMEOUT_MS),
+            uri_bytes_max: URI_BYTES_MAX,
+            headers_bytes_max: HEADERS_BYTES_MAX,
             cache_capacity: Some(CACHE_CAPACITY),
+            cache_capacity_bytes: CACHE_CAPACITY_BYTES,
             cache_lease: Duration::from_millis(CACHE_LEASE_MS),
         }
     }
@@ -120,6 +167,7 @@ impl FrontendConfig {
             cluster.admin_token.clone(),
         );
         config.cache_capacity = cluster.cache.enabled.then_some(cluster.cache.capacity);
+        config.cache_capacity_bytes = cluster.cache.capacity_bytes;
         config.cache_lease = cluster.cache.lease;
         config.validate()?;
         Ok(config)
@@ -160,6 +208,24 @@ impl FrontendConfig {
         if self.cache_capacity == Some(0) || self.cache_lease < Duration::from_millis(100) {
             return bad("the cache needs a positive capacity and a lease of at least 100 ms");
         }
+        self.validate_intake()
+    }
+
+    /// Checks the limits on connections and request heads and bodies.
+    fn validate_intake(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.connections_max == 0 {
+            return bad("connections_max must be positive");
+        }
+        if self.header_read_timeout.is_zero() || self.body_read_timeout.is_zero() {
+            return bad("the header and body read timeouts must be positive");
+        }
+        if self.uri_bytes_max == 0 || self.uri_bytes_max >= self.headers_bytes_max {
+            return bad("uri_bytes_max must be positive and below headers_bytes_max");
+        }
+        if self.cache_capacity_bytes < 1 << 20 {
+            return bad("the cache needs at least 1 MiB (cache capacity_bytes)");
+        }
         Ok(())
     }
 }
@@ -191,6 +257,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("PYGMY_CLUSTER_TOKEN"));
+    }
+
+    #[test]
+    fn intake_limits_must_be_positive_and_consistent() {
+        // Goal: zero connections, zero timeouts, a target bound above the head bound and a
+        // cache under 1 MiB are each refused.
+        let broken: [fn(&mut FrontendConfig); 5] = [
+            |c| c.connections_max = 0,
+            |c| c.header_read_timeout = Duration::ZERO,
+            |c| c.body_read_timeout = Duration::ZERO,
+            |c| c.uri_bytes_max = c.headers_bytes_max,
+            |c| c.cache_capacity_bytes = 1000,
+        ];
+        for breaks in broken {
+            let mut c = config();
+            breaks(&mut c);
+            assert!(c.validate().is_err(), "{c:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use api::{ApiError, ErrorCode};
 
+use crate::throttle::LogThrottle;
+
 /// What failed in the frontend.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -78,15 +80,22 @@ impl Error {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
+        // Throttled: when a group is down every request would log one line each.
+        static UNAVAILABLE_LOG: LogThrottle = LogThrottle::new();
+        static UNKNOWN_LOG: LogThrottle = LogThrottle::new();
         match e {
             // 5xx bodies stay generic: the replicas' addresses and errors go to the log only.
             Error::Unavailable { group, .. } => {
-                tracing::warn!(error = %e, "no replica took the request");
+                if let Some(held_back) = UNAVAILABLE_LOG.admit() {
+                    tracing::warn!(error = %e, held_back, "no replica took the request");
+                }
                 let message = format!("group {group} has no reachable leader; retry later");
                 ApiError::new(ErrorCode::NoLeader, message)
             }
             Error::OutcomeUnknown { group, .. } => {
-                tracing::warn!(error = %e, "outcome unknown");
+                if let Some(held_back) = UNKNOWN_LOG.admit() {
+                    tracing::warn!(error = %e, held_back, "outcome unknown");
+                }
                 let message = format!(
                     "the outcome of the write to group {group} is unknown; \
                      retrying with the same Idempotency-Key is safe"

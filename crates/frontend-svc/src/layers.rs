@@ -1,6 +1,8 @@
 //! The tower stack around every route, in one function (outermost first): request id, trace
-//! span, request id echoed on the answer, `Server-Timing`, error answers of the layers below,
-//! request deadline, body limit, load shedding over a global concurrency limit.
+//! span, request id echoed on the answer, `Server-Timing` (and the count in `/metrics` of every
+//! answer `track_http` did not see), intake (head limits, the body read under its own
+//! deadline), error answers of the layers below, request deadline, body limit, load shedding
+//! over a global concurrency limit.
 //!
 //! The stack goes on with `Router::layer`, which wraps each route after routing, so the span
 //! knows the matched path; the concurrency limit is therefore a *global* one (one semaphore
@@ -26,6 +28,8 @@ use tracing::Span;
 
 use crate::config::FrontendConfig;
 use crate::context::{TierTimings, X_REQUEST_ID};
+use crate::intake::{read_request, IntakeLimits};
+use crate::throttle::LogThrottle;
 
 /// Wraps every route of `router` (fallbacks included) in the frontend's stack.
 pub(crate) fn apply_stack(router: Router, config: &FrontendConfig) -> Router {
@@ -35,6 +39,11 @@ pub(crate) fn apply_stack(router: Router, config: &FrontendConfig) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(middleware::from_fn(server_timing))
+        // Before the shedder and the deadline: a slow body holds no slot and eats no deadline.
+        .layer(middleware::from_fn_with_state(
+            IntakeLimits::of(config),
+            read_request,
+        ))
         .layer(HandleErrorLayer::new(stack_error))
         .layer(TimeoutLayer::new(config.request_timeout))
         .layer(DefaultBodyLimit::max(config.body_bytes_max))
@@ -59,23 +68,29 @@ fn request_span(req: &Request) -> Span {
 }
 
 /// Gives the request a collector for the replicas' `Server-Timing` entries and copies them
-/// onto the answer, after the frontend's own entry (added here when `track_http` did not run,
-/// e.g. for a shed request).
+/// onto the answer, after the frontend's own entry. When `track_http` did not run (a shed
+/// request, a passed deadline, a refused head or body), the entry is added here and the answer
+/// is counted in `/metrics` here, so that every answer is counted once, by route.
 async fn server_timing(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let timings = TierTimings::default();
     req.extensions_mut().insert(timings.clone());
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let mut response = next.run(req).await;
+    let status = response.status().as_u16();
     let headers = response.headers_mut();
     let timed = headers
         .get_all(SERVER_TIMING)
         .iter()
         .any(|v| v.as_bytes().starts_with(b"frontend;"));
     if !timed {
-        let entry = format!(
-            "frontend;dur={:.3}",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        let elapsed = started.elapsed();
+        storage::telemetry::record_request(method, route, status, elapsed);
+        let entry = format!("frontend;dur={:.3}", elapsed.as_secs_f64() * 1000.0);
         if let Ok(value) = HeaderValue::from_str(&entry) {
             headers.append(SERVER_TIMING, value);
         }
@@ -87,17 +102,24 @@ async fn server_timing(mut req: Request, next: Next) -> Response {
 }
 
 /// The answer when a layer fails the request: 503 `timeout` past the request deadline, 429
-/// `overloaded` when shed (both with `Retry-After`).
+/// `overloaded` when shed (both with `Retry-After`). Their warnings are throttled: a flood of
+/// them is one line per second each, with the count held back.
 async fn stack_error(error: BoxError) -> ApiError {
+    static DEADLINE_LOG: LogThrottle = LogThrottle::new();
+    static SHED_LOG: LogThrottle = LogThrottle::new();
     if error.is::<tower::timeout::error::Elapsed>() {
-        tracing::warn!("request deadline passed");
+        if let Some(held_back) = DEADLINE_LOG.admit() {
+            tracing::warn!(held_back, "request deadline passed");
+        }
         return ApiError::new(
             ErrorCode::Timeout,
             "the request did not finish in time; a buy may still apply, and retrying it with the same Idempotency-Key is safe",
         );
     }
     if error.is::<tower::load_shed::error::Overloaded>() {
-        tracing::warn!("too many requests in flight; shed one");
+        if let Some(held_back) = SHED_LOG.admit() {
+            tracing::warn!(held_back, "too many requests in flight; shed one");
+        }
         return ApiError::new(
             ErrorCode::Overloaded,
             "too many requests in flight; retry later",
@@ -109,7 +131,8 @@ async fn stack_error(error: BoxError) -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
     use axum::body::Body;
     use axum::extract::Request;
@@ -226,5 +249,90 @@ mod tests {
         let answer = send(&app, get_req("/search?topic=ds")).await;
         assert_error(&answer, StatusCode::SERVICE_UNAVAILABLE, "timeout");
         assert_eq!(answer.header("retry-after"), Some("1"));
+        // Issue #11 item 8: the deadline's 503 is counted by route like any other answer.
+        let metrics = send(&app, get_req("/metrics")).await.text().to_string();
+        let series = r#"http_requests_total{method="GET",route="/search",status="503"}"#;
+        assert!(metrics.contains(series), "{series} missing from\n{metrics}");
+    }
+
+    /// A `tracing` writer into a shared buffer, to count the lines a test logs.
+    #[derive(Clone, Default)]
+    struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CapturedLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl CapturedLog {
+        fn lines_containing(&self, needle: &str) -> usize {
+            let text = String::from_utf8_lossy(&self.0.lock().unwrap()).to_string();
+            text.lines().filter(|l| l.contains(needle)).count()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shedding_burst_is_counted_by_route_and_logged_once_a_second() {
+        // Goal: issue #11 item 8: 137k shed answers left no status="429" series in /metrics
+        // and wrote one warning each. Method: with one request held in flight and a limit of
+        // one, a burst of 2000 requests on two routes is shed; /metrics then has a 429 series
+        // for each route, and the log has at most one "shed one" line per second of the burst
+        // (plus one), not one per request.
+        const BURST: usize = 2_000;
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let h = Harness::start().await;
+        let mut config = config(&[&h.catalog.addr], &[&h.orders.addr]);
+        config.inflight_requests_max = 1;
+        let app = crate::router(crate::AppState::new(config).unwrap());
+        h.catalog.fake.hold_reads();
+        let held = tokio::spawn({
+            let app = app.clone();
+            async move { send(&app, get_req("/books")).await }
+        });
+        h.catalog.fake.entered.notified().await;
+        let started = Instant::now();
+        for i in 0..BURST {
+            let uri = if i % 2 == 0 {
+                "/orders/1"
+            } else {
+                "/buy?item=1"
+            };
+            let answer = send(&app, get_req(uri)).await;
+            assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS, "{uri}");
+        }
+        let seconds = started.elapsed().as_secs();
+        h.catalog.fake.release.notify_one();
+        assert_eq!(held.await.unwrap().status, StatusCode::OK);
+        let metrics = send(&app, get_req("/metrics")).await.text().to_string();
+        for route in ["/orders/{number}", "/buy"] {
+            let series =
+                format!(r#"http_requests_total{{method="GET",route="{route}",status="429"}}"#);
+            assert!(
+                metrics.contains(&series),
+                "{series} missing from\n{metrics}"
+            );
+        }
+        let lines = log.lines_containing("shed one");
+        let lines_max = usize::try_from(seconds).unwrap() + 1;
+        eprintln!("{BURST} shed in {seconds} s: {lines} log lines");
+        assert!(
+            lines <= lines_max,
+            "{lines} lines for {BURST} shed requests"
+        );
+        assert!(
+            h.orders.fake.seen("/buy").is_empty(),
+            "a shed buy is not sent on"
+        );
     }
 }

@@ -8,7 +8,10 @@
 //!   `probe`: the task that polls every replica's `/status`; `backend`: the shared HTTP
 //!   client, answer classification, rounds with capped backoff under a deadline.
 //! - `routes`: books, orders, admin, legacy (Flask-compatible), cluster, health.
-//! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request.
+//! - `connections`: the accept loop (connection bound, header-read timeout, graceful drain);
+//!   `intake`: head size checks and the body read under its own deadline, before the shedder.
+//! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request;
+//!   `throttle`: one line per second of each repeated warning.
 //! - `cache`: the coherent read cache around the catalog reads; `conditional`: `304`s.
 //!
 //! Invariants: a buy is resent only with the same key; a write without a key (a restock) is
@@ -18,8 +21,10 @@ mod backend;
 pub mod cache;
 mod conditional;
 pub mod config;
+mod connections;
 mod context;
 pub mod error;
+mod intake;
 mod layers;
 mod pool;
 mod probe;
@@ -27,6 +32,7 @@ mod routes;
 mod state;
 #[cfg(test)]
 mod testutil;
+mod throttle;
 
 use std::future::Future;
 use std::path::Path;
@@ -80,7 +86,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/books/{id}", update_book)
         .route("/search", read(get(legacy::search)))
         .route("/lookup", read(get(legacy::lookup)))
-        .route("/buy", get(legacy::buy))
+        // axum answers HEAD with the GET handler; a HEAD must never buy (issue #11 item 4).
+        .route(
+            "/buy",
+            get(legacy::buy).head(api::server::method_not_allowed),
+        )
         .route("/cluster", get(cluster::cluster))
         .route("/metrics", get(render_metrics))
         // Before the route layer, so that 405 answers are counted and timed too.
@@ -112,7 +122,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves the frontend for `config` on `listener` until `shutdown` resolves, with the health
-/// probes running in the background; then drains requests and stops the probes.
+/// probes running in the background; then drains requests and stops the probes. Connections
+/// are bounded and timed out as [`FrontendConfig`] says (`connections_max`,
+/// `header_read_timeout`).
 ///
 /// # Errors
 /// [`Error::Config`] if `config` is invalid, or serving failed.
@@ -143,14 +155,13 @@ pub async fn serve(
         tasks.spawn(lease.in_current_span());
     }
     tracing::info!(addr, "serving");
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let config = Arc::clone(&state.config);
+    connections::serve_connections(listener, router(state), &config, shutdown).await;
     cancel.cancel();
     tasks.close();
     tasks.wait().await;
     tracing::info!("stopped");
-    Ok(served?)
+    Ok(())
 }
 
 /// Loads the configuration, binds the frontend's address and serves until `shutdown`
@@ -166,6 +177,7 @@ pub async fn run(
 ) -> Result<()> {
     let cluster = Cluster::load(config_path, overrides)?;
     let config = FrontendConfig::from_cluster(&cluster)?;
+    connections::raise_descriptor_limit();
     let addr = config.listen_addr.clone();
     let listener = TcpListener::bind(&addr)
         .await

@@ -35,9 +35,9 @@ impl AppState {
             catalog: Arc::new(ReplicaPool::new("catalog", &config.catalog_replicas)),
             orders: Arc::new(ReplicaPool::new("orders", &config.order_replicas)),
             backend: Arc::new(Backend::new(&config)?),
-            cache: config
-                .cache_capacity
-                .map(|capacity| Arc::new(ReadCache::new(capacity))),
+            cache: config.cache_capacity.map(|capacity| {
+                Arc::new(ReadCache::bounded(capacity, config.cache_capacity_bytes))
+            }),
             config: Arc::new(config),
         })
     }

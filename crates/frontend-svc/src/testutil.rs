@@ -1,7 +1,8 @@
 //! Test helpers: fake catalog and order replicas served on 127.0.0.1:0 (`fake`), a frontend
-//! wired to them, and one-shot requests through the router.
+//! wired to them, one-shot requests through the router, and real sockets (`socket`).
 
 mod fake;
+pub(crate) mod socket;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::Request;

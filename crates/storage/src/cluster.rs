@@ -110,6 +110,8 @@ pub struct CacheFile {
     pub enabled: bool,
     /// Most entries per frontend.
     pub capacity: u64,
+    /// Most bytes per frontend (keys, bodies and per-entry overhead).
+    pub capacity_bytes: u64,
     /// Lease a catalog leader grants a frontend, in ms.
     pub lease_ms: u64,
 }
@@ -121,6 +123,8 @@ pub struct CacheSettings {
     pub enabled: bool,
     /// Most entries per frontend (at least 1).
     pub capacity: u64,
+    /// Most bytes per frontend (at least 1 MiB): what bounds the cache's memory.
+    pub capacity_bytes: u64,
     /// Lease a catalog leader grants a frontend: the longest a write waits for a frontend it
     /// cannot reach, and how long a new catalog leader stays quiet.
     pub lease: Duration,
@@ -299,6 +303,9 @@ impl Cluster {
         if file.cache.capacity == 0 || file.cache.lease_ms < 100 {
             return bad("cache.capacity must be positive and cache.lease_ms at least 100".into());
         }
+        if file.cache.capacity_bytes < (1 << 20) {
+            return bad("cache.capacity_bytes must be at least 1 MiB".into());
+        }
         if file.storage.sled_cache_bytes < (1 << 20) {
             return bad("storage.sled_cache_bytes must be at least 1 MiB".into());
         }
@@ -352,6 +359,7 @@ impl Cluster {
             cache: CacheSettings {
                 enabled: file.cache.enabled,
                 capacity: file.cache.capacity,
+                capacity_bytes: file.cache.capacity_bytes,
                 lease: ms(file.cache.lease_ms),
             },
         })

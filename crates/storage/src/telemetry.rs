@@ -2,7 +2,7 @@
 //! by route and status in Prometheus text format, and a `Server-Timing` entry per tier.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{HeaderName, HeaderValue};
@@ -42,6 +42,19 @@ pub async fn render_metrics() -> String {
     metrics_handle().render()
 }
 
+/// Counts and times one answer in `http_requests_total` and `http_request_duration_seconds`,
+/// by method, route and status: what [`track_http`] does, for answers given outside it (a
+/// shed request, a deadline passed).
+pub fn record_request(method: String, route: String, status: u16, elapsed: Duration) {
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
 /// Middleware (`route_layer`, so the matched route is known): counts and times each request by
 /// method, route and status, and appends `<tier>;dur=<ms>` to its `Server-Timing` header.
 pub async fn track_http(State(tier): State<&'static str>, req: Request, next: Next) -> Response {
@@ -54,10 +67,7 @@ pub async fn track_http(State(tier): State<&'static str>, req: Request, next: Ne
     let started = Instant::now();
     let mut response = next.run(req).await;
     let elapsed = started.elapsed();
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    record_request(method, route, response.status().as_u16(), elapsed);
     let entry = format!("{tier};dur={:.3}", elapsed.as_secs_f64() * 1000.0);
     if let Ok(value) = HeaderValue::from_str(&entry) {
         response.headers_mut().append(SERVER_TIMING, value);

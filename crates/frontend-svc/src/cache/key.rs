@@ -33,11 +33,24 @@ impl CacheKey {
                 .ok()
                 .map(|Query(p)| p)
         };
+        // A topic the handler refuses (too long) is never a key: its 400 is not cached.
+        let topic = |t: String| api::book::check_topic(&t).is_ok().then_some(t);
         match path {
-            "/books" => Some(Self::Books(params()?.remove("topic"))),
-            "/search" => Some(Self::LegacySearch(params()?.remove("topic")?)),
+            "/books" => Some(Self::Books(match params()?.remove("topic") {
+                Some(t) => Some(topic(t)?),
+                None => None,
+            })),
+            "/search" => Some(Self::LegacySearch(topic(params()?.remove("topic")?)?)),
             "/lookup" => Some(Self::LegacyLookup(id(params()?.get("item")?)?)),
             _ => Some(Self::Book(id(path.strip_prefix("/books/")?)?)),
+        }
+    }
+
+    /// Bytes the key holds on the heap (its topic), for the cache's weigher.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Books(Some(topic)) | Self::LegacySearch(topic) => topic.len(),
+            Self::Books(None) | Self::Book(_) | Self::LegacyLookup(_) => 0,
         }
     }
 
@@ -96,8 +109,18 @@ mod tests {
             "/lookup?item=-1",
             "/orders/1",
             "/books/1/x",
+            "/books/+1",
+            "/books/01",
+            "/lookup?item=01",
         ] {
             assert_eq!(key(uncacheable), None, "{uncacheable}");
+        }
+        let long = "t".repeat(api::book::TOPIC_BYTES_MAX + 1);
+        for uncacheable in [
+            format!("/books?topic={long}"),
+            format!("/search?topic={long}"),
+        ] {
+            assert_eq!(key(&uncacheable), None, "{uncacheable}");
         }
         assert_eq!(
             CacheKey::of(&Method::POST, &"/books".parse().unwrap()),

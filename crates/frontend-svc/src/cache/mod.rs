@@ -43,6 +43,9 @@ pub const X_CACHE: HeaderName = HeaderName::from_static("x-pygmy-cache");
 
 /// Largest answer body cached, in bytes; larger answers are served uncached.
 pub const ENTRY_BYTES_MAX: u64 = 64 * 1024;
+/// Bytes an entry is charged beyond its key and body: moka's node and deque links, the `Arc`,
+/// the content type. An estimate on the high side, so the weighted size bounds real memory.
+pub const ENTRY_OVERHEAD_BYTES: u64 = 256;
 
 /// One cached answer.
 #[derive(Debug)]
@@ -56,6 +59,15 @@ struct CachedAnswer {
 }
 
 impl CachedAnswer {
+    /// What this answer filed under `key` costs in memory, estimated.
+    fn weight_bytes(&self, key: &CacheKey) -> u64 {
+        let content_type = self.content_type.as_ref().map_or(0, HeaderValue::len);
+        let owned = key.heap_bytes() + self.body.len() + content_type;
+        u64::try_from(owned)
+            .unwrap_or(u64::MAX)
+            .saturating_add(ENTRY_OVERHEAD_BYTES)
+    }
+
     fn response(&self) -> Response {
         let mut response = Response::new(Body::from(self.body.clone()));
         let headers = response.headers_mut();
@@ -77,17 +89,33 @@ pub struct ReadCache {
     coherence: Coherence,
     stats: Arc<CacheStats>,
     capacity: u64,
+    capacity_bytes: u64,
     /// This frontend process, as the catalog leader knows it.
     frontend: String,
 }
 
 impl ReadCache {
-    /// An empty cache of at most `capacity` entries, holding no lease.
+    /// An empty cache of at most `capacity` entries and the default
+    /// [`crate::config::CACHE_CAPACITY_BYTES`], holding no lease.
     pub fn new(capacity: u64) -> Self {
+        Self::bounded(capacity, crate::config::CACHE_CAPACITY_BYTES)
+    }
+
+    /// An empty cache of at most `capacity` entries and `capacity_bytes` bytes, holding no lease.
+    ///
+    /// One weighted bound enforces both: an entry weighs its key, body and
+    /// [`ENTRY_OVERHEAD_BYTES`], but at least `capacity_bytes / capacity`, so no more than
+    /// `capacity` entries ever fit.
+    pub fn bounded(capacity: u64, capacity_bytes: u64) -> Self {
         let stats = Arc::new(CacheStats::default());
         let counted = Arc::clone(&stats);
+        let weight_min = (capacity_bytes / capacity.max(1)).max(1);
         let entries = Cache::builder()
-            .max_capacity(capacity)
+            .max_capacity(capacity_bytes)
+            .weigher(move |key: &CacheKey, answer: &Arc<CachedAnswer>| -> u32 {
+                let weight = answer.weight_bytes(key).max(weight_min);
+                u32::try_from(weight).unwrap_or(u32::MAX)
+            })
             .eviction_listener(move |_key, _value, cause| match cause {
                 RemovalCause::Size => counted.evictions.add(1),
                 RemovalCause::Explicit => counted.invalidations.add(1),
@@ -99,6 +127,7 @@ impl ReadCache {
             coherence: Coherence::default(),
             stats,
             capacity,
+            capacity_bytes,
             frontend: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -193,6 +222,12 @@ impl ReadCache {
         }
     }
 
+    /// The cache's weighted size in bytes (after moka's pending housekeeping) and its bound.
+    pub async fn weighted_bytes(&self) -> (u64, u64) {
+        self.entries.run_pending_tasks().await;
+        (self.entries.weighted_size(), self.capacity_bytes)
+    }
+
     /// Counters and lease state, for `/cluster` (and the gauges of `/metrics`), after moka's
     /// pending housekeeping so that the entry count is current.
     pub async fn view(&self) -> CacheView {
@@ -202,6 +237,7 @@ impl ReadCache {
         let entries = self.entries.entry_count();
         stats::record_lease(lease_held);
         stats::record_entries(entries);
+        stats::record_weighted_bytes(self.entries.weighted_size());
         CacheView {
             capacity: self.capacity,
             entries,

@@ -69,3 +69,10 @@ pub(crate) fn record_entries(entries: u64) {
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!("frontend_cache_entries").set(entries as f64);
 }
+
+/// Records the entries' weighted size in bytes.
+pub(crate) fn record_weighted_bytes(weighted_bytes: u64) {
+    // Precision loss only past 2^53 bytes.
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("frontend_cache_weighted_bytes").set(weighted_bytes as f64);
+}

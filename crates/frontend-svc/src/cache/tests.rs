@@ -211,7 +211,11 @@ async fn a_million_distinct_keys_leave_the_cache_at_its_capacity() {
     const KEYS: u64 = 1_000_000;
     const WARM_UP: u64 = 200_000;
     let cache = Arc::new(ReadCache::new(CAPACITY));
-    cache.apply_grant(&grant(7), Instant::now()).await;
+    // A lease that outlasts the test: a debug build on a busy machine takes over a minute
+    // here, and past a 60 s lease nothing more is inserted (nor evicted).
+    let mut long_lease = grant(7);
+    long_lease.lease_ms = 3_600_000;
+    cache.apply_grant(&long_lease, Instant::now()).await;
     let replica = tower::service_fn(|_req: Request| async {
         let mut response = Response::new(Body::from(r#"{"books":[]}"#));
         let headers = response.headers_mut();
@@ -244,4 +248,57 @@ async fn a_million_distinct_keys_leave_the_cache_at_its_capacity() {
     assert_eq!(view.misses, KEYS);
     assert!(view.evictions >= KEYS - CAPACITY * 2, "{view:?}");
     assert!(grown < 32 << 20, "resident set grew {grown} bytes");
+}
+
+#[tokio::test]
+async fn many_unique_large_answers_keep_the_cache_under_its_byte_bound() {
+    // Goal: issue #11 item 7: 12,000 unique 60 KB topics grew the frontend by 660 MB because
+    // the cache was bounded by entries only. With the longest topic the frontend takes and
+    // answers just under ENTRY_BYTES_MAX, the weighted size stays under its byte bound (the
+    // entry bound alone would allow 10,000 x 60 KB = 600 MB), and the resident set with it.
+    const CAPACITY: u64 = 10_000;
+    const CAPACITY_BYTES: u64 = 2 << 20;
+    const KEYS: usize = 4_000;
+    const BODY_BYTES: usize = 60_000;
+    let cache = Arc::new(ReadCache::bounded(CAPACITY, CAPACITY_BYTES));
+    cache.apply_grant(&grant(7), Instant::now()).await;
+    let replica = tower::service_fn(|_req: Request| async {
+        // A fresh allocation per answer, as a replica's answer would be.
+        let mut response = Response::new(Body::from(vec![b'x'; BODY_BYTES]));
+        response
+            .headers_mut()
+            .insert(ETAG, "\"c7\"".parse().unwrap());
+        Ok::<_, Infallible>(response)
+    });
+    let mut service = CacheLayer::new(Arc::clone(&cache)).layer(replica);
+    let rss_before = rss_bytes();
+    let padding = "t".repeat(api::book::TOPIC_BYTES_MAX - 8);
+    let mut weighted_max = 0;
+    for i in 0..KEYS {
+        let req = get_req(&format!("/books?topic={padding}{i:08}"));
+        let response = service.ready().await.unwrap().call(req).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        if i % 500 == 499 {
+            let (weighted, bound) = cache.weighted_bytes().await;
+            assert!(weighted <= bound, "{weighted} > {bound} after {i} keys");
+            weighted_max = weighted_max.max(weighted);
+        }
+    }
+    let (weighted, bound) = cache.weighted_bytes().await;
+    let grown = rss_bytes().saturating_sub(rss_before);
+    let view = cache.view().await;
+    eprintln!(
+        "{KEYS} keys of {BODY_BYTES} B: {} entries, {weighted} of {bound} weighted bytes \
+         (max seen {weighted_max}), resident set grew {} KiB",
+        view.entries,
+        grown / 1024
+    );
+    assert!(weighted <= bound && view.entries > 0, "{view:?}");
+    // Each entry weighs over 60 KB, so about 2 MiB / 60 KB of them fit.
+    assert!(
+        view.entries <= CAPACITY_BYTES / BODY_BYTES as u64,
+        "{view:?}"
+    );
+    // Generous: the unbounded cache held 240 MB here.
+    assert!(grown < 64 << 20, "resident set grew {grown} bytes");
 }

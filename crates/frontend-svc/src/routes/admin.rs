@@ -105,4 +105,25 @@ mod tests {
         assert_eq!(h.catalog.fake.seen("/admin").len(), 3);
         assert_eq!(h.catalog.fake.stock(2), 6);
     }
+
+    #[tokio::test]
+    async fn a_stock_delta_at_the_i64_edges_is_400_and_never_reaches_the_catalog() {
+        // Goal: issue #11 item 9: `-9223372036854775808` passed the range check (abs()
+        // overflowed); it and its neighbours are now 400 JSON before any backend call.
+        let h = Harness::start().await;
+        for delta in [
+            i64::MIN.to_string(),
+            i64::MAX.to_string(),
+            "1000000001".into(),
+        ] {
+            let body = format!(r#"{{"stock_delta": {delta}}}"#);
+            let answer = send(&h.app, restock(&body, Some(ADMIN_TOKEN))).await;
+            assert_eq!(
+                (answer.status, answer.error_code()),
+                (StatusCode::BAD_REQUEST, "bad_request".into()),
+                "{delta}"
+            );
+        }
+        assert!(h.catalog.fake.seen("/admin").is_empty());
+    }
 }

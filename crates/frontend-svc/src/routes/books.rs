@@ -17,7 +17,11 @@ pub(crate) async fn list(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Tagged<BookList>, ApiError> {
     let params = query_params(query)?;
-    let books = search(&state, &ctx, params.get("topic").map(String::as_str)).await?;
+    let topic = params.get("topic").map(String::as_str);
+    if let Some(topic) = topic {
+        api::book::check_topic(topic)?;
+    }
+    let books = search(&state, &ctx, topic).await?;
     Ok(tagged(&ctx, books))
 }
 
@@ -108,7 +112,14 @@ mod tests {
             (unknown.status, unknown.error_code()),
             (StatusCode::NOT_FOUND, "not_found".into())
         );
-        for bad in ["/books/abc", "/books/0", "/books/-1"] {
+        // `+1` and `01` are issue #11 item 12: one id, one spelling (and one cache key).
+        for bad in [
+            "/books/abc",
+            "/books/0",
+            "/books/-1",
+            "/books/+1",
+            "/books/01",
+        ] {
             let answer = send(&h.app, get_req(bad)).await;
             assert_eq!(
                 (answer.status, answer.error_code()),

@@ -23,6 +23,7 @@ pub(crate) async fn search(
     let topic = params
         .get("topic")
         .ok_or_else(|| ApiError::bad_request("give the topic: /search?topic=<topic>"))?;
+    api::book::check_topic(topic)?;
     let books = search_books(&state, &ctx, Some(topic)).await?;
     Ok(tagged(&ctx, books))
 }
@@ -69,6 +70,8 @@ fn item_param(
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::extract::Request;
     use axum::http::StatusCode;
 
     use crate::testutil::{get_req, send, Harness};
@@ -150,5 +153,54 @@ mod tests {
                 "{uri}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn head_never_buys_on_any_route() {
+        // Goal: issue #11 item 4: `HEAD /buy?item=5` bought a copy (axum's GET handler also
+        // answers HEAD). Every route that writes now refuses HEAD with 405 JSON, and no HEAD
+        // reaches a write route of any replica.
+        let h = Harness::start().await;
+        for uri in ["/buy?item=1", "/orders", "/admin/books/1"] {
+            let head = Request::head(uri).body(Body::empty()).unwrap();
+            let answer = send(&h.app, head).await;
+            assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{uri}");
+            assert_eq!(
+                answer.header("content-type"),
+                Some("application/json"),
+                "{uri}"
+            );
+        }
+        for uri in ["/books", "/books/1", "/search?topic=ds", "/lookup?item=1"] {
+            let head = Request::head(uri).body(Body::empty()).unwrap();
+            assert_eq!(send(&h.app, head).await.status, StatusCode::OK, "{uri}");
+        }
+        assert!(h.orders.fake.seen("/buy").is_empty());
+        assert!(h.catalog.fake.seen("/admin").is_empty());
+        assert_eq!(h.orders.fake.stock(1), 5);
+        let bought = send(&h.app, get_req("/buy?item=1")).await;
+        assert_eq!(bought.status, StatusCode::OK, "GET still buys");
+    }
+
+    #[tokio::test]
+    async fn a_topic_longer_than_any_real_one_is_400_and_not_sent_on() {
+        // Goal: issue #11 item 7: unique 60 KB topics each filled a cache entry; a topic past
+        // TOPIC_BYTES_MAX is now 400 JSON before the catalog or the cache sees it.
+        let h = Harness::start().await;
+        let long = "t".repeat(api::book::TOPIC_BYTES_MAX + 1);
+        for uri in [
+            format!("/search?topic={long}"),
+            format!("/books?topic={long}"),
+        ] {
+            let answer = send(&h.app, get_req(&uri)).await;
+            assert_eq!(
+                (answer.status, answer.error_code()),
+                (StatusCode::BAD_REQUEST, "bad_request".into())
+            );
+        }
+        assert!(h.catalog.fake.seen("/books").is_empty());
+        let longest = "t".repeat(api::book::TOPIC_BYTES_MAX);
+        let answer = send(&h.app, get_req(&format!("/search?topic={longest}"))).await;
+        assert_eq!(answer.status, StatusCode::OK);
     }
 }

@@ -52,9 +52,16 @@ pub(crate) async fn get(
 
 /// The client's `Idempotency-Key` if it sent one (checked), else a fresh key.
 fn buy_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
         return Ok(new_buy_key());
     };
+    // Two keys name two buys: taking either one silently could apply the one not meant.
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(
+            "send one Idempotency-Key, not several",
+        ));
+    }
     let key = value
         .to_str()
         .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
@@ -170,6 +177,13 @@ mod tests {
             (r#"{"item": 1, "quantity": 1001}"#, vec![]),
             (r#"{"item": 1, "colour": "red"}"#, vec![]),
             (r#"{"item": 1}"#, vec![("idempotency-key", "has space")]),
+            // Issue #11 item 12: an array is not an order, and two keys are not one.
+            ("[1,1]", vec![]),
+            ("[1]", vec![]),
+            (
+                r#"{"item": 1}"#,
+                vec![("idempotency-key", "k-a"), ("idempotency-key", "k-b")],
+            ),
         ];
         for (body, headers) in bad {
             let answer = send(&h.app, post_json("/orders", body, &headers)).await;
