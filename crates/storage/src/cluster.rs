@@ -207,6 +207,13 @@ pub struct ReplicaSpec {
     pub data_dir: PathBuf,
     /// Token of internal routes; never empty.
     pub cluster_token: String,
+    /// The cluster's id: before start, the one of `<data_dir>/cluster_id` if that file exists
+    /// (a bootstrap records it in a new replica directory); once started, the one the replica
+    /// directory records, carried on every peer request.
+    pub cluster_id: Option<String>,
+    /// Whether this start may create the replica directory (a new cluster's bootstrap); any
+    /// other start refuses an empty or missing one.
+    pub bootstrap: bool,
     /// Raft timings.
     pub raft: RaftTimings,
     /// sled page cache, bytes.
@@ -377,10 +384,20 @@ impl Cluster {
         self.data_dir.join(format!("{}-{id}", group.as_str()))
     }
 
-    /// What replica `id` of `group` needs to start.
+    /// The cluster id of `<data_dir>/cluster_id`, which is created with a new random id if
+    /// missing: what `--bootstrap` records in new replica directories.
     ///
     /// # Errors
-    /// [`Error::Config`] if the group has no such replica or no cluster token is set.
+    /// [`Error::Config`] if the file cannot be read or written.
+    pub fn ensure_cluster_id(&self) -> Result<String> {
+        crate::identity::ensure_id_file(&self.data_dir)
+    }
+
+    /// What replica `id` of `group` needs to start (not as a bootstrap).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the group has no such replica, no cluster token is set, or
+    /// `<data_dir>/cluster_id` exists but cannot be read.
     pub fn replica_spec(&self, group: GroupName, id: u64) -> Result<ReplicaSpec> {
         let replicas = self.replicas(group);
         if id == 0 || id as usize > replicas.len() {
@@ -402,6 +419,8 @@ impl Cluster {
             peers: (1..).zip(replicas.iter().cloned()).collect(),
             data_dir: self.replica_dir(group, id),
             cluster_token: self.cluster_token.clone(),
+            cluster_id: crate::identity::read_id_file(&self.data_dir)?,
+            bootstrap: false,
             raft: self.raft.clone(),
             sled_cache_bytes: self.sled_cache_bytes,
         })

@@ -3,7 +3,8 @@
 //! Each child runs `pygmy serve ...` in its own process group (so a Ctrl-C at the terminal
 //! reaches only `pygmy up`, which then stops the children in order), with stdout and stderr
 //! appended to its log file. `kill_on_drop` SIGKILLs them if `up` fails unexpectedly; if `up`
-//! itself is SIGKILLed, they notice through `PYGMY_PARENT_PID` and stop on their own.
+//! itself is SIGKILLed, they notice through `PYGMY_PARENT_PID` and stop on their own. Replicas
+//! get `--bootstrap` on their first start of a new cluster only, never on a restart.
 
 use std::fs::File;
 use std::future::Future;
@@ -22,6 +23,8 @@ use tokio::process::{Child, Command};
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often `up` checks whether a child has exited.
 const EXIT_POLL: Duration = Duration::from_millis(250);
+/// The flag that lets a replica create its directory: a new cluster's first start only.
+const BOOTSTRAP_FLAG: &str = "--bootstrap";
 
 /// One process to start.
 #[derive(Debug, Clone)]
@@ -56,21 +59,31 @@ pub(crate) struct Children {
 }
 
 impl Children {
-    /// Starts `program` once per plan, with `envs` added to the environment.
+    /// Starts `program` once per plan, with `envs` added to the environment; with `bootstrap`
+    /// (a new cluster) replicas also get `--bootstrap`, on this first start only.
     ///
     /// # Errors
     /// A log file cannot be opened or a process cannot be started; those already started are
     /// killed when the returned error drops them.
-    pub(crate) fn spawn(program: &Path, plans: &[Plan], envs: &[(&str, String)]) -> Result<Self> {
+    pub(crate) fn spawn(
+        program: &Path,
+        plans: &[Plan],
+        envs: &[(&str, String)],
+        bootstrap: bool,
+    ) -> Result<Self> {
         let envs: Vec<(String, String)> = envs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         let mut members = Vec::with_capacity(plans.len());
         for plan in plans {
+            let mut first = plan.clone();
+            if bootstrap && plan.replica_dir.is_some() {
+                first.args.push(BOOTSTRAP_FLAG.to_string());
+            }
             members.push(Member {
                 plan: plan.clone(),
-                child: start(program, plan, &envs)?,
+                child: start(program, &first, &envs)?,
                 exited: None,
             });
         }
