@@ -28,6 +28,7 @@ struct Args {
 fn main() -> ExitCode {
     storage::process::init_tracing();
     storage::process::install_panic_hook();
+    storage::process::restrict_file_modes();
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let overrides = ClusterOverrides {

@@ -107,6 +107,7 @@ impl FrontendArgs {
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
     storage::process::init_tracing();
     storage::process::install_panic_hook();
+    storage::process::restrict_file_modes();
     let config = match &args.service {
         Service::Catalog(r) | Service::Order(r) => &r.config,
         Service::Frontend(f) => &f.config,

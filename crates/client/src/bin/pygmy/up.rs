@@ -22,8 +22,7 @@ use storage::{Cluster, ClusterOverrides, GroupName};
 
 use crate::children::{Children, Plan};
 use crate::serve::ENV_PARENT_PID;
-use crate::tokens::{self, ENV_ADMIN_TOKEN, ENV_CLUSTER_TOKEN};
-use crate::{fresh, summary};
+use crate::{fresh, preflight, summary, tokens};
 
 /// How long the cluster gets to elect both leaders and bring the frontend up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,6 +76,7 @@ pub(crate) struct Started {
 /// ready within 60 s (every child is stopped first).
 pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
     storage::process::init_tracing();
+    storage::process::restrict_file_modes();
     let overrides = ClusterOverrides {
         data_dir: args.data.clone(),
         ..ClusterOverrides::default()
@@ -90,13 +90,14 @@ pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
         &cluster,
         &frontends,
     );
+    preflight::check(&cluster.data_dir, &plans)?;
     if args.fresh {
         fresh::clear(&cluster.data_dir)?;
     }
     let bootstrap = prepare_data_dir(&cluster.data_dir)?;
     let admin_token_stored = tokens::ensure(&mut cluster)?;
     let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-    let mut envs = child_envs(&cluster);
+    let mut envs = child_envs();
     if args.no_cache {
         envs.push((ENV_CACHE_ENABLED, "false".into()));
     }
@@ -142,13 +143,12 @@ async fn supervise(children: &mut Children, started: &mut Started, json: bool) -
     Ok(())
 }
 
-/// The environment of every child: this process as parent to watch, and the tokens.
-pub(crate) fn child_envs(cluster: &Cluster) -> Vec<(&'static str, String)> {
-    vec![
-        (ENV_PARENT_PID, std::process::id().to_string()),
-        (ENV_CLUSTER_TOKEN, cluster.cluster_token.clone()),
-        (ENV_ADMIN_TOKEN, cluster.admin_token.clone()),
-    ]
+/// The environment added for every child: this process as parent to watch. Tokens are not
+/// passed (the environment of a process is readable by its user's other processes and
+/// inherited by its children): children read them where `up` did, from the configuration or
+/// `<data_dir>/tokens.toml` (mode 0600).
+pub(crate) fn child_envs() -> Vec<(&'static str, String)> {
+    vec![(ENV_PARENT_PID, std::process::id().to_string())]
 }
 
 /// Creates the data directory and its `logs/` (mode 0700) if missing, and tells whether this
@@ -282,8 +282,11 @@ pub(crate) async fn wait_ready(
     let mut shown = String::new();
     loop {
         if let Some((name, status, log)) = children.newly_exited().into_iter().next() {
+            let said = children
+                .last_words(&name)
+                .map_or_else(String::new, |words| format!(": {words}"));
             bail!(
-                "{name} exited while the cluster was starting ({status}); see its log {}",
+                "{name} exited while the cluster was starting ({status}){said}; see its log {}",
                 log.display()
             );
         }

@@ -14,7 +14,7 @@ use storage::{Cluster, ClusterOverrides};
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::workload::ITEMS;
 use crate::children::{Children, Plan};
-use crate::{tokens, up};
+use crate::{preflight, tokens, up};
 
 /// Copies added to every book before the run, so that buys mostly succeed.
 const RESTOCK_BEFORE: i64 = 50;
@@ -79,10 +79,11 @@ impl Lab {
         }
         let frontends = addrs;
         let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster, &frontends);
+        preflight::check(&data_dir, &plans)?;
         let bootstrap = up::prepare_data_dir(&data_dir)?;
         tokens::ensure(&mut cluster)?;
         let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-        let mut children = Children::spawn(&program, &plans, &up::child_envs(&cluster), bootstrap)?;
+        let mut children = Children::spawn(&program, &plans, &up::child_envs(), bootstrap)?;
         eprintln!(
             "pygmy chaos: starting the cluster in {}",
             data_dir.display()
