@@ -12,6 +12,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Unknown book, order or route (404).
     NotFound,
+    /// A peer request from a replica of another cluster (403).
+    WrongCluster,
     /// Method not allowed on this route (405).
     MethodNotAllowed,
     /// The request body did not arrive in time; nothing was applied (408).
@@ -46,6 +48,7 @@ impl ErrorCode {
         match self {
             Self::BadRequest => 400,
             Self::Unauthorized => 401,
+            Self::WrongCluster => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::BodyTimeout => 408,

@@ -19,11 +19,16 @@ struct Args {
     /// Data directory (overrides `data_dir`).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Part of a new cluster's bootstrap: create the replica directory if it is empty (every
+    /// other start refuses an empty one). Never on a replica whose directory was lost.
+    #[arg(long)]
+    bootstrap: bool,
 }
 
 fn main() -> ExitCode {
     storage::process::init_tracing();
     storage::process::install_panic_hook();
+    storage::process::restrict_file_modes();
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
     let overrides = ClusterOverrides {
@@ -32,7 +37,13 @@ fn main() -> ExitCode {
     };
     let shutdown = storage::process::shutdown_signal();
     let config = args.config.as_deref();
-    match runtime.block_on(catalog_svc::run(config, args.id, &overrides, shutdown)) {
+    match runtime.block_on(catalog_svc::run(
+        config,
+        args.id,
+        &overrides,
+        args.bootstrap,
+        shutdown,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("catalog-svc: {e}");

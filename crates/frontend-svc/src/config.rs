@@ -296,8 +296,8 @@ mod cluster_tests {
     fn from_cluster_takes_addresses_and_tokens() {
         // Goal: the frontend reads its address, both groups and the tokens from cluster.toml.
         let mut file: ClusterFile = toml::from_str(DEFAULT_CLUSTER_TOML).unwrap();
-        file.cluster_token = "c".into();
-        file.admin_token = "a".into();
+        file.cluster_token = "cluster-token-0123".into();
+        file.admin_token = "admin-token-012345".into();
         let cluster = Cluster::validate(file).unwrap();
         let config = FrontendConfig::from_cluster(&cluster).unwrap();
         assert_eq!(config.listen_addr, "127.0.0.1:8080");
@@ -308,7 +308,7 @@ mod cluster_tests {
         assert_eq!(config.order_replicas[1], "127.0.0.1:8202");
         assert_eq!(
             (config.cluster_token.as_str(), config.admin_token.as_str()),
-            ("c", "a")
+            ("cluster-token-0123", "admin-token-012345")
         );
         let mut cluster = cluster;
         cluster.cluster_token.clear();

@@ -277,7 +277,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cluster.toml");
         let text =
-            format!("cluster_token = \"c\"\nadmin_token = \"a\"\n[frontend]\naddr = \"{addr}\"\n");
+            format!("cluster_token = \"cluster-token-0123\"\nadmin_token = \"admin-token-012345\"\n[frontend]\naddr = \"{addr}\"\n");
         std::fs::write(&path, text).unwrap();
         let error = run(
             Some(&path),

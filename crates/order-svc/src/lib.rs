@@ -83,7 +83,9 @@ pub async fn serve(
 }
 
 /// Loads the configuration, binds order replica `id`'s address and serves until `shutdown`
-/// resolves: what `order-svc` and `pygmy serve order` both run.
+/// resolves: what `order-svc` and `pygmy serve order` both run. `bootstrap` (a new cluster) lets
+/// it create its replica directory, recording the id of `<data_dir>/cluster_id` (created if
+/// missing); otherwise an empty or missing directory is refused.
 ///
 /// # Errors
 /// Invalid configuration, address in use, or as [`serve`].
@@ -91,10 +93,15 @@ pub async fn run(
     config_path: Option<&Path>,
     id: u64,
     overrides: &ClusterOverrides,
+    bootstrap: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let cluster = Cluster::load(config_path, overrides)?;
-    let config = OrderConfig::from_cluster(&cluster, id)?;
+    if bootstrap {
+        cluster.ensure_cluster_id()?;
+    }
+    let mut config = OrderConfig::from_cluster(&cluster, id)?;
+    config.replica.bootstrap = bootstrap;
     let addr = config.replica.addr().to_string();
     let listener = TcpListener::bind(&addr)
         .await

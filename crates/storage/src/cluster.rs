@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 /// The checked-in default configuration: the whole cluster on 127.0.0.1.
 pub const DEFAULT_CLUSTER_TOML: &str = include_str!("../../../cluster.toml");
 
+/// Fewest characters of a configured token: shorter ones are guessable (`pygmy up` generates 32).
+pub const TOKEN_CHARS_MIN: usize = 16;
+
 /// Top-level keys `PYGMY_*` variables may set; other `PYGMY_*` variables belong to other tools.
 const ENV_KEYS: &[&str] = &[
     "data_dir",
@@ -208,6 +211,13 @@ pub struct ReplicaSpec {
     pub data_dir: PathBuf,
     /// Token of internal routes; never empty.
     pub cluster_token: String,
+    /// The cluster's id: before start, the one of `<data_dir>/cluster_id` if that file exists
+    /// (a bootstrap records it in a new replica directory); once started, the one the replica
+    /// directory records, carried on every peer request.
+    pub cluster_id: Option<String>,
+    /// Whether this start may create the replica directory (a new cluster's bootstrap); any
+    /// other start refuses an empty or missing one.
+    pub bootstrap: bool,
     /// Raft timings.
     pub raft: RaftTimings,
     /// sled page cache, bytes.
@@ -278,6 +288,7 @@ impl Cluster {
             });
             Error::Config(format!("invalid configuration ({origin}): {e}"))
         })?;
+        check_tokens(&file, |key| origin_of(&figment, key))?;
         Self::validate(file)
     }
 
@@ -286,6 +297,9 @@ impl Cluster {
     /// # Errors
     /// [`Error::Config`] naming the problem.
     pub fn validate(file: ClusterFile) -> Result<Self> {
+        check_tokens(&file, |key| {
+            format!("(cluster.toml or PYGMY_{})", key.to_ascii_uppercase())
+        })?;
         let r = &file.raft;
         let bad = |m: String| Err(Error::Config(m));
         if !(r.heartbeat_ms > 0
@@ -378,10 +392,20 @@ impl Cluster {
         self.data_dir.join(format!("{}-{id}", group.as_str()))
     }
 
-    /// What replica `id` of `group` needs to start.
+    /// The cluster id of `<data_dir>/cluster_id`, which is created with a new random id if
+    /// missing: what `--bootstrap` records in new replica directories.
     ///
     /// # Errors
-    /// [`Error::Config`] if the group has no such replica or no cluster token is set.
+    /// [`Error::Config`] if the file cannot be read or written.
+    pub fn ensure_cluster_id(&self) -> Result<String> {
+        crate::identity::ensure_id_file(&self.data_dir)
+    }
+
+    /// What replica `id` of `group` needs to start (not as a bootstrap).
+    ///
+    /// # Errors
+    /// [`Error::Config`] if the group has no such replica, no cluster token is set, or
+    /// `<data_dir>/cluster_id` exists but cannot be read.
     pub fn replica_spec(&self, group: GroupName, id: u64) -> Result<ReplicaSpec> {
         let replicas = self.replicas(group);
         if id == 0 || id as usize > replicas.len() {
@@ -403,9 +427,68 @@ impl Cluster {
             peers: (1..).zip(replicas.iter().cloned()).collect(),
             data_dir: self.replica_dir(group, id),
             cluster_token: self.cluster_token.clone(),
+            cluster_id: crate::identity::read_id_file(&self.data_dir)?,
+            bootstrap: false,
             raft: self.raft.clone(),
             sled_cache_bytes: self.sled_cache_bytes,
         })
+    }
+}
+
+/// Why `token` cannot be used, if it cannot: a token is empty (filled later by `pygmy up`) or
+/// at least [`TOKEN_CHARS_MIN`] printable ASCII characters without spaces. A newline or a
+/// non-ASCII character would otherwise be accepted here and only fail later, as peers that never
+/// authenticate each other and a group that never elects a leader.
+///
+/// # Errors
+/// What is wrong with it, and what to use instead.
+pub fn check_token(token: &str) -> std::result::Result<(), String> {
+    let advice = format!(
+        "use at least {TOKEN_CHARS_MIN} printable ASCII characters without spaces (e.g. \
+         `openssl rand -hex 16`), or leave it empty for `pygmy up` to generate one"
+    );
+    if token.is_empty() {
+        return Ok(());
+    }
+    if let Some(bad) = token.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "contains {bad:?}, which is not a printable ASCII character; {advice}"
+        ));
+    }
+    if token.len() < TOKEN_CHARS_MIN {
+        return Err(format!(
+            "is {} characters long, too short to be secret; {advice}",
+            token.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks both tokens of `file`; `origin(key)` says where the value was set.
+fn check_tokens(file: &ClusterFile, origin: impl Fn(&str) -> String) -> Result<()> {
+    for (key, token) in [
+        ("cluster_token", &file.cluster_token),
+        ("admin_token", &file.admin_token),
+    ] {
+        if let Err(why) = check_token(token) {
+            return Err(Error::Config(format!("{key} {} {why}", origin(key))));
+        }
+    }
+    Ok(())
+}
+
+/// Where the value of top-level `key` came from, for error messages: `(in FILE)`, `(in
+/// PYGMY_KEY)`.
+fn origin_of(figment: &Figment, key: &str) -> String {
+    let Some(metadata) = figment.find_metadata(key) else {
+        return String::new();
+    };
+    match &metadata.source {
+        Some(figment::Source::File(path)) => format!("(in {})", path.display()),
+        _ if metadata.name.contains("environment") => {
+            format!("(in PYGMY_{})", key.to_ascii_uppercase())
+        }
+        _ => format!("({})", metadata.name),
     }
 }
 
@@ -490,14 +573,49 @@ mod tests {
     #[test]
     fn environment_overrides_the_file_and_ignores_other_pygmy_variables() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("PYGMY_CLUSTER_TOKEN", "from-env");
+            jail.set_env("PYGMY_CLUSTER_TOKEN", "from-env-0123456789");
             jail.set_env("PYGMY_RAFT__HEARTBEAT_MS", "300");
             jail.set_env("PYGMY_URL", "http://127.0.0.1:1");
             let c = Cluster::load(None, &Default::default()).map_err(|e| e.to_string())?;
-            assert_eq!(c.cluster_token, "from-env");
+            assert_eq!(c.cluster_token, "from-env-0123456789");
             assert_eq!(c.raft.heartbeat, Duration::from_millis(300));
             Ok(())
         });
+    }
+
+    #[test]
+    fn weak_or_unprintable_tokens_are_refused_naming_where_they_were_set() {
+        // Goal: a token with a newline, a space or a non-ASCII character, or a short one, is
+        // refused when the configuration loads (not later, as a group that never elects),
+        // naming the key and the file or variable that set it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (token, why) in [
+            ("x", "too short"),
+            // TOML escapes: the file holds a backslash-n, the token a newline.
+            ("0123456789abcdef\\n", "'\\n'"),
+            ("0123456789 abcdef", "' '"),
+            ("0123456789abcdéf", "'é'"),
+        ] {
+            std::fs::write(&path, format!("cluster_token = \"{token}\"\n")).unwrap();
+            let e = Cluster::load(Some(&path), &Default::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("cluster_token (in ") && e.contains("c.toml)"),
+                "{e}"
+            );
+            assert!(e.contains(why), "{token:?}: {e}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PYGMY_ADMIN_TOKEN", "short");
+            let e = Cluster::load(None, &Default::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("admin_token (in PYGMY_ADMIN_TOKEN)"), "{e}");
+            Ok(())
+        });
+        assert!(check_token("").is_ok() && check_token("0123456789abcdef").is_ok());
     }
 
     #[test]

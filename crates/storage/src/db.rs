@@ -1,6 +1,7 @@
 //! One replica's sled database: the Raft trees, the state trees, the flusher and the digest.
 
 use std::cell::Cell;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -66,15 +67,22 @@ impl ReplicaDb {
         cache_bytes: u64,
         state_names: &'static [&'static str],
     ) -> Result<Self> {
+        let unreadable = |reason: String| Error::DataDirUnreadable {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // Private whatever the umask: the directory holds customer data, and sled would create
+        // it with the default mode.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| unreadable(format!("cannot create it: {e}")))?;
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500));
         let opened = guard_sled(|| config.open());
-        let unreadable = |reason: String| Error::DataDirUnreadable {
-            path: path.to_path_buf(),
-            reason,
-        };
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => {

@@ -31,6 +31,54 @@ pub enum Error {
         /// What is missing or wrong.
         reason: String,
     },
+    /// The replica directory holds no data and this start is not a bootstrap.
+    #[error(
+        "replica directory {path} is empty or missing, and this start is not a bootstrap: the \
+         replica's Raft vote and log are lost, and a voter that forgot them can make its group \
+         lose acknowledged writes, so it is not started. Restore the directory as it was, or \
+         replace the replica by a membership change (`pygmy member replace`, issue #12, not \
+         built yet). Only a new cluster starts empty: `pygmy up --fresh`, or `--bootstrap` on \
+         every replica"
+    )]
+    EmptyReplicaDir {
+        /// The replica directory.
+        path: PathBuf,
+    },
+    /// The replica directory belongs to another cluster.
+    #[error(
+        "replica directory {path} belongs to cluster {recorded}, not to this cluster \
+         ({expected}, from <data_dir>/cluster_id): it is another cluster's directory; give this \
+         cluster's data directory"
+    )]
+    WrongCluster {
+        /// The replica directory.
+        path: PathBuf,
+        /// The cluster id the directory records.
+        recorded: String,
+        /// The cluster id this start is for.
+        expected: String,
+    },
+    /// The replica directory has Raft state but records no cluster id.
+    #[error(
+        "replica directory {path} holds Raft state but no cluster id (it was made by a Pygmy \
+         older than cluster ids): start a new cluster with `pygmy up --fresh`"
+    )]
+    UnidentifiedReplicaDir {
+        /// The replica directory.
+        path: PathBuf,
+    },
+    /// A peer rejected this replica's token or cluster id when greeted before Raft started.
+    #[error(
+        "{peer} refused this replica: {reason}. Not starting: a replica its peers reject would \
+         only raise its group's term with elections it cannot win; fix the configuration \
+         (cluster_token, data directory) and start it again"
+    )]
+    PeerRefused {
+        /// The peer: group, id, address.
+        peer: String,
+        /// What it answered.
+        reason: String,
+    },
     /// A replica directory could not be copied for offline inspection.
     #[error("cannot copy {path} for inspection: {source}")]
     CopyFailed {
@@ -81,6 +129,10 @@ impl From<Error> for ApiError {
             Error::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
             Error::DataDirLocked { .. }
             | Error::DataDirUnreadable { .. }
+            | Error::EmptyReplicaDir { .. }
+            | Error::WrongCluster { .. }
+            | Error::UnidentifiedReplicaDir { .. }
+            | Error::PeerRefused { .. }
             | Error::NotAReplicaDir { .. }
             | Error::CopyFailed { .. }
             | Error::Sled(_)

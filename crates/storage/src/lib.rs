@@ -6,6 +6,7 @@
 //! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit.
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
+//! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers.
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`offline`]: offline inspection of a replica directory, through a private copy.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
@@ -27,6 +28,7 @@ pub mod db;
 pub mod error;
 pub mod fence;
 pub mod flusher;
+pub mod identity;
 pub mod keys;
 pub mod log_store;
 pub mod machine;

@@ -1,8 +1,9 @@
 //! Outbound peer RPC: one shared reqwest client for Raft traffic and leader forwarding.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -16,8 +17,12 @@ use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
 use crate::types::{GroupTypes, ReplicaId};
+
+/// Least time between two logged refusals by peers (each logs how many were left out).
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,21 +42,66 @@ pub enum PeerCallError {
         addr: String,
         /// Route.
         path: String,
+        /// The HTTP status of the answer, if one came (401: the peer rejected the cluster
+        /// token; 403: it belongs to another cluster).
+        status: Option<u16>,
         /// What went wrong (timeout, status, body).
         reason: String,
     },
 }
 
-/// HTTP client for peer routes: shared connection pool, cluster token on every call.
+/// HTTP client for peer routes: shared connection pool, cluster token and cluster id on every
+/// call.
 #[derive(Clone, Debug)]
 pub struct PeerClient {
     http: reqwest::Client,
     token: Arc<str>,
+    cluster_id: Arc<str>,
+    refusals: Arc<RefusalLog>,
+}
+
+/// Logs the refusals of peers (wrong token or cluster) loudly, at most once per
+/// [`REFUSAL_LOG_INTERVAL`]: Raft retries every heartbeat.
+#[derive(Debug)]
+struct RefusalLog {
+    since: Instant,
+    /// Milliseconds from `since` of the last logged refusal; 0 before the first.
+    last_ms: AtomicU64,
+    left_out: AtomicU64,
+}
+
+impl RefusalLog {
+    fn note(&self, addr: &str, path: &str, answer: &str) {
+        let now_ms = u64::try_from(self.since.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let last_ms = self.last_ms.load(Ordering::Relaxed);
+        let interval_ms = REFUSAL_LOG_INTERVAL.as_millis() as u64;
+        let due = last_ms == 0 || now_ms.saturating_sub(last_ms) >= interval_ms;
+        if !due
+            || self
+                .last_ms
+                .compare_exchange(last_ms, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            self.left_out.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let left_out = self.left_out.swap(0, Ordering::Relaxed);
+        tracing::error!(
+            peer = addr,
+            path,
+            answer,
+            refusals_not_logged = left_out,
+            "a peer refused this replica: their cluster tokens or cluster ids differ; fix the \
+             configuration of one of them"
+        );
+    }
 }
 
 impl PeerClient {
-    /// A client that authenticates with `token`.
-    pub fn new(token: &str) -> Self {
+    /// A client that authenticates with `token` and speaks for cluster `cluster_id`.
+    pub fn new(token: &str, cluster_id: &str) -> Self {
         let http = reqwest::Client::builder()
             // Peers are addressed directly; never through a proxy from the environment.
             .no_proxy()
@@ -61,6 +111,12 @@ impl PeerClient {
         Self {
             http,
             token: token.into(),
+            cluster_id: cluster_id.into(),
+            refusals: Arc::new(RefusalLog {
+                since: Instant::now(),
+                last_ms: AtomicU64::new(0),
+                left_out: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -75,15 +131,17 @@ impl PeerClient {
         body: &Req,
         timeout: Duration,
     ) -> Result<Resp, PeerCallError> {
-        let failed = |reason: String| PeerCallError::Failed {
+        let failed = |status: Option<u16>, reason: String| PeerCallError::Failed {
             addr: addr.to_string(),
             path: path.to_string(),
+            status,
             reason,
         };
         let sent = self
             .http
             .post(format!("http://{addr}{path}"))
             .bearer_auth(&self.token)
+            .header(CLUSTER_ID_HEADER, &*self.cluster_id)
             .json(body)
             .timeout(timeout)
             .send()
@@ -96,14 +154,23 @@ impl PeerClient {
                     reason: e.to_string(),
                 })
             }
-            Err(e) => return Err(failed(e.to_string())),
+            Err(e) => return Err(failed(None, e.to_string())),
         };
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
-            return Err(failed(format!("status {status}: {text}")));
+            if matches!(status.as_u16(), 401 | 403) {
+                self.refusals.note(addr, path, &text);
+            }
+            return Err(failed(
+                Some(status.as_u16()),
+                format!("status {status}: {text}"),
+            ));
         }
-        response.json().await.map_err(|e| failed(e.to_string()))
+        response
+            .json()
+            .await
+            .map_err(|e| failed(Some(status.as_u16()), e.to_string()))
     }
 }
 
@@ -165,8 +232,13 @@ impl<M> PeerLink<M> {
             .post(&self.addr, path, req, option.hard_ttl())
             .await
             .map_err(|e| match e {
-                // Unreachable makes openraft back off before the next try.
-                PeerCallError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                // Unreachable makes openraft back off before the next try; a peer that refused
+                // the token or cluster id will refuse again, so it is backed off from too.
+                PeerCallError::Connect { .. }
+                | PeerCallError::Failed {
+                    status: Some(401 | 403),
+                    ..
+                } => RPCError::Unreachable(Unreachable::new(&e)),
                 PeerCallError::Failed { .. } => RPCError::Network(NetworkError::new(&e)),
             })?;
         reply.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -1,4 +1,5 @@
-//! Inbound peer routes: Raft RPC, forwarded writes, read index; all behind the cluster token.
+//! Inbound peer routes: Raft RPC, forwarded writes, read index, the start-up greeting; all
+//! behind the cluster token, and the Raft ones behind the cluster id too.
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use api::{ApiError, ErrorCode};
 
+use crate::identity::{Hello, CLUSTER_ID_HEADER, HELLO_PATH};
 use crate::machine::ServiceMachine;
 use crate::replica::{LeaderReply, Replica, Written, SNAPSHOT_CHUNK_BYTES_MAX};
 use crate::types::{GroupTypes, ReplicaId};
@@ -23,16 +25,27 @@ use crate::types::{GroupTypes, ReplicaId};
 const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
 
 /// The routes every replica serves whatever its service: token-protected Raft RPC, forwarded
-/// writes, read index and `/status`; public `/health` and `/metrics`.
+/// writes, read index and greeting (also refused from another cluster) and `/status`; public
+/// `/health` and `/metrics`.
 pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
     let token: Arc<str> = replica.spec().cluster_token.as_str().into();
-    Router::new()
-        .route("/status", get(status::<M>))
+    let cluster_id: Arc<str> = replica
+        .spec()
+        .cluster_id
+        .as_deref()
+        .expect("a started replica knows its cluster id")
+        .into();
+    let raft = Router::new()
         .route("/raft/append", post(append::<M>))
         .route("/raft/vote", post(vote::<M>))
         .route("/raft/snapshot", post(snapshot::<M>))
         .route("/raft/write", post(write::<M>))
         .route("/raft/read-index", post(read_index::<M>))
+        .route(HELLO_PATH, post(hello::<M>))
+        .route_layer(middleware::from_fn_with_state(cluster_id, require_cluster));
+    Router::new()
+        .route("/status", get(status::<M>))
+        .merge(raft)
         .layer(DefaultBodyLimit::max(PEER_BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<M>))
@@ -75,6 +88,27 @@ pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Ne
     }
 }
 
+/// Middleware: 403 `wrong_cluster` unless the request carries this replica's cluster id in
+/// [`CLUSTER_ID_HEADER`]: a replica of another cluster (another cluster's directory run with
+/// this cluster's addresses and token) must not vote, append or be voted for here.
+async fn require_cluster(State(own): State<Arc<str>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(CLUSTER_ID_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let message = match presented {
+        Some(id) if id == &*own => return next.run(req).await,
+        Some(id) => format!(
+            "this replica belongs to cluster {own}, the request comes from cluster {id}: a \
+             replica directory of another cluster runs with this cluster's addresses"
+        ),
+        None => format!("peer requests must carry the {CLUSTER_ID_HEADER} header"),
+    };
+    // Debug only: Raft retries every heartbeat, and the refused sender logs it loudly.
+    tracing::debug!(presented, "refused a peer request from another cluster");
+    ApiError::new(ErrorCode::WrongCluster, message).into_response()
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -113,4 +147,22 @@ async fn read_index<M: ServiceMachine>(
 ) -> Json<LeaderReply<u64>> {
     let wait = replica.spec().raft.read_timeout;
     Json(replica.read_index_as_leader(wait).await)
+}
+
+/// The start-up greeting: answers who this replica is (the middleware already checked the
+/// caller's token and cluster id).
+async fn hello<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(caller): Json<Hello>,
+) -> Json<Hello> {
+    let spec = replica.spec();
+    tracing::debug!(
+        group = caller.group,
+        replica_id = caller.replica_id,
+        "greeted"
+    );
+    Json(Hello {
+        group: spec.group.as_str().to_string(),
+        replica_id: spec.id,
+    })
 }

@@ -18,6 +18,13 @@ pub fn init_tracing() {
     });
 }
 
+/// Makes every file and directory this process creates from now on private to its user (umask
+/// 0o077: files 0600, directories 0700): replica directories hold customer orders, and sled
+/// creates its own files with the default modes. Call it first thing in server binaries.
+pub fn restrict_file_modes() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}
+
 /// Logs a panic through tracing and aborts the process: a replica with a dead task is worse than
 /// a dead replica, which its group tolerates and a supervisor restarts.
 ///

@@ -15,6 +15,7 @@ use crate::cluster::ReplicaSpec;
 use crate::db::ReplicaDb;
 use crate::error::{Error, Result};
 use crate::fence::{FenceEntry, WriteFence};
+use crate::identity;
 use crate::log_store::LogStore;
 use crate::machine::{ServiceMachine, StateView};
 use crate::network::{PeerCallError, PeerClient, PeerNetwork};
@@ -106,12 +107,15 @@ fn openraft_config(spec: &ReplicaSpec) -> Result<openraft::Config> {
 }
 
 impl<M: ServiceMachine> Replica<M> {
-    /// Opens the replica's directory, starts its Raft node and, on a brand-new directory,
+    /// Opens the replica's directory, checks its cluster identity (and greets its peers, see
+    /// [`crate::identity`]), starts its Raft node and, on a brand-new directory of a bootstrap,
     /// initializes the group with the configured membership (the same on every replica, which
-    /// openraft allows). A restarted replica never re-initializes.
+    /// openraft allows). A restarted replica never re-initializes, and an empty directory is
+    /// refused unless the spec says bootstrap.
     ///
     /// # Errors
-    /// The directory is locked or unreadable, or Raft cannot start.
+    /// The directory is empty (not a bootstrap), another cluster's, locked or unreadable; a peer
+    /// rejects this replica's token or cluster id; or Raft cannot start.
     pub async fn start(spec: ReplicaSpec) -> Result<Self> {
         Self::start_fenced(spec, None).await
     }
@@ -121,9 +125,10 @@ impl<M: ServiceMachine> Replica<M> {
     /// # Errors
     /// As [`Replica::start`].
     pub async fn start_fenced(
-        spec: ReplicaSpec,
+        mut spec: ReplicaSpec,
         fence: Option<Arc<dyn WriteFence<M>>>,
     ) -> Result<Self> {
+        identity::refuse_empty_dir(&spec)?;
         let db = ReplicaDb::open(&spec.data_dir, spec.sled_cache_bytes, M::STATE_TREES)?;
         let mut log_store = LogStore::<M>::new(db.clone());
         let raft_err = |reason: String| Error::Raft {
@@ -141,7 +146,10 @@ impl<M: ServiceMachine> Replica<M> {
                 .await
                 .map_err(|e| raft_err(e.to_string()))?
                 .is_none();
-        let peers = PeerClient::new(&spec.cluster_token);
+        let cluster_id = identity::settle(&db, &spec, fresh).await?;
+        let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
+        identity::greet_peers(&spec, &peers).await?;
+        spec.cluster_id = Some(cluster_id);
         let raft = Raft::new(
             spec.id,
             Arc::new(openraft_config(&spec)?),

@@ -21,7 +21,9 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Log lines printed per replica when a test fails.
 const TAIL_LINES: usize = 40;
 
-/// A group of replica processes of one binary, started as `<bin> <prefix args...> --config <cluster.toml> --id <N>`.
+/// A group of replica processes of one binary, started as `<bin> <prefix args...> --config
+/// <cluster.toml> --id <N>`, plus `--bootstrap` on the first start (a new cluster), never on a
+/// restart (a replica must not create its directory again).
 ///
 /// On drop every child is SIGKILLed; if the thread is panicking, the last 40 lines of each
 /// replica's log are printed to stderr first.
@@ -54,19 +56,22 @@ impl<'a> ReplicaSet<'a> {
             client: client_for(dir.token()),
         };
         for id in 1..=n as u64 {
-            let child = set.spawn(id);
+            let child = set.spawn(id, true);
             set.children.push(Mutex::new(child));
         }
         set
     }
 
-    /// Spawns replica `id` (no bookkeeping).
-    fn spawn(&self, id: u64) -> ChildGuard {
+    /// Spawns replica `id` (no bookkeeping), with `--bootstrap` if `bootstrap`.
+    fn spawn(&self, id: u64, bootstrap: bool) -> ChildGuard {
         let mut args = self.prefix_args.clone();
         args.push("--config".into());
         args.push(self.dir.config_path().to_string_lossy().into_owned());
         args.push("--id".into());
         args.push(id.to_string());
+        if bootstrap {
+            args.push("--bootstrap".into());
+        }
         ChildGuard::spawn(&self.bin, &args, &self.log_path(id), &[])
     }
 
@@ -112,15 +117,21 @@ impl<'a> ReplicaSet<'a> {
         self.child(id).terminate(STOP_GRACE)
     }
 
-    /// Spawns replica `id` again (log appended to the same file); panics if still running.
+    /// Spawns replica `id` again, without `--bootstrap` (log appended to the same file); panics
+    /// if still running.
     pub fn restart(&self, id: u64) {
         assert!(
             !self.is_running(id),
             "cannot restart {}-{id}: it is still running (kill or stop it first)",
             self.group
         );
-        let child = self.spawn(id);
+        let child = self.spawn(id, false);
         *self.child(id) = child;
+    }
+
+    /// The exit status of replica `id` if its process has exited.
+    pub fn exit_status(&self, id: u64) -> Option<ExitStatus> {
+        self.child(id).try_exit_status()
     }
 
     /// `127.0.0.1:PORT` of replica `id`.

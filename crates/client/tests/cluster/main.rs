@@ -1,5 +1,6 @@
 //! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`,
-//! `pygmy inspect`, and the frontends' cache against a real store.
+//! `pygmy inspect`, the frontends' cache against a real store, and the operator mistakes a
+//! replica refuses (`operator`).
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
@@ -8,6 +9,7 @@ mod bench;
 mod cache;
 mod cli;
 mod inspect;
+mod operator;
 mod serve;
 mod store;
 mod up;
@@ -21,6 +23,11 @@ fn bin() -> &'static Path {
 
 /// Runs `pygmy args...` to completion, without the developer's `PYGMY_*` variables.
 async fn pygmy(args: &[&str]) -> Output {
+    pygmy_with_env(args, &[]).await
+}
+
+/// Runs `pygmy args...` to completion with `envs` as its only `PYGMY_*` variables.
+async fn pygmy_with_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(bin());
     command.args(args).kill_on_drop(true);
     for (key, _) in std::env::vars_os() {
@@ -28,6 +35,7 @@ async fn pygmy(args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
+    command.envs(envs.iter().copied());
     command
         .output()
         .await

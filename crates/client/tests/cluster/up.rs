@@ -122,10 +122,11 @@ async fn killed_up_leaves_no_process_behind() {
 }
 
 #[tokio::test]
-async fn up_stops_every_child_when_one_cannot_start() {
-    // Goal: a child that dies while the cluster starts makes `pygmy up` fail with exit code 2,
-    // name it, and stop the others; tokens missing from the config are generated and stored.
-    // Method: hold the frontend's port, run `pygmy up` on a config without tokens.
+async fn up_refuses_a_taken_port_before_touching_anything() {
+    // Goal (#11 item 3): an address of the cluster already taken (another `pygmy up`, or any
+    // process) stops `pygmy up` before it starts or writes anything: exit 2, naming the address
+    // and the child it was for. Method: hold the frontend's port, run `pygmy up` on a config
+    // without tokens; no child may run, no token may be generated.
     test_support::init_tracing();
     let dir = ClusterDir::new(3, 3, &[]);
     strip_tokens(&dir);
@@ -133,25 +134,163 @@ async fn up_stops_every_child_when_one_cannot_start() {
     let config = dir.config_path().to_string_lossy().into_owned();
     let output = tokio::time::timeout(START, pygmy(&["up", "--config", &config]))
         .await
+        .expect("pygmy up refuses at once");
+    let (code, stderr) = code_and_stderr(&output);
+    assert_eq!(code, Some(2), "{stderr}");
+    let named = format!("cannot listen on {} (frontend)", dir.frontend_addr());
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains("nothing was started"), "{stderr}");
+    assert!(!dir.data_dir().join("tokens.toml").exists());
+    assert!(!dir.data_dir().join("cluster_id").exists());
+    assert_eq!(processes_mentioning(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn up_quotes_the_real_error_of_a_child_and_stops_the_others() {
+    // Goal (#11 item 3): a child that exits while the cluster starts makes `pygmy up` exit 2
+    // quoting that child's own error from this run, never a stale line of an earlier run's
+    // log, and stop the others; tokens missing from the config are generated and stored.
+    // Method: a catalog file that does not exist (every catalog replica exits at start), a
+    // catalog-1 log holding an earlier run's error line, a config without tokens.
+    test_support::init_tracing();
+    let dir = ClusterDir::new(3, 3, &[]);
+    strip_tokens(&dir);
+    let text = std::fs::read_to_string(dir.config_path()).unwrap();
+    let text = text.replace(
+        "[catalog]\n",
+        "[catalog]\ncatalog_file = \"/nonexistent/books.toml\"\n",
+    );
+    std::fs::write(dir.config_path(), text).unwrap();
+    let logs = dir.data_dir().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let stale = "pygmy: a stale error of an earlier run";
+    for k in 1..=3 {
+        std::fs::write(logs.join(format!("catalog-{k}.log")), format!("{stale}\n")).unwrap();
+    }
+    let config = dir.config_path().to_string_lossy().into_owned();
+    let output = tokio::time::timeout(START, pygmy(&["up", "--config", &config]))
+        .await
         .expect("pygmy up gives up within its start-up deadline");
     let (code, stderr) = code_and_stderr(&output);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("frontend exited while the cluster was starting"),
+        stderr.contains("exited while the cluster was starting"),
         "{stderr}"
     );
-    assert!(stderr.contains("frontend.log"), "{stderr}");
+    assert!(
+        stderr.contains("catalog file /nonexistent/books.toml"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(stale), "{stderr}");
     let tokens = std::fs::read_to_string(dir.data_dir().join("tokens.toml")).unwrap();
     assert!(
         tokens.contains("cluster_token = ") && tokens.contains("admin_token = "),
         "{tokens}"
     );
-    // The frontend's address is ours: only the replicas' must be closed.
-    let addrs: Vec<String> = all_addrs(&dir)
-        .into_iter()
-        .filter(|a| a != dir.frontend_addr())
-        .collect();
-    let open = listening(&addrs).await;
+    let open = listening(&all_addrs(&dir)).await;
     assert!(open.is_empty(), "still listening: {open:?}");
     assert_eq!(processes_mentioning(dir.path()), Vec::<String>::new());
+}
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Asserts that `pygmy up`'s data directory and everything in it is private (#11 item 13).
+fn assert_private(data: &Path) {
+    assert_eq!(mode(data), 0o700, "{}", data.display());
+    for sub in ["logs", "catalog-1", "orders-3"] {
+        assert_eq!(mode(&data.join(sub)), 0o700, "{sub}");
+    }
+    for file in files_under(data) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+/// Pids of live processes whose command line mentions `root`.
+fn pids_mentioning(root: &Path) -> Vec<String> {
+    processes_mentioning(root)
+        .iter()
+        .filter_map(|line| line.split_once(':').map(|(pid, _)| pid.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_running_cluster_is_safe_from_a_second_up_and_from_up_fresh() {
+    // Goal (#11 items 1, 3, 13): `pygmy up --fresh` on the data directory of a running cluster
+    // refuses (exit 2) and deletes nothing; a second `pygmy up` on the same ports (another data
+    // directory) refuses before writing anything instead of reporting the other cluster as its
+    // own; the running cluster's files are private and its children get no token in their
+    // environment. Method: `pygmy up` on a config without tokens; once it serves, run both
+    // mistakes, check the data directory, the modes and the children's environments, and that
+    // the cluster still serves.
+    test_support::init_tracing();
+    let dir = ClusterDir::new(3, 3, &[]);
+    strip_tokens(&dir);
+    // `up` creates the data directory itself (the harness made it with the test's umask).
+    std::fs::remove_dir_all(dir.data_dir()).unwrap();
+    let config = dir.config_path().to_string_lossy().into_owned();
+    let log = dir.logs_dir().join("up.log");
+    let args = ["up", "--config", &config].map(String::from);
+    let mut up = ChildGuard::spawn(bin(), &args, &log, &[]);
+    let url = format!("http://{}", dir.frontend_addr());
+    poll_until(START, "the cluster to serve the catalog", || async {
+        let output = pygmy(&["lookup", "1", "--json", "--url", &url]).await;
+        output.status.success().then_some(())
+    })
+    .await;
+
+    let output = pygmy(&["up", "--config", &config, "--fresh"]).await;
+    let (code, stderr) = code_and_stderr(&output);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("in use by running replicas"), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    for kept in ["catalog-1", "orders-3", "logs", "tokens.toml", "cluster_id"] {
+        assert!(dir.data_dir().join(kept).exists(), "{kept} was deleted");
+    }
+
+    let other = dir.path().join("other-data");
+    let other_arg = other.to_string_lossy().into_owned();
+    let output = pygmy(&["up", "--config", &config, "--data", &other_arg]).await;
+    let (code, stderr) = code_and_stderr(&output);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert!(
+        !other.exists(),
+        "the refused up created {}",
+        other.display()
+    );
+
+    assert_private(&dir.data_dir());
+    let children = pids_mentioning(dir.path());
+    assert!(children.len() >= 7, "{children:?}");
+    for pid in children {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            !environ.contains("_TOKEN="),
+            "pid {pid} has a token in its environment"
+        );
+    }
+    let output = pygmy(&["lookup", "1", "--json", "--url", &url]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+
+    up.kill();
+    assert_nothing_left(&dir, "every child of the killed pygmy up to exit").await;
 }

@@ -75,7 +75,7 @@ pub fn replica_dir_name(dir: &Path) -> Option<(String, u64)> {
 /// Probes with a non-blocking *shared* lock, released at once: it fails exactly while another
 /// process holds sled's exclusive lock, and never blocks. A replica starting during that instant
 /// would find the lock taken and refuse to start (it says so); the window is a few microseconds.
-pub(crate) fn probe_in_use(dir: &Path) -> bool {
+pub fn probe_in_use(dir: &Path) -> bool {
     // Read-only: opening for the probe must not change the file.
     let Ok(file) = File::open(dir.join("db")) else {
         return false;

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::machine::ServiceMachine;
 use crate::snapshot::StateImage;
 
-pub use copy::{locate, replica_dir_name, Located};
+pub use copy::{locate, probe_in_use, replica_dir_name, Located};
 pub use decode::{decode, decode_entry, decode_json, key_kind, tree_key, Decoded, KeyKind};
 pub use replay::{differences, Applied, Difference, Replay};
 pub use summary::Summary;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{replica_dir_name, InspectMachine, ReplicaCopy};
 use crate::db::{RAFT_LOG, RAFT_META, SM_META};
 use crate::error::Result;
+use crate::identity::CLUSTER_ID_KEY;
 use crate::keys::try_key_u64;
 use crate::log_store::{COMMITTED, LAST_PURGED, VOTE};
 use crate::snapshot::{SNAPSHOT_DATA, SNAPSHOT_META};
@@ -25,6 +26,9 @@ pub struct Summary {
     pub group: String,
     /// Replica id, from the directory's name (`<group>-<id>`), if it has that form.
     pub replica_id: Option<u64>,
+    /// The id of the cluster the directory belongs to, recorded at bootstrap (none in a
+    /// directory made before cluster ids, or if it does not decode).
+    pub cluster_id: Option<String>,
     /// Whether a running process held the directory (the copy may be mid-write).
     pub in_use: bool,
     /// Bytes of the directory's files.
@@ -228,6 +232,7 @@ impl ReplicaCopy {
             replica_id: replica_dir_name(&self.source)
                 .filter(|(group, _)| group == M::GROUP)
                 .map(|(_, id)| id),
+            cluster_id: self.meta(RAFT_META, CLUSTER_ID_KEY)?.ok().flatten(),
             in_use: self.in_use,
             disk_bytes: self.disk_bytes,
             trees,

@@ -1,12 +1,13 @@
 //! `pygmy up --fresh`: removes what earlier runs left in the data directory.
 //!
 //! Only what Pygmy creates there is removed (`<group>-<id>` replica directories, `logs/`,
-//! `tokens.toml`); anything else is left alone and named, so that `--data ~` by mistake costs
+//! `tokens.toml`, `cluster_id`); anything else is left alone and named, so that `--data ~` by mistake costs
 //! nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use storage::identity::CLUSTER_ID_FILE;
 
 use crate::tokens::TOKENS_FILE;
 
@@ -42,14 +43,40 @@ pub(crate) fn clear(data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether `name` is something Pygmy creates in a data directory.
-fn is_pygmy_entry(name: &str) -> bool {
-    let replica_dir = name.split_once('-').is_some_and(|(group, id)| {
+/// The replica directories (`<group>-<id>`) in `data_dir`, in name order; none if it does not
+/// exist.
+///
+/// # Errors
+/// The directory cannot be read.
+pub(crate) fn replica_dirs(data_dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(data_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", data_dir.display())),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", data_dir.display()))?;
+        if is_replica_dir_name(&entry.file_name().to_string_lossy()) {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Whether `name` is a replica directory's (`catalog-1`, `orders-3`).
+fn is_replica_dir_name(name: &str) -> bool {
+    name.split_once('-').is_some_and(|(group, id)| {
         matches!(group, "catalog" | "orders")
             && !id.is_empty()
             && id.bytes().all(|b| b.is_ascii_digit())
-    });
-    replica_dir || name == "logs" || name == TOKENS_FILE
+    })
+}
+
+/// Whether `name` is something Pygmy creates in a data directory.
+fn is_pygmy_entry(name: &str) -> bool {
+    is_replica_dir_name(name) || name == "logs" || name == TOKENS_FILE || name == CLUSTER_ID_FILE
 }
 
 #[cfg(test)]
@@ -63,6 +90,12 @@ mod tests {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         std::fs::write(dir.path().join(TOKENS_FILE), "").unwrap();
+        std::fs::write(dir.path().join(CLUSTER_ID_FILE), "").unwrap();
+        let replicas = replica_dirs(dir.path()).unwrap();
+        assert_eq!(
+            replicas,
+            [dir.path().join("catalog-1"), dir.path().join("orders-12")]
+        );
         clear(dir.path()).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -6,8 +6,9 @@
 //! - `query`: `search`, `lookup`, `buy`, `order`, `restock`, `cluster` over the public API;
 //!   `output` prints their results (tables, or JSON with `--json`).
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
-//! - `up`: the whole cluster as child processes (`children`), with `fresh` (`--fresh`),
-//!   `tokens` (`<data_dir>/tokens.toml`) and `summary` (what it prints once ready).
+//! - `up`: the whole cluster as child processes (`children`), with `preflight` (nothing in
+//!   use before anything is touched), `fresh` (`--fresh`), `tokens` (`<data_dir>/tokens.toml`)
+//!   and `summary` (what it prints once ready).
 //!
 //! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
 //! success, 2 on any error (bad arguments included), 1 for violations found by `chaos` or
@@ -19,6 +20,7 @@ mod children;
 mod fresh;
 mod inspect;
 mod output;
+mod preflight;
 mod query;
 mod serve;
 mod summary;

@@ -61,12 +61,18 @@ pub(crate) struct ConfigArgs {
     data: Option<PathBuf>,
 }
 
-/// A replica: which one, and where the configuration is.
+/// A replica: which one, whether it bootstraps a new cluster, and where the configuration is.
 #[derive(Debug, Args)]
 pub(crate) struct ReplicaArgs {
     /// Replica id: its position in the group's `replicas` list, from 1.
     #[arg(long, value_parser = value_parser!(u64).range(1..))]
     id: u64,
+    /// Part of a new cluster's bootstrap (give it to every replica of the new cluster): create
+    /// the replica directory, recording the cluster id of `<data_dir>/cluster_id` (created if
+    /// missing). Without it an empty or missing directory is refused. Never use it to restart a
+    /// replica whose directory was lost: that can lose acknowledged orders.
+    #[arg(long)]
+    bootstrap: bool,
     #[command(flatten)]
     config: ConfigArgs,
 }
@@ -101,6 +107,7 @@ impl FrontendArgs {
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
     storage::process::init_tracing();
     storage::process::install_panic_hook();
+    storage::process::restrict_file_modes();
     let config = match &args.service {
         Service::Catalog(r) | Service::Order(r) => &r.config,
         Service::Frontend(f) => &f.config,
@@ -117,13 +124,13 @@ async fn serve(service: Service, parent: Option<u32>) -> Result<()> {
     match service {
         Service::Catalog(r) => {
             let config = r.config.config.as_deref();
-            catalog_svc::run(config, r.id, &r.config.overrides(), shutdown)
+            catalog_svc::run(config, r.id, &r.config.overrides(), r.bootstrap, shutdown)
                 .await
                 .with_context(|| format!("catalog replica {}", r.id))?;
         }
         Service::Order(r) => {
             let config = r.config.config.as_deref();
-            order_svc::run(config, r.id, &r.config.overrides(), shutdown)
+            order_svc::run(config, r.id, &r.config.overrides(), r.bootstrap, shutdown)
                 .await
                 .with_context(|| format!("order replica {}", r.id))?;
         }

@@ -53,12 +53,20 @@ pub(crate) fn read(data_dir: &Path) -> Result<Option<StoredTokens>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let tokens = toml::from_str(&text).with_context(|| {
+    let tokens: StoredTokens = toml::from_str(&text).with_context(|| {
         format!(
             "{} is not a tokens file (delete it, or start afresh with `pygmy up --fresh`)",
             path.display()
         )
     })?;
+    for (key, token) in [
+        ("cluster_token", &tokens.cluster_token),
+        ("admin_token", &tokens.admin_token),
+    ] {
+        if let Err(why) = storage::cluster::check_token(token.as_deref().unwrap_or_default()) {
+            bail!("{key} in {} {why}", path.display());
+        }
+    }
     Ok(Some(tokens))
 }
 
@@ -212,5 +220,11 @@ mod tests {
         std::fs::write(path(dir.path()), "bogus = 1").unwrap();
         let e = read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("is not a tokens file"), "{e}");
+        std::fs::write(path(dir.path()), "admin_token = \"x\"").unwrap();
+        let e = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("admin_token in ") && e.contains("too short"),
+            "{e}"
+        );
     }
 }

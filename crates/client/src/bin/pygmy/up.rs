@@ -1,10 +1,15 @@
 //! `pygmy up`: the whole cluster as child processes of one command, until Ctrl-C.
 //!
-//! Steps: load the configuration; with `--fresh`, clear the data directory; fill empty tokens
-//! (from `<data_dir>/tokens.toml`, else new random ones stored there); start `pygmy serve` for
-//! every replica and the frontend; wait until both groups have a leader and the frontend
-//! answers; print where everything is; report children that exit, without restarting them;
-//! on Ctrl-C or SIGTERM stop every child (SIGTERM, then SIGKILL after a grace period).
+//! Steps: load the configuration; check that no running process holds a replica directory and
+//! that every address is free (before touching anything, `--fresh` included); with `--fresh`,
+//! clear the data directory; a data directory without replica directories (a first run, or
+//! `--fresh`) bootstraps a new cluster: a new `<data_dir>/cluster_id`, and `--bootstrap` to
+//! every replica's first start; fill empty tokens (from `<data_dir>/tokens.toml`, else new
+//! random ones stored there, which the children read: tokens never go into their environment);
+//! start `pygmy serve` for every replica and the frontend; wait until both groups have a leader
+//! and the frontend answers; print where everything is; report children that exit, without
+//! restarting them; on Ctrl-C or SIGTERM stop every child (SIGTERM, then SIGKILL after a grace
+//! period). Files and directories it creates are private (0600, 0700).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +22,7 @@ use storage::{Cluster, ClusterOverrides, GroupName};
 
 use crate::children::{Children, Plan};
 use crate::serve::ENV_PARENT_PID;
-use crate::tokens::{self, ENV_ADMIN_TOKEN, ENV_CLUSTER_TOKEN};
-use crate::{fresh, summary};
+use crate::{fresh, preflight, summary, tokens};
 
 /// How long the cluster gets to elect both leaders and bring the frontend up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,18 +76,13 @@ pub(crate) struct Started {
 /// ready within 60 s (every child is stopped first).
 pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
     storage::process::init_tracing();
+    storage::process::restrict_file_modes();
     let overrides = ClusterOverrides {
         data_dir: args.data.clone(),
         ..ClusterOverrides::default()
     };
     let mut cluster = Cluster::load(args.config.as_deref(), &overrides)
         .context("loading the cluster configuration")?;
-    if args.fresh {
-        fresh::clear(&cluster.data_dir)?;
-    }
-    let logs = cluster.data_dir.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    let admin_token_stored = tokens::ensure(&mut cluster)?;
     let frontends = frontend_addrs(&cluster, args.frontends)?;
     let plans = plans(
         args.config.as_deref(),
@@ -91,14 +90,20 @@ pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
         &cluster,
         &frontends,
     );
+    preflight::check(&cluster.data_dir, &plans)?;
+    if args.fresh {
+        fresh::clear(&cluster.data_dir)?;
+    }
+    let bootstrap = prepare_data_dir(&cluster.data_dir)?;
+    let admin_token_stored = tokens::ensure(&mut cluster)?;
     let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-    let mut envs = child_envs(&cluster);
+    let mut envs = child_envs();
     if args.no_cache {
         envs.push((ENV_CACHE_ENABLED, "false".into()));
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;
     runtime.block_on(async {
-        let mut children = Children::spawn(&program, &plans, &envs)?;
+        let mut children = Children::spawn(&program, &plans, &envs, bootstrap)?;
         let mut started = Started {
             cluster,
             plans,
@@ -138,13 +143,38 @@ async fn supervise(children: &mut Children, started: &mut Started, json: bool) -
     Ok(())
 }
 
-/// The environment of every child: this process as parent to watch, and the tokens.
-pub(crate) fn child_envs(cluster: &Cluster) -> Vec<(&'static str, String)> {
-    vec![
-        (ENV_PARENT_PID, std::process::id().to_string()),
-        (ENV_CLUSTER_TOKEN, cluster.cluster_token.clone()),
-        (ENV_ADMIN_TOKEN, cluster.admin_token.clone()),
-    ]
+/// The environment added for every child: this process as parent to watch. Tokens are not
+/// passed (the environment of a process is readable by its user's other processes and
+/// inherited by its children): children read them where `up` did, from the configuration or
+/// `<data_dir>/tokens.toml` (mode 0600).
+pub(crate) fn child_envs() -> Vec<(&'static str, String)> {
+    vec![(ENV_PARENT_PID, std::process::id().to_string())]
+}
+
+/// Creates the data directory and its `logs/` (mode 0700) if missing, and tells whether this
+/// start bootstraps a new cluster: it does when the data directory holds no replica directory
+/// (a first run, or after `--fresh`), and then gets a new `<data_dir>/cluster_id`. Otherwise
+/// replicas resume their directories, and one whose directory is missing refuses to start.
+///
+/// # Errors
+/// The directories or the id file cannot be made.
+pub(crate) fn prepare_data_dir(data_dir: &Path) -> Result<bool> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let logs = data_dir.join("logs");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&logs)
+        .with_context(|| format!("cannot create {}", logs.display()))?;
+    if !fresh::replica_dirs(data_dir)?.is_empty() {
+        return Ok(false);
+    }
+    let id = storage::identity::write_new_id_file(data_dir)?;
+    eprintln!(
+        "pygmy up: bootstrapping a new cluster (id {id}) in {}",
+        data_dir.display()
+    );
+    Ok(true)
 }
 
 /// `count` frontend addresses: `[frontend] addr`, then the ports after it.
@@ -252,8 +282,11 @@ pub(crate) async fn wait_ready(
     let mut shown = String::new();
     loop {
         if let Some((name, status, log)) = children.newly_exited().into_iter().next() {
+            let said = children
+                .last_words(&name)
+                .map_or_else(String::new, |words| format!(": {words}"));
             bail!(
-                "{name} exited while the cluster was starting ({status}); see its log {}",
+                "{name} exited while the cluster was starting ({status}){said}; see its log {}",
                 log.display()
             );
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use storage::{Cluster, ClusterOverrides};
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::workload::ITEMS;
 use crate::children::{Children, Plan};
-use crate::{tokens, up};
+use crate::{preflight, tokens, up};
 
 /// Copies added to every book before the run, so that buys mostly succeed.
 const RESTOCK_BEFORE: i64 = 50;
@@ -53,7 +54,10 @@ impl Lab {
                 (Some(t), path)
             }
         };
-        std::fs::create_dir_all(data_dir.join("logs"))
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
         let config_path = match config {
             Some(c) => c.to_path_buf(),
@@ -64,7 +68,6 @@ impl Lab {
             ..ClusterOverrides::default()
         };
         let mut cluster = Cluster::load(Some(&config_path), &overrides)?;
-        tokens::ensure(&mut cluster)?;
         let host = cluster
             .frontend_addr
             .rsplit_once(':')
@@ -76,8 +79,11 @@ impl Lab {
         }
         let frontends = addrs;
         let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster, &frontends);
+        preflight::check(&data_dir, &plans)?;
+        let bootstrap = up::prepare_data_dir(&data_dir)?;
+        tokens::ensure(&mut cluster)?;
         let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-        let mut children = Children::spawn(&program, &plans, &up::child_envs(&cluster))?;
+        let mut children = Children::spawn(&program, &plans, &up::child_envs(), bootstrap)?;
         eprintln!(
             "pygmy chaos: starting the cluster in {}",
             data_dir.display()

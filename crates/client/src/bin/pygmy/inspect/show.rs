@@ -59,6 +59,12 @@ fn write_summary(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
         let granted = if v.committed { ", granted" } else { "" };
         format!("{}, voted for {}{granted}", v.term, v.voted_for)
     });
+    let cluster = s.cluster_id.clone();
+    line(
+        out,
+        "cluster",
+        cluster.unwrap_or_else(|| "no cluster id".into()),
+    )?;
     line(out, "term", vote)?;
     line(out, "voters", format!("{:?}", s.voters))?;
     let range = match (s.log.first_index, s.log.last_index) {
