@@ -157,6 +157,21 @@ impl PygmyClient {
         self.send(self.http.get(&url), &url).await?.empty()
     }
 
+    /// `GET /ready`: whether the frontend can serve now (leaders known, cache lease held), and
+    /// if not, why; a 503 answer is a `Readiness`, not an error.
+    ///
+    /// # Errors
+    /// The frontend cannot be reached, or its answer is not a readiness report.
+    pub async fn ready(&self) -> Result<api::Readiness> {
+        let url = self.url("/ready");
+        let answer = self.send(self.http.get(&url), &url).await?;
+        serde_json::from_slice(&answer.body).map_err(|e| Error::Decode {
+            url,
+            status: answer.status,
+            reason: e.to_string(),
+        })
+    }
+
     /// The full URL of `path` (which starts with `/`).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -76,13 +76,19 @@ impl<'a> Store<'a> {
         store
     }
 
-    /// Waits until every frontend answers `GET /books` with a non-empty catalog.
+    /// Waits until every frontend is ready (`/ready`: leaders known, cache lease held) and
+    /// answers `GET /books` with a non-empty catalog (seeded after the catalog leader's quiet
+    /// period).
     pub async fn wait_serving(&self) {
         for k in 0..self.frontends.len() {
             poll_until(
                 STORE_SETTLE,
-                "the frontend to serve the catalog",
+                "the frontend to be ready and serve the catalog",
                 || async {
+                    let ready = self.client.get(self.frontend_url(k, "/ready")).send().await;
+                    if ready.ok()?.status() != reqwest::StatusCode::OK {
+                        return None;
+                    }
                     let url = self.frontend_url(k, "/books");
                     let resp = self.client.get(url).send().await.ok()?;
                     let body: serde_json::Value = resp.json().await.ok()?;

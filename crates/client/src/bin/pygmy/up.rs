@@ -293,9 +293,10 @@ pub(crate) async fn wait_ready(
         let token = &cluster.cluster_token;
         let catalog = group_leader(&http, token, &cluster.catalog).await;
         let orders = group_leader(&http, token, &cluster.orders).await;
+        // Ready: both leaders known and, when caching, a lease held.
         let mut frontend_up = true;
         for frontend in &frontends {
-            frontend_up &= frontend.health().await.is_ok();
+            frontend_up &= frontend.ready().await.is_ok_and(|r| r.ready);
         }
         // A new catalog leader seeds the books through the log after its quiet period: until
         // then every lookup would be a 404.
@@ -307,7 +308,7 @@ pub(crate) async fn wait_ready(
             _ => false,
         };
         let show = |l: Option<u64>| l.map_or("none yet".into(), |id| id.to_string());
-        let state = if frontend_up { "up" } else { "starting" };
+        let state = if frontend_up { "ready" } else { "starting" };
         let books = if seeded { "seeded" } else { "not yet" };
         let progress = format!(
             "catalog leader: {}, orders leader: {}, frontend: {state}, books: {books}",

@@ -4,13 +4,15 @@
 //! directory or `--data DIR`; restock every book; run `--clients` concurrent clients through
 //! the public API for `--duration`, recording every operation ([`workload`]), while the
 //! [`nemesis`] kills, pauses and restarts replicas and the frontend on a seeded schedule; heal;
-//! wait until the cluster has settled; read every replica's final state ([`collect`]); check
-//! the history ([`client::check`]); report ([`report`]). Exit 1 if any check failed.
+//! wait until the cluster has settled; check that every frontend's cache serves hits again
+//! ([`liveness`]); read every replica's final state ([`collect`]); check the history
+//! ([`client::check`]); report ([`report`]). Exit 1 if any check failed.
 //!
 //! Layout: `setup` (directory, configuration, processes), `workload`, `nemesis`, `collect`,
 //! `report` (table, JSON, SVG plot).
 
 mod collect;
+mod liveness;
 mod nemesis;
 mod report;
 mod setup;
@@ -194,6 +196,20 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
     let settled = reader.settle(&lab.cluster).await;
+    let cache_live = if lab.cluster.cache.enabled {
+        eprintln!("pygmy chaos: checking that every frontend's cache serves hits again");
+        let books: Vec<u64> = initial_stock.keys().copied().collect();
+        let live = liveness::check_cache_live(
+            &workload.http,
+            &lab.frontends,
+            &books,
+            lab.cluster.cache.lease,
+        )
+        .await;
+        Some(live.map_err(|e| format!("{e:#}")))
+    } else {
+        None
+    };
     let state = reader.collect(&lab.cluster, &lab.logs_dir()).await?;
     Ok(report::RunResult::check(report::RunFacts {
         seed,
@@ -209,6 +225,7 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         orders_before,
         state,
         settled: settled.err().map(|e| format!("{e:#}")),
+        cache_live,
         search_states_max: args.search_states_max,
     }))
 }

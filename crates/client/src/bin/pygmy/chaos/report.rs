@@ -38,6 +38,8 @@ pub(crate) struct RunFacts {
     pub(crate) state: FinalState,
     /// Why the cluster did not settle, if it did not.
     pub(crate) settled: Option<String>,
+    /// Whether every frontend's cache served hits again after healing (`None`: no cache).
+    pub(crate) cache_live: Option<Result<String, String>>,
     /// Most states the linearizability search explores per book.
     pub(crate) search_states_max: u64,
 }
@@ -84,6 +86,18 @@ impl RunResult {
                 name: "cluster_settled".into(),
                 status: CheckStatus::Failed,
                 details: vec![why.clone()],
+                ops: Vec::new(),
+            });
+        }
+        if let Some(live) = &facts.cache_live {
+            let (status, detail) = match live {
+                Ok(held) => (CheckStatus::Passed, held),
+                Err(why) => (CheckStatus::Failed, why),
+            };
+            checks.checks.push(client::check::CheckResult {
+                name: "cache_live".into(),
+                status,
+                details: vec![detail.clone()],
                 ops: Vec::new(),
             });
         }
