@@ -264,6 +264,54 @@ async fn two_of_three_down_refuses_writes_within_the_deadline_then_recovers() {
     set.assert_no_panics();
 }
 
+/// `GET /ready` of replica `id`: its status code and reasons.
+async fn readiness(set: &ReplicaSet<'_>, id: u64) -> Option<(StatusCode, Vec<String>)> {
+    let resp = set.client().get(set.url(id, "/ready")).send().await.ok()?;
+    let status = resp.status();
+    let body: api::Readiness = resp.json().await.ok()?;
+    Some((status, body.reasons))
+}
+
+#[tokio::test]
+async fn ready_says_why_a_replica_without_a_leader_cannot_serve_and_comes_back() {
+    // Goal (#10): `/ready` is 200 on every replica of a healthy group; a replica left alone
+    // (its leader and the other follower killed) answers 503 "no leader known"; once the
+    // others return, it is ready again.
+    let dir = ClusterDir::new(3, 1, &[]);
+    let (set, leader) = start(&dir).await;
+    for id in set.ids() {
+        poll_until(SETTLE, "every replica ready", || async {
+            (readiness(&set, id).await?.0 == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+    let alone = follower_of(&set, leader);
+    let others: Vec<u64> = set.ids().into_iter().filter(|id| *id != alone).collect();
+    for id in &others {
+        set.kill(*id);
+    }
+    let reasons = poll_until(
+        SETTLE,
+        "the lone replica to say it is not ready",
+        || async {
+            let (status, reasons) = readiness(&set, alone).await?;
+            (status == StatusCode::SERVICE_UNAVAILABLE).then_some(reasons)
+        },
+    )
+    .await;
+    assert_eq!(reasons, ["no leader known"]);
+    for id in &others {
+        set.restart(*id);
+    }
+    for id in set.ids() {
+        poll_until(SETTLE, "every replica ready again", || async {
+            (readiness(&set, id).await?.0 == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+    set.assert_no_panics();
+}
+
 #[tokio::test]
 async fn reservations_are_exactly_once_and_never_oversell() {
     // Goal: a key reserves once; 50 concurrent reserve-1 on stock 5 over all replicas: 5 succeed.
