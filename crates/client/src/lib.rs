@@ -17,8 +17,6 @@
 
 pub mod bench;
 pub mod chaos;
-/// The history checker of `pygmy chaos`: linearizability, durability and conservation checks.
-pub mod check;
 pub mod client;
 pub mod error;
 mod legacy;

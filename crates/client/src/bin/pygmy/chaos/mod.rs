@@ -5,7 +5,7 @@
 //! the public API for `--duration`, recording every operation ([`workload`]), while the
 //! [`nemesis`] kills, pauses and restarts replicas and the frontend on a seeded schedule; heal;
 //! wait until the cluster has settled; read every replica's final state ([`collect`]); check
-//! the history ([`client::check`]); report ([`report`]). Exit 1 if any check failed.
+//! the history ([`check`]); report ([`report`]). Exit 1 if any check failed.
 //!
 //! Layout: `setup` (directory, configuration, processes), `workload`, `nemesis`, `collect`,
 //! `report` (table, JSON, SVG plot).

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use api::{Book, BookList, ErrorBody, ErrorCode, Order};
-use client::check::{Op, OpKind, Outcome};
+use check::{Op, OpKind, Outcome};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
