@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`bench`](mod@bench): latency and outcome recording, `Server-Timing` parsing and the report of
 //!   `pygmy bench`.
-//! - [`chaos`]: the seeded fault schedule and timeline statistics of `pygmy chaos`.
+//! - [`chaos`]: the seeded draws, fault schedule and timeline statistics of `pygmy chaos` (its
+//!   history checker is the `check` crate).
 //! - [`client`]: [`PygmyClient`], one method per public route.
 //! - `legacy`: raw access to the routes of the original Flask system ([`RawAnswer`]).
 //! - [`error`]: [`Error`], which keeps "the server said no" apart from "the outcome is
@@ -12,13 +13,11 @@
 //! - `request`: sending one request and reading its answer (bounded by [`ANSWER_BYTES_MAX`]).
 //!
 //! The `pygmy` binary (`src/bin/pygmy/`) also depends on the services, for `pygmy serve` and
-//! `pygmy up`; this library uses only `api`, an HTTP client and
-//! `hdrhistogram`.
+//! `pygmy up`, and on `check`, for `pygmy chaos`; this library uses only `api`, an HTTP client,
+//! `hdrhistogram` and `rand_chacha`.
 
 pub mod bench;
 pub mod chaos;
-/// The history checker of `pygmy chaos`: linearizability, durability and conservation checks.
-pub mod check;
 pub mod client;
 pub mod error;
 mod legacy;

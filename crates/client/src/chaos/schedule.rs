@@ -1,12 +1,12 @@
 //! The nemesis schedule: which fault, on which group and role, when, and for how long; drawn
-//! from a seeded RNG so that a run can be repeated.
+//! from the seed ([`Draw`]) so that a run can be repeated, next year as well.
 
 use std::fmt;
 use std::str::FromStr;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+
+use super::draw::Draw;
 
 /// A kind of fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,7 +143,7 @@ const LEADER_WEIGHT: f64 = 2.0 / 3.0;
 impl Schedule {
     /// Draws the schedule of `config`; the same config always gives the same schedule.
     pub fn draw(config: &ScheduleConfig) -> Schedule {
-        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut draw = Draw::new(config.seed);
         let mut kinds = config.faults.clone();
         if config.max_down == MaxDown::All && kinds.contains(&FaultKind::Kill) {
             kinds.push(FaultKind::KillGroup);
@@ -156,20 +156,20 @@ impl Schedule {
         if kinds.is_empty() {
             return Schedule { steps };
         }
-        let mut at_ms = rng.gen_range(lo..=hi);
+        let mut at_ms = draw.range(lo, hi);
         while at_ms < config.duration_ms {
-            let kind = kinds[rng.gen_range(0..kinds.len())];
-            let group = if rng.gen_bool(0.5) {
+            let kind = kinds[draw.index(kinds.len())];
+            let group = if draw.chance(0.5) {
                 "catalog"
             } else {
                 "orders"
             };
-            let role = if rng.gen_bool(LEADER_WEIGHT) {
+            let role = if draw.chance(LEADER_WEIGHT) {
                 Role::Leader
             } else {
                 Role::Follower
             };
-            let down_ms = rng.gen_range(1_000..=5_000);
+            let down_ms = draw.range(1_000, 5_000);
             steps.push(FaultStep {
                 at_ms,
                 kind,
@@ -177,7 +177,7 @@ impl Schedule {
                 role,
                 down_ms,
             });
-            at_ms += rng.gen_range(lo..=hi);
+            at_ms += draw.range(lo, hi);
         }
         Schedule { steps }
     }
@@ -201,6 +201,43 @@ mod tests {
     fn same_seed_same_schedule_other_seed_other_schedule() {
         assert_eq!(Schedule::draw(&config(7)), Schedule::draw(&config(7)));
         assert_ne!(Schedule::draw(&config(7)), Schedule::draw(&config(8)));
+    }
+
+    #[test]
+    fn the_ci_seed_draws_the_same_schedule_every_year() {
+        // Goal: `--seed 20261125` (the seed of `.ci/run`) replays the same faults after any
+        // upgrade of `rand` ([`Draw`]). Method: pin its first steps.
+        let ci = ScheduleConfig {
+            faults: vec![FaultKind::Kill, FaultKind::Pause, FaultKind::KillFrontend],
+            duration_ms: 40_000,
+            ..config(20261125)
+        };
+        let steps = Schedule::draw(&ci).steps;
+        let first: Vec<(u64, FaultKind, &str, Role, u64)> = steps
+            .iter()
+            .take(3)
+            .map(|s| (s.at_ms, s.kind, s.group.as_str(), s.role, s.down_ms))
+            .collect();
+        assert_eq!(
+            first,
+            vec![
+                (4054, FaultKind::Kill, "orders", Role::Follower, 2573),
+                (
+                    6201,
+                    FaultKind::KillFrontend,
+                    "catalog",
+                    Role::Follower,
+                    3609
+                ),
+                (
+                    10525,
+                    FaultKind::KillFrontend,
+                    "orders",
+                    Role::Follower,
+                    1694
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! [`nemesis`] kills, pauses and restarts replicas and the frontend on a seeded schedule; heal;
 //! wait until the cluster has settled; check that every frontend's cache serves hits again
 //! ([`liveness`]); read every replica's final state ([`collect`]); check the history
-//! ([`client::check`]); report ([`report`]). Exit 1 if any check failed.
+//! ([`check`]); report ([`report`]). Exit 1 if any check failed.
 //!
 //! Layout: `setup` (directory, configuration, processes), `workload`, `nemesis`, `collect`,
 //! `report` (table, JSON, SVG plot).

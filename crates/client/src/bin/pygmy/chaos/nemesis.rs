@@ -4,11 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use client::chaos::{FaultKind, FaultScope, FaultStep, MaxDown, Role, Schedule};
+use client::chaos::{Draw, FaultKind, FaultScope, FaultStep, MaxDown, Role, Schedule};
 use nix::sys::signal::Signal;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::Serialize;
 use storage::{Cluster, GroupName};
 use tokio::time::Instant;
@@ -81,7 +78,7 @@ pub(crate) struct Nemesis<'a> {
     frontends: Vec<String>,
     http: reqwest::Client,
     max_down: MaxDown,
-    rng: StdRng,
+    draw: Draw,
     start: Instant,
     down: Vec<Down>,
     /// Every fault, in firing order.
@@ -107,7 +104,7 @@ impl<'a> Nemesis<'a> {
             frontends,
             http,
             max_down,
-            rng: StdRng::seed_from_u64(seed ^ 0x6e656d65),
+            draw: Draw::new(seed ^ 0x6e656d65),
             start,
             down: Vec::new(),
             events: Vec::new(),
@@ -242,7 +239,8 @@ impl<'a> Nemesis<'a> {
         if up.len() < self.frontends.len().min(2) {
             return Err("a frontend is already down".into());
         }
-        up.choose(&mut self.rng)
+        self.draw
+            .pick(&up)
             .map(|f| vec![f.clone()])
             .ok_or_else(|| "no frontend is up".into())
     }
@@ -284,8 +282,8 @@ impl<'a> Nemesis<'a> {
                     .iter()
                     .filter(|n| Some(*n) != leader_name.as_ref())
                     .collect();
-                others
-                    .choose(&mut self.rng)
+                self.draw
+                    .pick(&others)
                     .map(|n| (*n).clone())
                     .or_else(|| up.first().cloned())
             }

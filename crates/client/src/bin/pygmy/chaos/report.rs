@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use check::{check_all, CheckInput, CheckLimits, CheckReport, CheckStatus, Op, OpKind, Outcome};
 use client::chaos::timeline::Sample;
 use client::chaos::{FaultScope, MaxDown, Schedule, Timeline, Write};
-use client::check::{
-    check_all, CheckInput, CheckLimits, CheckReport, CheckStatus, Op, OpKind, Outcome,
-};
 use serde::Serialize;
 
 use crate::chaos::collect::FinalState;
@@ -82,7 +80,7 @@ impl RunResult {
         };
         let mut checks = check_all(&input, &limits);
         if let Some(why) = &facts.settled {
-            checks.checks.push(client::check::CheckResult {
+            checks.checks.push(check::CheckResult {
                 name: "cluster_settled".into(),
                 status: CheckStatus::Failed,
                 details: vec![why.clone()],
@@ -94,7 +92,7 @@ impl RunResult {
                 Ok(held) => (CheckStatus::Passed, held),
                 Err(why) => (CheckStatus::Failed, why),
             };
-            checks.checks.push(client::check::CheckResult {
+            checks.checks.push(check::CheckResult {
                 name: "cache_live".into(),
                 status,
                 details: vec![detail.clone()],

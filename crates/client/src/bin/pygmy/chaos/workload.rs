@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use api::{Book, BookList, ErrorBody, ErrorCode, Order};
-use client::check::{Op, OpKind, Outcome};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use check::{Op, OpKind, Outcome};
+use client::chaos::Draw;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -153,30 +152,32 @@ async fn send(workload: &Workload, frontend: usize, request: reqwest::RequestBui
 impl Workload {
     /// Runs client `index` until `stop`.
     pub(crate) async fn client(self: Arc<Self>, index: u64, stop: Instant) {
-        let mut rng = StdRng::seed_from_u64(self.seed.wrapping_mul(31).wrapping_add(index));
+        let mut draw = Draw::new(self.seed.wrapping_mul(31).wrapping_add(index));
         let frontend = usize::try_from(index).unwrap_or(0) % self.bases.len();
         let mut process = self.recorder.new_process();
         let mut seq = 0u64;
         while Instant::now() < stop {
             seq += 1;
-            let item = rng.gen_range(1..=ITEMS);
-            let dice = rng.gen_range(0..100);
+            let item = draw.range(1, ITEMS);
+            let dice = draw.range(0, 99);
             let caller = Caller { process, frontend };
             let unknown = match dice {
                 0..=39 => self.lookup(caller, item).await,
                 40..=49 => {
-                    self.search(caller, if rng.gen_bool(0.5) { "ds" } else { "gs" })
+                    self.search(caller, if draw.chance(0.5) { "ds" } else { "gs" })
                         .await
                 }
                 50..=84 => {
                     let key = format!("chaos-{}-{index}-{seq}", self.seed);
-                    self.buy(caller, item, rng.gen_range(1..=2), key).await
+                    self.buy(caller, item, draw.range(1, 2), key).await
                 }
-                85..=94 => self.restock(caller, item, rng.gen_range(1..=4)).await,
+                85..=94 => {
+                    let delta = i64::try_from(draw.range(1, 4)).expect("at most 4");
+                    self.restock(caller, item, delta).await
+                }
                 _ => {
                     let max = self.recorder.max_order.load(Ordering::Relaxed);
-                    self.read_order(caller, rng.gen_range(1..=max.max(1) + 1))
-                        .await
+                    self.read_order(caller, draw.range(1, max.max(1) + 1)).await
                 }
             };
             // A process whose operation may still take effect is done (Knossos): go on as a
@@ -194,7 +195,7 @@ impl Workload {
                 tokio::time::sleep(FRONTEND_DOWN_PAUSE).await;
             }
             let pause_ms = self.pause.as_millis() as u64;
-            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..=pause_ms * 2))).await;
+            tokio::time::sleep(Duration::from_millis(draw.range(0, pause_ms * 2))).await;
         }
     }
 

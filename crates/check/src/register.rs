@@ -2,7 +2,7 @@
 //!
 //! P-compositional: the history is split by book and each book is checked alone (a history is
 //! linearizable iff each object's subhistory is). Per book, reads, buys and restocks become
-//! [`SearchOp`]s for the search of [`super::wgl`]:
+//! [`SearchOp`]s for the search of [`crate::wgl`]:
 //! - definitive failures (`Failed`) never happened and are dropped, and so are reads whose
 //!   answer never came (they constrain nothing);
 //! - every attempt under one buy key is one buy (the catalog applies a key at most once): it
@@ -23,11 +23,12 @@ use std::collections::{BTreeMap, HashMap};
 use api::Order;
 use serde::{Deserialize, Serialize};
 
-use super::history::Op;
-use super::logical::{add_final_read, logical_ops, unknown_buys_applied, Logical, Unusable};
-use super::report::CheckResult;
-use super::wgl::{search, Action, End, SearchOp, SearchOutcome};
-use super::CheckInput;
+use crate::history::Op;
+use crate::input::CheckInput;
+use crate::logical::{add_final_read, logical_ops, unknown_buys_applied, Logical, Unusable};
+use crate::model::{Action, End, SearchOp};
+use crate::report::CheckResult;
+use crate::wgl::{search, SearchOutcome};
 
 /// Most ops named as concurrent with the op that could not be linearized.
 const CONCURRENT_NAMED_MAX: usize = 16;
@@ -114,7 +115,7 @@ pub fn check_register(
 /// at the final stock if every catalog replica holds the same (else `stock_conserved` fails).
 pub(crate) fn stock_linearizable(input: &CheckInput, states_per_item_max: u64) -> CheckResult {
     let mut result = CheckResult::new("stock_linearizable");
-    let log = super::orders::reference_log(&input.order_logs);
+    let log = crate::orders::reference_log(&input.order_logs);
     let mut ends: BTreeMap<u64, BookEnd> = BTreeMap::new();
     if let Some((_, first)) = input.catalog_stock.first() {
         for (&item, &stock) in first {

@@ -1,11 +1,11 @@
-//! Which ops the search has linearized, kept the way the memo ([`super::memo`]) compares
+//! Which ops the search has linearized, kept the way the memo ([`crate::memo`]) compares
 //! states: ops with a known outcome one bit each; unknown writes folded by twins (writes with
 //! the same action), so that a group with `k` linearized members always shows its first `k`,
 //! whichever were placed; and how many writes with a fixed count have applied.
 
 use std::collections::BTreeMap;
 
-use super::wgl::Action;
+use crate::model::Action;
 
 /// Unknown writes with one action.
 struct Group {

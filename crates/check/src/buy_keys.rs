@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use api::Order;
 
-use super::history::{Op, OpKind, Outcome};
-use super::orders::reference_log;
-use super::report::CheckResult;
+use crate::history::{Op, OpKind, Outcome};
+use crate::orders::reference_log;
+use crate::report::CheckResult;
 
 /// Attempts of each buy key, and whether any got a definitive answer.
 fn attempts_by_key(history: &[Op]) -> BTreeMap<&str, Vec<&Op>> {
@@ -115,8 +115,8 @@ fn count_unacknowledged(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::report::CheckStatus;
-    use crate::check::testutil::{bought, buy_unknown, logs, order};
+    use crate::report::CheckStatus;
+    use crate::testutil::{bought, buy_unknown, logs, order};
 
     #[test]
     fn one_key_never_makes_two_orders() {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use api::Order;
 
-use super::history::{Op, OpKind, Outcome};
-use super::report::CheckResult;
+use crate::history::{Op, OpKind, Outcome};
+use crate::report::CheckResult;
 
 /// Order reads agree with the final logs, and none misses an order acknowledged (or seen by
 /// another read) before it was invoked.
@@ -79,8 +79,8 @@ fn check_seen(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::report::CheckStatus;
-    use crate::check::testutil::{bought, logs, order, order_missing, order_seen};
+    use crate::report::CheckStatus;
+    use crate::testutil::{bought, logs, order, order_missing, order_seen};
 
     #[test]
     fn order_reads_must_match_the_log_and_never_be_stale() {

@@ -1,57 +1,12 @@
-//! The history checker of `pygmy chaos` (DESIGN §9): given what the clients saw (a history of
-//! timed operations) and what the replicas hold once recovered, decides whether the store kept
-//! its promises (DESIGN §5-7). Pure: no I/O, no async.
-//!
-//! Layout:
-//! - [`history`]: [`Op`], [`OpKind`], [`Outcome`], the recorded history (JSON via serde).
-//! - `register`: `stock_linearizable`, each book's stock as a linearizable register
-//!   ([`check_register`]); `logical` turns a book's ops into the ops of the search.
-//! - `wgl`: the Wing-Gong/Lowe search (the model and its entry point); `walk`: its depth-first
-//!   walk and pruning; `entries`: its call/return list; `placed` and `memo`: the linearized
-//!   sets and the visited states; `words`: the memo's compact keys and hasher.
-//! - `orders`: `acknowledged_orders_durable`, `order_numbers_gap_free`; `buy_keys`:
-//!   `buy_keys_once`; `order_reads`: `order_reads_consistent`.
-//! - `stock`: `stock_conserved`.
-//! - `replicas`: `replicas_identical`, `no_panics`.
-//! - [`report`]: [`CheckReport`], [`CheckResult`], [`CheckStatus`].
-//!
-//! A check that cannot decide (a work limit hit, input missing) is `inconclusive`, never a pass.
-
-mod buy_keys;
-mod entries;
-pub mod history;
-mod logical;
-mod memo;
-mod order_reads;
-mod orders;
-mod placed;
-mod register;
-mod replicas;
-pub mod report;
-mod stock;
-mod walk;
-mod wgl;
-mod words;
-
-#[cfg(test)]
-mod oracle;
-#[cfg(test)]
-mod randomized;
-#[cfg(test)]
-mod scenarios;
-#[cfg(test)]
-mod sim;
-#[cfg(test)]
-mod testutil;
+//! What the checks look at ([`CheckInput`]: the history and the recovered state) and the bounds
+//! on their work ([`CheckLimits`]).
 
 use std::collections::BTreeMap;
 
 use api::Order;
 use serde::{Deserialize, Serialize};
 
-pub use history::{Op, OpKind, Outcome};
-pub use register::{check_register, BookEnd, RegisterOutcome, RegisterViolation};
-pub use report::{CheckReport, CheckResult, CheckStatus};
+use crate::history::Op;
 
 /// A state digest of one replica: `(group, replica id, last_applied log index, digest)`.
 pub type Digest = (String, u64, u64, String);
@@ -107,25 +62,5 @@ impl Default for CheckLimits {
             search_states_per_item_max: SEARCH_STATES_PER_ITEM_MAX_DEFAULT,
             restock_sums_per_item_max: RESTOCK_SUMS_PER_ITEM_MAX_DEFAULT,
         }
-    }
-}
-
-/// Runs every check on `input`. Checks, in order: `acknowledged_orders_durable`,
-/// `order_numbers_gap_free`, `buy_keys_once`, `order_reads_consistent`, `stock_conserved`,
-/// `stock_linearizable`, `replicas_identical`, `no_panics`.
-pub fn check_all(input: &CheckInput, limits: &CheckLimits) -> CheckReport {
-    let (history, logs, before) = (&input.history, &input.order_logs, input.orders_before);
-    let states_max = limits.search_states_per_item_max;
-    CheckReport {
-        checks: vec![
-            orders::acknowledged_orders_durable(history, logs),
-            orders::order_numbers_gap_free(logs),
-            buy_keys::buy_keys_once(history, logs, before),
-            order_reads::order_reads_consistent(history, logs, before),
-            stock::stock_conserved(input, limits),
-            register::stock_linearizable(input, states_max),
-            replicas::replicas_identical(&input.digests),
-            replicas::no_panics(&input.panics),
-        ],
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use api::{Order, OrderStatus};
 
-use super::history::{Op, OpKind, Outcome};
-use super::CheckInput;
+use crate::history::{Op, OpKind, Outcome};
+use crate::input::CheckInput;
 
 /// An order as the order log would hold it: title `book {item}`, unit cost 10.
 pub(crate) fn order(number: u64, item: u64, quantity: u64) -> Order {

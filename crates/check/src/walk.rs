@@ -1,4 +1,4 @@
-//! The walk of the Wing-Gong/Lowe search ([`super::wgl`]): depth first over the entry list,
+//! The walk of the Wing-Gong/Lowe search ([`crate::wgl`]): depth first over the entry list,
 //! with the linearized ops lifted out, and four reductions that keep it cheap without losing a
 //! linearization:
 //! - a pending read or refused buy that is legal now is placed at once, alone
@@ -7,15 +7,15 @@
 //!   placed first, or that would see another stock), or before another unknown write in a
 //!   canonical order ([`Walk::needed`]): any linearization can be rearranged that way, by
 //!   moving unknown writes later while nothing changes, so only those orders are explored;
-//! - the memo folds symmetric states and skips dominated ones ([`super::memo`]);
+//! - the memo folds symmetric states and skips dominated ones ([`crate::memo`]);
 //! - a state from which the final stock is out of reach is not explored
 //!   ([`Placed::may_end_at`]): without this, unknown writes that may or may not apply can
 //!   explain away a wrong step until the very end.
 
-use super::entries::{Entries, HEAD, NIL};
-use super::memo::Memo;
-use super::placed::Placed;
-use super::wgl::{Action, End};
+use crate::entries::{Entries, HEAD, NIL};
+use crate::memo::Memo;
+use crate::model::{Action, End};
+use crate::placed::Placed;
 
 /// A linearized call, to undo when backtracking.
 struct Frame {

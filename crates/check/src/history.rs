@@ -203,7 +203,7 @@ impl fmt::Display for Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::testutil::{bought, read};
+    use crate::testutil::{bought, read};
 
     #[test]
     fn ops_round_trip_through_json_and_describe_themselves() {

@@ -1,4 +1,4 @@
-//! Randomized tests of the checker on histories of a real stock model ([`super::sim`]): valid
+//! Randomized tests of the checker on histories of a real stock model ([`crate::sim`]): valid
 //! ones must pass (never a false alarm), a changed read must fail where it really is wrong
 //! (no missed violation), and a chaos-sized history checks within the default state limit.
 
@@ -6,10 +6,13 @@ use std::time::Instant;
 
 use proptest::prelude::*;
 
-use super::history::Outcome;
-use super::sim::{bounds, realize, simulate, Fate, Faults, Plan, Planned};
-use super::testutil::cluster;
-use super::{check_all, check_register, CheckLimits, CheckStatus, RegisterOutcome};
+use crate::history::Outcome;
+use crate::input::CheckLimits;
+use crate::register::{check_register, RegisterOutcome};
+use crate::report::CheckStatus;
+use crate::sim::{bounds, realize, simulate, Fate, Faults, Plan, Planned};
+use crate::suite::check_all;
+use crate::testutil::cluster;
 
 /// A proptest step: op kind, amount, delta, how far its interval reaches before and after its
 /// point, fate.

@@ -1,4 +1,4 @@
-//! A book's history as register ops for the search (the rules are in `super::register`):
+//! A book's history as register ops for the search (the rules are in `crate::register`):
 //! failures and unanswered reads dropped, the attempts of one buy key merged into one op,
 //! unknown writes returning at +infinity, the final stock as a last read, and how many unknown
 //! buys of each quantity the final order log says applied.
@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use api::Order;
 
-use super::history::{Op, OpKind, Outcome};
-use super::wgl::{Action, SearchOp};
+use crate::history::{Op, OpKind, Outcome};
+use crate::model::{Action, SearchOp};
 
 /// A register op with the history ops it stands for (several attempts of one buy key).
 pub(crate) struct Logical {

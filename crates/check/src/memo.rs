@@ -8,7 +8,7 @@
 //!
 //! - Symmetry: two unknown writes with the same action that have both been invoked are
 //!   interchangeable (either may still apply at any time, or never). So the set of linearized
-//!   unknown writes comes folded ([`super::placed`]): per group of such twins, only how many
+//!   unknown writes comes folded ([`crate::placed`]): per group of such twins, only how many
 //!   are linearized counts, shown as the first ones (which have been invoked, since a later
 //!   one has).
 //! - Dominance: of two states with the same known ops and stock, the one with fewer unknown
@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use super::words::{FxBuild, Words};
+use crate::words::{FxBuild, Words};
 
 /// The known ops linearized (words below `base` all ones, after `words` all zero), the stock,
 /// and the group of twins of the unknown write linearized last if the last op was one (else

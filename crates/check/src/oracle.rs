@@ -1,11 +1,12 @@
-//! A brute-force oracle for the search ([`super::wgl::search`]): on small random histories,
+//! A brute-force oracle for the search ([`crate::wgl::search`]): on small random histories,
 //! linearizable or not, both must decide the same. It tries every order and every fate of the
 //! unknown writes, with no memo and no pruning, so it checks those of the search.
 
-use super::testutil::SplitMix;
-use super::wgl::{search, Action, End, SearchOp, SearchOutcome};
+use crate::model::{Action, End, SearchOp};
+use crate::testutil::SplitMix;
+use crate::wgl::{search, SearchOutcome};
 
-/// The oracle's own reading of the model (written apart from `wgl::Action::step`): each
+/// The oracle's own reading of the model (written apart from `model::Action::step`): each
 /// possible next stock, and whether the op applied.
 fn oracle_next(action: Action, stock: u64) -> Vec<(u64, bool)> {
     let after = |delta: i64| u64::try_from(stock as i64 + delta).ok();

@@ -7,10 +7,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::history::{Op, OpKind, Outcome};
-use super::orders::reference_log;
-use super::report::CheckResult;
-use super::{CheckInput, CheckLimits};
+use crate::history::{Op, OpKind, Outcome};
+use crate::input::{CheckInput, CheckLimits};
+use crate::orders::reference_log;
+use crate::report::CheckResult;
 
 /// Restocks of one book, as far as the history tells.
 #[derive(Debug, Default)]
@@ -215,8 +215,8 @@ fn subset_sums(deltas: &[i64], sums_max: usize) -> Option<HashSet<i128>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::report::CheckStatus;
-    use crate::check::testutil::{bought, order, read, restock_unknown, restocked};
+    use crate::report::CheckStatus;
+    use crate::testutil::{bought, order, read, restock_unknown, restocked};
     use api::Order;
 
     fn input(history: Vec<Op>, log: Vec<Order>, finals: &[u64]) -> CheckInput {

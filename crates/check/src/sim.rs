@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use api::Order;
 
-use super::history::{Op, OpKind, Outcome};
-use super::testutil::{order, unknown, SplitMix};
-use super::BookEnd;
+use crate::history::{Op, OpKind, Outcome};
+use crate::register::BookEnd;
+use crate::testutil::{order, unknown, SplitMix};
 
 /// What an op does in the model.
 #[derive(Debug, Clone, Copy)]

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::report::CheckResult;
-use super::Digest;
+use crate::input::Digest;
+use crate::report::CheckResult;
 
 /// Most panic lines quoted in a report; the rest are counted.
 const PANIC_LINES_QUOTED_MAX: usize = 20;
@@ -64,7 +64,7 @@ pub(crate) fn no_panics(panics: &[String]) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::report::CheckStatus;
+    use crate::report::CheckStatus;
 
     fn digest(group: &str, replica: u64, last_applied: u64, d: &str) -> Digest {
         (group.to_string(), replica, last_applied, d.to_string())

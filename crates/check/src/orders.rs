@@ -2,14 +2,14 @@
 //! - `acknowledged_orders_durable`: every acknowledged order is on every replica, unchanged;
 //! - `order_numbers_gap_free`: numbers are 1..=n on every replica, and all logs are equal.
 //!
-//! The checks of what clients saw of orders are in `super::buy_keys` and `super::order_reads`.
+//! The checks of what clients saw of orders are in `crate::buy_keys` and `crate::order_reads`.
 
 use std::collections::HashMap;
 
 use api::Order;
 
-use super::history::{Op, OpKind};
-use super::report::CheckResult;
+use crate::history::{Op, OpKind};
+use crate::report::CheckResult;
 
 /// The order log every replica-independent check counts against: the longest one, so an
 /// order held by any replica is counted (logs that differ fail `order_numbers_gap_free`).
@@ -120,8 +120,8 @@ pub(crate) fn order_numbers_gap_free(order_logs: &[(u64, Vec<Order>)]) -> CheckR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::report::CheckStatus;
-    use crate::check::testutil::{bought, logs, order};
+    use crate::report::CheckStatus;
+    use crate::testutil::{bought, logs, order};
 
     #[test]
     fn a_lost_or_changed_acknowledged_order_is_named() {

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use api::Order;
 
-use super::history::{Op, Outcome};
-use super::report::CheckStatus;
-use super::testutil::{
+use crate::history::{Op, Outcome};
+use crate::input::{CheckInput, CheckLimits};
+use crate::register::{check_register, RegisterOutcome};
+use crate::report::{CheckReport, CheckStatus};
+use crate::suite::check_all;
+use crate::testutil::{
     self, bought, buy_unknown, order, read, refused, restock_unknown, restocked, unknown,
 };
-use super::{check_all, check_register, CheckInput, CheckLimits, CheckReport, RegisterOutcome};
 
 /// A recovered cluster with one book (id 1, initial stock 5).
 fn cluster(history: Vec<Op>, log: &[Order], stock: u64) -> CheckInput {
