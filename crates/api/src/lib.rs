@@ -25,7 +25,7 @@ pub use book::{
     UpdateBook,
 };
 pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
-pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, WriteOutcome};
 pub use order::{BuyRequest, NewOrder, Order, OrderList, OrderStatus};
 pub use readiness::Readiness;
 pub use replica::{ReplicaRole, ReplicaStatus};
