@@ -1,13 +1,13 @@
 //! What can go wrong talking to the public API, and whether a write's outcome is known.
 //!
-//! The line that matters for writes: an answer with an error code says what happened (nothing
-//! was applied, except for `outcome_unknown` and `timeout`); a request that was sent but got no
-//! answer may or may not have been applied, and retrying it with the same idempotency key is
-//! safe (DESIGN §7).
+//! The line that matters for writes: an answer with an error code says what happened, as
+//! [`api::ErrorCode::write_outcome`] reads it (nothing was applied, except for `outcome_unknown`,
+//! `timeout` and `internal`); a request that was sent but got no answer may or may not have been
+//! applied, and retrying it with the same idempotency key is safe (DESIGN §7).
 
 use std::time::Duration;
 
-use api::{ApiError, ErrorCode};
+use api::{ApiError, ErrorCode, WriteOutcome};
 
 /// An error of [`crate::PygmyClient`].
 #[derive(Debug, thiserror::Error)]
@@ -72,17 +72,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Whether a write that failed this way may nevertheless have been applied.
     ///
-    /// True for a timeout, a connection that broke after connecting, and an answer coded
-    /// `outcome_unknown` or `timeout` (a server that timed a request out cannot know whether the
-    /// write behind it will still apply). Retrying the write with the same idempotency key is
-    /// safe in every case. False for a connection that was never made: nothing was sent.
+    /// True for a timeout, a connection that broke after connecting, and an answer whose code
+    /// [`ErrorCode::write_outcome`] calls unknown (`outcome_unknown`, `timeout`, `internal`, and
+    /// a 5xx without a Pygmy body, read as `internal`). Retrying the write with the same
+    /// idempotency key is safe in every case. False for a connection that was never made:
+    /// nothing was sent.
     pub fn is_outcome_unknown(&self) -> bool {
         match self {
             Self::Transport { source, .. } => !source.is_connect(),
             Self::Timeout { .. } => true,
-            Self::Api { error, .. } => {
-                matches!(error.code, ErrorCode::OutcomeUnknown | ErrorCode::Timeout)
-            }
+            Self::Api { error, .. } => error.code.write_outcome() == WriteOutcome::Unknown,
             Self::InvalidUrl { .. } | Self::Setup(_) | Self::Decode { .. } => false,
         }
     }
@@ -111,8 +110,8 @@ pub fn code_name(code: ErrorCode) -> String {
 
 /// The code an error status stands for when the body is not Pygmy's JSON error body.
 ///
-/// 503 and 504 become `timeout`, so that [`Error::is_outcome_unknown`] errs on the safe side
-/// for a write answered by something other than a Pygmy service.
+/// 503 and 504 become `timeout` and other 5xx `internal`, so that [`Error::is_outcome_unknown`]
+/// errs on the safe side for a write answered by something other than a Pygmy service.
 pub(crate) fn code_for_status(status: u16) -> ErrorCode {
     match status {
         401 | 403 => ErrorCode::Unauthorized,
@@ -149,6 +148,8 @@ mod tests {
         assert!(api(ErrorCode::Timeout).is_outcome_unknown());
         for code in [
             ErrorCode::NoLeader,
+            ErrorCode::Overloaded,
+            ErrorCode::Unauthorized,
             ErrorCode::OutOfStock,
             ErrorCode::NotFound,
         ] {
@@ -159,6 +160,19 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         assert!(timeout.is_outcome_unknown() && timeout.is_unreachable());
+    }
+
+    #[test]
+    fn a_write_answered_internal_may_have_applied() {
+        // Goal: a buy answered 500 `internal` (a fault that may have struck after the apply)
+        // is unknown to the client, never a definite failure; so is a bare 502 from a proxy.
+        assert!(api(ErrorCode::Internal).is_outcome_unknown());
+        let bare = Error::Api {
+            status: 502,
+            error: ApiError::new(code_for_status(502), "bad gateway"),
+            retry_after: None,
+        };
+        assert!(bare.is_outcome_unknown());
     }
 
     #[test]

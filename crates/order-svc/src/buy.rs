@@ -7,7 +7,7 @@
 //! A crash anywhere leaves the buy pending; the next leader's resolver repeats 2 and 3 with the
 //! same key, so the buy ends exactly once and a held reservation always becomes an order.
 
-use api::{ApiError, BuyRequest, ErrorCode, Order, ReserveRequest};
+use api::{ApiError, BuyRequest, ErrorCode, Order, ReserveRequest, WriteOutcome};
 use tokio::time::Instant;
 
 use crate::catalog_client::ReserveAnswer;
@@ -77,12 +77,28 @@ pub async fn finish(
             ))
         }
     };
-    let order = answer(commit(state, command).await?)?;
+    let order = answer(commit(state, command).await.map_err(still_pending)?)?;
     let (catalog, key) = (state.catalog.clone(), buy.key.clone());
     state
         .tasks
         .spawn(async move { catalog.confirm(&key, Instant::now() + BUY_DEADLINE).await });
     Ok(order)
+}
+
+/// The answer to a buy whose last step failed after `BeginBuy` committed: the buy is pending,
+/// and the resolver will finish it, so a step that applied nothing (`no_leader`) still leaves
+/// the buy's outcome unknown, never refused.
+fn still_pending(e: ApiError) -> ApiError {
+    if e.code.write_outcome() != WriteOutcome::NotApplied {
+        return e;
+    }
+    ApiError::new(
+        ErrorCode::OutcomeUnknown,
+        format!(
+            "the buy is pending ({}) and will be finished; retrying with the same key is safe",
+            e.message
+        ),
+    )
 }
 
 async fn commit(state: &AppState, command: OrderCommand) -> Result<OrderResponse, ApiError> {
@@ -101,6 +117,27 @@ fn answer(response: OrderResponse) -> Result<Order, ApiError> {
         other => {
             tracing::error!(?other, "buy step answered out of protocol");
             Err(ApiError::new(ErrorCode::Internal, "internal error"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_buy_is_never_answered_not_applied() {
+        // Goal: once `BeginBuy` committed, the resolver may still complete the buy, so a last
+        // step that found no leader is reported as unknown; other answers keep their code.
+        let lost = still_pending(ApiError::new(ErrorCode::NoLeader, "no leader"));
+        assert_eq!(lost.code, ErrorCode::OutcomeUnknown);
+        assert!(lost.message.contains("no leader"), "{}", lost.message);
+        for code in [
+            ErrorCode::Internal,
+            ErrorCode::OutOfStock,
+            ErrorCode::Conflict,
+        ] {
+            assert_eq!(still_pending(ApiError::new(code, "m")).code, code);
         }
     }
 }

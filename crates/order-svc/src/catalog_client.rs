@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use api::{ApiError, ErrorBody, ErrorCode, ReserveOutcome, ReserveRequest};
+use api::{ApiError, ErrorBody, ReserveOutcome, ReserveRequest, WriteOutcome};
 use serde::Serialize;
 use tokio::time::{sleep, Instant};
 
@@ -138,13 +138,48 @@ async fn classify<T: serde::de::DeserializeOwned>(
         Ok(body) => ApiError::from(body),
         Err(e) => return Err(Attempt::Retry(format!("status {status}: {e}"))),
     };
-    match error.code {
-        ErrorCode::NoLeader
-        | ErrorCode::OutcomeUnknown
-        | ErrorCode::Timeout
-        | ErrorCode::Overloaded => Err(Attempt::Retry(error.message)),
-        // 5xx and auth problems are not the buyer's fault and may pass: keep trying.
-        ErrorCode::Internal | ErrorCode::Unauthorized => Err(Attempt::Retry(error.message)),
-        _ => Err(Attempt::Definitive(error)),
+    Err(sort(error))
+}
+
+/// Only a definite no ends a reservation: an answer that applied nothing this time (a refused
+/// token, a body that timed out) may come after an attempt of unknown outcome that holds stock
+/// under the key, so the buy must not be abandoned on it; resend the same key instead.
+fn sort(error: ApiError) -> Attempt {
+    match error.code.write_outcome() {
+        WriteOutcome::Refused => Attempt::Definitive(error),
+        WriteOutcome::NotApplied | WriteOutcome::Unknown => Attempt::Retry(error.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use api::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn only_a_definite_no_ends_a_reservation() {
+        // Goal: `internal` (may have reserved) and not-applied answers are retried with the
+        // same key; out of stock, unknown book and key conflict are final.
+        for code in [
+            ErrorCode::Internal,
+            ErrorCode::OutcomeUnknown,
+            ErrorCode::Timeout,
+            ErrorCode::NoLeader,
+            ErrorCode::Overloaded,
+            ErrorCode::Unauthorized,
+            ErrorCode::BodyTimeout,
+        ] {
+            let sorted = sort(ApiError::new(code, "m"));
+            assert!(matches!(sorted, Attempt::Retry(_)), "{code:?}");
+        }
+        for code in [
+            ErrorCode::OutOfStock,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+        ] {
+            let sorted = sort(ApiError::new(code, "m"));
+            assert!(matches!(sorted, Attempt::Definitive(_)), "{code:?}");
+        }
     }
 }

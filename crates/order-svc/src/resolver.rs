@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use api::{ApiError, Order, WriteOutcome};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -67,11 +68,38 @@ async fn pass(
     let mut all_finished = true;
     for buy in pending.iter().filter(|p| all || seen.contains(&p.key)) {
         tracing::info!(key = buy.key, item = buy.item, "finishing a pending buy");
-        if let Err(e) = finish(state, buy, Instant::now() + BUY_DEADLINE).await {
-            all_finished &=
-                e.code != api::ErrorCode::OutcomeUnknown && e.code != api::ErrorCode::NoLeader;
-        }
+        all_finished &= finished(&finish(state, buy, Instant::now() + BUY_DEADLINE).await);
     }
     *seen = now;
     Ok(all_finished)
+}
+
+/// Whether a pending buy ended for good: an order, or a definite refusal. Anything else (no
+/// leader, unknown, `internal`) may leave it pending: the next pass resends the same key.
+fn finished(result: &Result<Order, ApiError>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(e) => e.code.write_outcome() == WriteOutcome::Refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use api::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn a_buy_answered_internal_is_not_finished() {
+        // Goal: a pending buy whose finishing failed with `internal` is not counted as done
+        // (the term stays closed to new buys and the next pass retries its key); only an
+        // order or a definite refusal finish it.
+        let err = |code| Err(ApiError::new(code, "m"));
+        assert!(!finished(&err(ErrorCode::Internal)));
+        assert!(!finished(&err(ErrorCode::OutcomeUnknown)));
+        assert!(!finished(&err(ErrorCode::NoLeader)));
+        assert!(!finished(&err(ErrorCode::Timeout)));
+        assert!(finished(&err(ErrorCode::OutOfStock)));
+        assert!(finished(&err(ErrorCode::NotFound)));
+    }
 }

@@ -1,7 +1,7 @@
 //! What one attempt on one replica came to: the replica's answer read (bounded) and sorted
 //! into the endings the retry rounds of `backend.rs` act on.
 
-use api::{ApiError, ErrorBody, ErrorCode};
+use api::{ApiError, ErrorBody, WriteOutcome};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
@@ -13,7 +13,7 @@ const ANSWER_BYTES_MAX: usize = 16 * 1024 * 1024;
 pub(super) enum Attempt {
     /// 2xx with this body.
     Success(Bytes),
-    /// A final answer about the request itself (404, 409 `out_of_stock`, 400, ...).
+    /// A final answer that nothing was applied (404, 409 `out_of_stock`, 400, 401, ...).
     Refused(ApiError),
     /// An answer that is not the documented form; final.
     Garbled(String),
@@ -56,15 +56,16 @@ pub(super) fn classify(who: &str, status: StatusCode, body: Bytes) -> Attempt {
         };
     };
     let reason = format!("{who}: {error}");
-    match error.code {
-        ErrorCode::NoLeader | ErrorCode::Overloaded => Attempt::NotTaken {
+    match error.code.write_outcome() {
+        WriteOutcome::Unknown => Attempt::Unknown(reason),
+        // Passing (no leader here, shedding): another replica or round may take it.
+        WriteOutcome::NotApplied if error.code.is_retryable() => Attempt::NotTaken {
             reason,
             unreachable: false,
         },
-        ErrorCode::OutcomeUnknown | ErrorCode::Timeout | ErrorCode::Internal => {
-            Attempt::Unknown(reason)
-        }
-        _ => Attempt::Refused(error),
+        // Nothing applied, and every replica would say the same (a refused cluster token, a
+        // refused buy): final.
+        WriteOutcome::NotApplied | WriteOutcome::Refused => Attempt::Refused(error),
     }
 }
 
@@ -97,6 +98,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use api::ErrorCode;
 
     fn sorted(status: u16, body: serde_json::Value) -> Attempt {
         let status = StatusCode::from_u16(status).unwrap();

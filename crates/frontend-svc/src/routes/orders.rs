@@ -222,6 +222,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_buy_answered_internal_is_retried_with_the_same_key() {
+        // Goal: a 500 `internal` may hide a buy that applied, so it is treated as unknown:
+        // the frontend resends the same key instead of reporting a failure.
+        let h = Harness::start().await;
+        h.orders
+            .fake
+            .script(StatusCode::INTERNAL_SERVER_ERROR, error_body("internal"));
+        let answer = send(
+            &h.app,
+            post_json("/orders", r#"{"item": 1}"#, &[("idempotency-key", "k-500")]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+        let seen = h.orders.fake.seen("/buy");
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|s| s.body["key"] == "k-500"));
+        assert_eq!(h.orders.fake.stock(1), 4);
+    }
+
+    #[tokio::test]
     async fn a_buy_whose_outcome_stays_unknown_is_503_outcome_unknown() {
         // Goal: past the buy deadline, a buy that may have applied is reported as unknown
         // (never as failed), with Retry-After, after several sends of the same key.

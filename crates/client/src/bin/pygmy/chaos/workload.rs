@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use api::{Book, BookList, ErrorBody, ErrorCode, Order};
+use api::{Book, BookList, ErrorBody, ErrorCode, Order, WriteOutcome};
 use check::{Op, OpKind, Outcome};
 use client::chaos::Draw;
 use serde_json::json;
@@ -131,21 +131,25 @@ async fn send(workload: &Workload, frontend: usize, request: reqwest::RequestBui
         Ok(b) => b,
         Err(e) => return Answer::Unknown(e.to_string()),
     };
+    sort(status, &body)
+}
+
+/// Sorts a complete answer by whether its write may have applied
+/// ([`ErrorCode::write_outcome`]); an error status without a Pygmy body may hide anything.
+fn sort(status: reqwest::StatusCode, body: &[u8]) -> Answer {
     if status.is_success() {
-        return match serde_json::from_slice(&body) {
+        return match serde_json::from_slice(body) {
             Ok(v) => Answer::Ok(v),
             Err(e) => Answer::Unknown(format!("undecodable answer: {e}")),
         };
     }
-    match serde_json::from_slice::<ErrorBody>(&body) {
-        Ok(b) => match b.error.code {
-            ErrorCode::NoLeader | ErrorCode::Overloaded => Answer::NotApplied(b.error.message),
-            ErrorCode::OutcomeUnknown | ErrorCode::Timeout | ErrorCode::Internal => {
-                Answer::Unknown(b.error.message)
-            }
-            code => Answer::Refused(code),
-        },
-        Err(_) => Answer::Unknown(format!("status {status} without an error body")),
+    let Ok(b) = serde_json::from_slice::<ErrorBody>(body) else {
+        return Answer::Unknown(format!("status {status} without an error body"));
+    };
+    match b.error.code.write_outcome() {
+        WriteOutcome::Refused => Answer::Refused(b.error.code),
+        WriteOutcome::NotApplied => Answer::NotApplied(b.error.message),
+        WriteOutcome::Unknown => Answer::Unknown(b.error.message),
     }
 }
 
@@ -380,4 +384,40 @@ fn read_failure(answer: Answer) -> Outcome {
         Answer::NotApplied(reason) | Answer::Unknown(reason) => reason,
     };
     Outcome::Failed { code }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    use super::*;
+
+    fn answered(status: u16, code: &str) -> Answer {
+        let body = json!({"error": {"code": code, "message": "m"}}).to_string();
+        sort(StatusCode::from_u16(status).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn answers_are_sorted_by_whether_the_write_may_have_applied() {
+        // Goal: the history records a buy answered `internal` as unknown (it may have
+        // applied), never as failed; refusals and not-applied answers stay definite.
+        assert!(matches!(answered(500, "internal"), Answer::Unknown(_)));
+        assert!(matches!(
+            answered(503, "outcome_unknown"),
+            Answer::Unknown(_)
+        ));
+        assert!(matches!(answered(503, "timeout"), Answer::Unknown(_)));
+        assert!(matches!(answered(503, "no_leader"), Answer::NotApplied(_)));
+        assert!(matches!(answered(429, "overloaded"), Answer::NotApplied(_)));
+        assert!(matches!(
+            answered(409, "out_of_stock"),
+            Answer::Refused(ErrorCode::OutOfStock)
+        ));
+        assert!(matches!(
+            sort(StatusCode::BAD_GATEWAY, b"proxy page"),
+            Answer::Unknown(_)
+        ));
+        assert!(matches!(sort(StatusCode::CREATED, b"{}"), Answer::Ok(_)));
+    }
 }
