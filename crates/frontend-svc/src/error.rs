@@ -2,7 +2,7 @@
 
 use api::{ApiError, ErrorCode};
 
-use crate::throttle::LogThrottle;
+use storage::throttle::LogThrottle;
 
 /// What failed in the frontend.
 #[derive(Debug, thiserror::Error)]

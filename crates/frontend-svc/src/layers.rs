@@ -29,7 +29,7 @@ use tracing::Span;
 use crate::config::FrontendConfig;
 use crate::context::{TierTimings, X_REQUEST_ID};
 use crate::intake::{read_request, IntakeLimits};
-use crate::throttle::LogThrottle;
+use storage::throttle::LogThrottle;
 
 /// Wraps every route of `router` (fallbacks included) in the frontend's stack.
 pub(crate) fn apply_stack(router: Router, config: &FrontendConfig) -> Router {

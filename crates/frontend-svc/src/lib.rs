@@ -10,8 +10,7 @@
 //! - `routes`: books, orders, admin, legacy (Flask-compatible), cluster, health.
 //! - `connections`: the accept loop (connection bound, header-read timeout, graceful drain);
 //!   `intake`: head size checks and the body read under its own deadline, before the shedder.
-//! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request;
-//!   `throttle`: one line per second of each repeated warning.
+//! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request.
 //! - `cache`: the coherent read cache around the catalog reads; `conditional`: `304`s.
 //!
 //! Invariants: a buy is resent only with the same key; a write without a key (a restock) is
@@ -32,7 +31,6 @@ mod routes;
 mod state;
 #[cfg(test)]
 mod testutil;
-mod throttle;
 
 use std::future::Future;
 use std::path::Path;

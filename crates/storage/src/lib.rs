@@ -13,7 +13,8 @@
 //! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
 //! - [`scratch`]: a throwaway state for unit tests of a service machine.
-//! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests.
+//! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests; [`throttle`]:
+//!   one log line per interval of each repeated warning.
 //! - [`process`]: what every server binary shares (tracing, panic hook, shutdown signal).
 //!
 //! Invariants: every acknowledgement to Raft follows a flush; state and `last_applied` change in
@@ -42,6 +43,7 @@ pub mod serving;
 pub mod snapshot;
 pub mod state_machine;
 pub mod telemetry;
+pub mod throttle;
 pub mod types;
 
 #[cfg(test)]

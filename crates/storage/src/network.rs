@@ -1,9 +1,8 @@
 //! Outbound peer RPC: one shared reqwest client for Raft traffic and leader forwarding.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -19,10 +18,11 @@ use serde::Serialize;
 
 use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
+use crate::throttle::LogThrottle;
 use crate::types::{GroupTypes, ReplicaId};
 
-/// Least time between two logged refusals by peers (each logs how many were left out).
-const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Least time between two logged refusals by peers, in ms (each logs how many were left out).
+const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// How a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,46 +57,9 @@ pub struct PeerClient {
     http: reqwest::Client,
     token: Arc<str>,
     cluster_id: Arc<str>,
-    refusals: Arc<RefusalLog>,
-}
-
-/// Logs the refusals of peers (wrong token or cluster) loudly, at most once per
-/// [`REFUSAL_LOG_INTERVAL`]: Raft retries every heartbeat.
-#[derive(Debug)]
-struct RefusalLog {
-    since: Instant,
-    /// Milliseconds from `since` of the last logged refusal; 0 before the first.
-    last_ms: AtomicU64,
-    left_out: AtomicU64,
-}
-
-impl RefusalLog {
-    fn note(&self, addr: &str, path: &str, answer: &str) {
-        let now_ms = u64::try_from(self.since.elapsed().as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let last_ms = self.last_ms.load(Ordering::Relaxed);
-        let interval_ms = REFUSAL_LOG_INTERVAL.as_millis() as u64;
-        let due = last_ms == 0 || now_ms.saturating_sub(last_ms) >= interval_ms;
-        if !due
-            || self
-                .last_ms
-                .compare_exchange(last_ms, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            self.left_out.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let left_out = self.left_out.swap(0, Ordering::Relaxed);
-        tracing::error!(
-            peer = addr,
-            path,
-            answer,
-            refusals_not_logged = left_out,
-            "a peer refused this replica: their cluster tokens or cluster ids differ; fix the \
-             configuration of one of them"
-        );
-    }
+    /// Refusals by peers (wrong token or cluster) are logged loudly, but Raft retries every
+    /// heartbeat: one line per [`REFUSAL_LOG_INTERVAL_MS`].
+    refusals: Arc<LogThrottle>,
 }
 
 impl PeerClient {
@@ -112,11 +75,7 @@ impl PeerClient {
             http,
             token: token.into(),
             cluster_id: cluster_id.into(),
-            refusals: Arc::new(RefusalLog {
-                since: Instant::now(),
-                last_ms: AtomicU64::new(0),
-                left_out: AtomicU64::new(0),
-            }),
+            refusals: Arc::new(LogThrottle::every_ms(REFUSAL_LOG_INTERVAL_MS)),
         }
     }
 
@@ -160,7 +119,16 @@ impl PeerClient {
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
             if matches!(status.as_u16(), 401 | 403) {
-                self.refusals.note(addr, path, &text);
+                if let Some(left_out) = self.refusals.admit() {
+                    tracing::error!(
+                        peer = addr,
+                        path,
+                        answer = text,
+                        refusals_not_logged = left_out,
+                        "a peer refused this replica: their cluster tokens or cluster ids \
+                         differ; fix the configuration of one of them"
+                    );
+                }
             }
             return Err(failed(
                 Some(status.as_u16()),

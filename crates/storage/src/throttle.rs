@@ -1,19 +1,22 @@
-//! Rate limits for repeated log lines: under a flood (shed requests, refused connections) one
-//! line per second of each kind, carrying how many were held back, instead of one per event
-//! (issue #11 item 8: 180k "shed one" warnings filled 30 MB of log in 15 s).
+//! Rate limits for repeated log lines: under a flood (shed requests, refused connections, peers
+//! refusing a misconfigured replica) one line per interval of each kind, carrying how many were
+//! held back, instead of one per event (issue #11 item 8: 180k "shed one" warnings filled 30 MB
+//! of log in 15 s).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-/// Shortest gap between two lines of one kind, in ms.
-pub(crate) const LOG_INTERVAL_MS: u64 = 1_000;
+/// Shortest gap between two lines of one kind by default, in ms.
+pub const LOG_INTERVAL_MS: u64 = 1_000;
 
-/// Lets one line of a kind through per [`LOG_INTERVAL_MS`] and counts the others.
+/// Lets one line of a kind through per interval and counts the others.
 ///
 /// Lock-free (atomics only), so a flood of callers does not queue on it; usable in a `static`.
 #[derive(Debug)]
-pub(crate) struct LogThrottle {
+pub struct LogThrottle {
+    /// Shortest gap between two lines, in ms.
+    interval_ms: u64,
     /// When the last line went out, in ms since [`process_start`] plus one; 0: never.
     last_ms: AtomicU64,
     /// Lines held back since the last one that went out.
@@ -21,9 +24,15 @@ pub(crate) struct LogThrottle {
 }
 
 impl LogThrottle {
-    /// A throttle that lets its first line through.
-    pub(crate) const fn new() -> Self {
+    /// A throttle of one line per [`LOG_INTERVAL_MS`] that lets its first line through.
+    pub const fn new() -> Self {
+        Self::every_ms(LOG_INTERVAL_MS)
+    }
+
+    /// A throttle of one line per `interval_ms` that lets its first line through.
+    pub const fn every_ms(interval_ms: u64) -> Self {
         Self {
+            interval_ms,
             last_ms: AtomicU64::new(0),
             held_back: AtomicU64::new(0),
         }
@@ -31,11 +40,11 @@ impl LogThrottle {
 
     /// `Some(lines held back since the last one)` if a line may go out now; else `None`, and
     /// this line is counted as held back.
-    pub(crate) fn admit(&self) -> Option<u64> {
+    pub fn admit(&self) -> Option<u64> {
         let elapsed = process_start().elapsed().as_millis();
         let now_ms = u64::try_from(elapsed).unwrap_or(u64::MAX - 1) + 1;
         let last_ms = self.last_ms.load(Ordering::Relaxed);
-        let due = last_ms == 0 || now_ms.saturating_sub(last_ms) >= LOG_INTERVAL_MS;
+        let due = last_ms == 0 || now_ms.saturating_sub(last_ms) >= self.interval_ms;
         // Of racing callers, only the one whose exchange succeeds writes the line.
         if due
             && self
@@ -47,6 +56,12 @@ impl LogThrottle {
         }
         self.held_back.fetch_add(1, Ordering::Relaxed);
         None
+    }
+}
+
+impl Default for LogThrottle {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
