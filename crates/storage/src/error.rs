@@ -36,7 +36,7 @@ pub enum Error {
         "replica directory {path} is empty or missing, and this start is not a bootstrap: the \
          replica's Raft vote and log are lost, and a voter that forgot them can make its group \
          lose acknowledged writes, so it is not started. Restore the directory as it was, or \
-         replace the replica by a membership change (`pygmy member replace`, issue #12, not \
+         replace the replica by a membership change (`pygmy member replace`, issue #15, not \
          built yet). Only a new cluster starts empty: `pygmy up --fresh`, or `--bootstrap` on \
          every replica"
     )]
