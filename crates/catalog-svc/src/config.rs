@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use api::Book;
-use storage::{Cluster, GroupName, ReplicaSpec};
+use runtime::Cluster;
+use storage::ReplicaSpec;
 
 use crate::catalog_file::{default_books, load_books};
 use crate::error::Result;
@@ -20,12 +21,11 @@ pub struct CatalogConfig {
 }
 
 impl CatalogConfig {
-    /// Catalog replica `id` of `cluster`.
+    /// Catalog replica `replica` of `cluster`.
     ///
     /// # Errors
-    /// Unknown id, missing token, or an unusable catalog file.
-    pub fn from_cluster(cluster: &Cluster, id: u64) -> Result<Self> {
-        let replica = cluster.replica_spec(GroupName::Catalog, id)?;
+    /// An unusable catalog file.
+    pub fn new(cluster: &Cluster, replica: ReplicaSpec) -> Result<Self> {
         let books = match &cluster.catalog_file {
             Some(path) => load_books(path)?,
             None => default_books(),

@@ -23,17 +23,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The replica's address cannot be bound.
-    #[error("cannot listen on {addr}: {source} (is another process using it?)")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Serving HTTP failed.
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
+    /// The configuration is invalid, or the replica's address cannot be bound.
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
 }
 
 /// Result with the catalog [`Error`].
@@ -54,7 +46,7 @@ impl From<Error> for ApiError {
                 };
                 ApiError::new(code, r.to_string())
             }
-            Error::CatalogFile { .. } | Error::Bind { .. } | Error::Serve(_) => {
+            Error::CatalogFile { .. } | Error::Runtime(_) => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(ErrorCode::Internal, "internal error")
             }

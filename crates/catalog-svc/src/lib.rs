@@ -21,13 +21,14 @@ pub mod routes;
 pub mod state;
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use storage::serving::{replica_router, serve_replica};
-use storage::{Cluster, ClusterOverrides, Replica, WriteFence};
+use runtime::entry::{ReplicaArgs, Shutdown};
+use runtime::GroupName;
+use storage::serving::{bind_replica, replica_router, serve_replica};
+use storage::{Replica, WriteFence};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -84,30 +85,15 @@ pub async fn serve(
     Ok(serve_replica(&replica, app, listener, shutdown, cancel, tasks).await?)
 }
 
-/// Loads the configuration, binds catalog replica `id`'s address and serves until `shutdown`
-/// resolves: what `catalog-svc` and `pygmy serve catalog` both run. `bootstrap` (a new cluster) lets
-/// it create its replica directory, recording the id of `<data_dir>/cluster_id` (created if
-/// missing); otherwise an empty or missing directory is refused.
+/// Runs replica `args.id` of the catalog group until `shutdown` resolves: what `catalog-svc` and `pygmy
+/// serve catalog` both run (see [`storage::serving::bind_replica`]).
 ///
 /// # Errors
 /// Invalid configuration, address in use, or as [`serve`].
-pub async fn run(
-    config_path: Option<&Path>,
-    id: u64,
-    overrides: &ClusterOverrides,
-    bootstrap: bool,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let cluster = Cluster::load(config_path, overrides)?;
-    if bootstrap {
-        cluster.ensure_cluster_id()?;
-    }
-    let mut config = CatalogConfig::from_cluster(&cluster, id)?;
-    config.replica.bootstrap = bootstrap;
-    let addr = config.replica.addr().to_string();
-    let listener = TcpListener::bind(&addr)
+pub async fn run(args: ReplicaArgs, shutdown: Shutdown) -> Result<()> {
+    let bound = bind_replica(GroupName::Catalog, &args).await?;
+    let config = CatalogConfig::new(&bound.cluster, bound.spec)?;
+    serve(config, bound.listener, shutdown)
+        .instrument(bound.span)
         .await
-        .map_err(|source| Error::Bind { addr, source })?;
-    let span = tracing::info_span!("replica", group = "catalog", replica_id = id);
-    serve(config, listener, shutdown).instrument(span).await
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use storage::Cluster;
+use runtime::Cluster;
 
 use crate::error::{Error, Result};
 
@@ -288,7 +288,7 @@ mod tests {
 
 #[cfg(test)]
 mod cluster_tests {
-    use storage::cluster::{ClusterFile, DEFAULT_CLUSTER_TOML};
+    use runtime::cluster::{ClusterFile, DEFAULT_CLUSTER_TOML};
 
     use super::*;
 

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::config::{FrontendConfig, FDS_RESERVED};
-use storage::throttle::LogThrottle;
+use runtime::throttle::LogThrottle;
 
 /// First pause after a failed accept, in ms.
 const ACCEPT_BACKOFF_MS_MIN: u64 = 1;

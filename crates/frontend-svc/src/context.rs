@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use storage::telemetry::SERVER_TIMING;
+use runtime::telemetry::SERVER_TIMING;
 
 /// The request id header, set by the stack (`layers.rs`) and forwarded to replicas.
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -2,7 +2,7 @@
 
 use api::{ApiError, ErrorCode};
 
-use storage::throttle::LogThrottle;
+use runtime::throttle::LogThrottle;
 
 /// What failed in the frontend.
 #[derive(Debug, thiserror::Error)]
@@ -10,23 +10,12 @@ pub enum Error {
     /// The frontend configuration is unusable.
     #[error("{0}")]
     Config(String),
-    /// Loading `cluster.toml` failed.
+    /// The cluster configuration is invalid, or the frontend's address cannot be bound.
     #[error(transparent)]
-    Cluster(#[from] storage::Error),
+    Runtime(#[from] runtime::Error),
     /// The HTTP client to the replicas could not be built.
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
-    /// The frontend's address cannot be bound.
-    #[error("cannot listen on {addr}: {source} (is another process using it?)")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Serving HTTP failed.
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
     /// No replica of the group took the request before the deadline; nothing was applied.
     #[error("group {group} has no reachable leader: {reason}")]
     Unavailable {
@@ -118,10 +107,8 @@ impl From<Error> for ApiError {
             Error::Rejected { .. }
             | Error::BadAnswer { .. }
             | Error::Config(_)
-            | Error::Cluster(_)
-            | Error::HttpClient(_)
-            | Error::Bind { .. }
-            | Error::Serve(_) => {
+            | Error::Runtime(_)
+            | Error::HttpClient(_) => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(ErrorCode::Internal, "internal error")
             }

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::config::FrontendConfig;
-use storage::throttle::LogThrottle;
+use runtime::throttle::LogThrottle;
 
 /// Bytes a header line adds beyond its name and value (`: ` and CRLF).
 const HEADER_LINE_OVERHEAD_BYTES: usize = 4;

@@ -17,7 +17,7 @@ use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::{BoxError, Router};
-use storage::telemetry::SERVER_TIMING;
+use runtime::telemetry::SERVER_TIMING;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::timeout::TimeoutLayer;
@@ -29,7 +29,7 @@ use tracing::Span;
 use crate::config::FrontendConfig;
 use crate::context::{TierTimings, X_REQUEST_ID};
 use crate::intake::{read_request, IntakeLimits};
-use storage::throttle::LogThrottle;
+use runtime::throttle::LogThrottle;
 
 /// Wraps every route of `router` (fallbacks included) in the frontend's stack.
 pub(crate) fn apply_stack(router: Router, config: &FrontendConfig) -> Router {
@@ -89,7 +89,7 @@ async fn server_timing(mut req: Request, next: Next) -> Response {
         .any(|v| v.as_bytes().starts_with(b"frontend;"));
     if !timed {
         let elapsed = started.elapsed();
-        storage::telemetry::record_request(method, route, status, elapsed);
+        runtime::telemetry::record_request(method, route, status, elapsed);
         let entry = format!("frontend;dur={:.3}", elapsed.as_secs_f64() * 1000.0);
         if let Ok(value) = HeaderValue::from_str(&entry) {
             headers.append(SERVER_TIMING, value);

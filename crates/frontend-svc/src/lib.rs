@@ -33,7 +33,6 @@ mod state;
 mod testutil;
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::Arc;
 
 use api::coherence::NOTICE_PATH;
@@ -41,9 +40,9 @@ use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use storage::peer_routes::require_token;
-use storage::telemetry::{render_metrics, track_http};
-use storage::{Cluster, ClusterOverrides};
+use runtime::auth::require_token;
+use runtime::entry::{listen, FrontendArgs, Shutdown};
+use runtime::telemetry::{render_metrics, track_http};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -133,7 +132,7 @@ pub async fn serve(
 ) -> Result<()> {
     config.validate()?;
     // Installed before the probes record their first gauge, not on the first request.
-    storage::telemetry::metrics_handle();
+    runtime::telemetry::metrics_handle();
     let state = AppState::new(config)?;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -162,24 +161,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// Loads the configuration, binds the frontend's address and serves until `shutdown`
-/// resolves: what `frontend-svc` and `pygmy serve frontend` both run.
+/// Binds the frontend's address and serves until `shutdown` resolves: what `frontend-svc` and
+/// `pygmy serve frontend` both run.
 ///
 /// # Errors
 /// Invalid configuration (an empty token names `PYGMY_CLUSTER_TOKEN` or `PYGMY_ADMIN_TOKEN`),
 /// address in use, or as [`serve`].
-pub async fn run(
-    config_path: Option<&Path>,
-    overrides: &ClusterOverrides,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let cluster = Cluster::load(config_path, overrides)?;
-    let config = FrontendConfig::from_cluster(&cluster)?;
+pub async fn run(args: FrontendArgs, shutdown: Shutdown) -> Result<()> {
+    let config = FrontendConfig::from_cluster(&args.cluster()?)?;
     connections::raise_descriptor_limit();
-    let addr = config.listen_addr.clone();
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })?;
+    let listener = listen(&config.listen_addr).await?;
     serve(config, listener, shutdown)
         .instrument(tracing::info_span!("frontend"))
         .await
@@ -277,13 +268,17 @@ mod tests {
         let text =
             format!("cluster_token = \"cluster-token-0123\"\nadmin_token = \"admin-token-012345\"\n[frontend]\naddr = \"{addr}\"\n");
         std::fs::write(&path, text).unwrap();
-        let error = run(
-            Some(&path),
-            &ClusterOverrides::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap_err();
+        let args = FrontendArgs {
+            addr: None,
+            no_cache: false,
+            config: runtime::entry::ConfigArgs {
+                config: Some(path),
+                data: Some(dir.path().to_path_buf()),
+            },
+        };
+        let error = run(args, Box::pin(std::future::pending()))
+            .await
+            .unwrap_err();
         let message = error.to_string();
         assert!(
             message.contains("cannot listen on") && message.contains(&addr.to_string()),

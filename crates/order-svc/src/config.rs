@@ -1,8 +1,7 @@
 //! The order replica's validated configuration.
 
-use storage::{Cluster, GroupName, ReplicaSpec};
-
-use crate::error::Result;
+use runtime::Cluster;
+use storage::ReplicaSpec;
 
 /// What an order replica needs: its replica spec and the catalog group to reserve stock at.
 #[derive(Debug, Clone)]
@@ -14,14 +13,11 @@ pub struct OrderConfig {
 }
 
 impl OrderConfig {
-    /// Order replica `id` of `cluster`.
-    ///
-    /// # Errors
-    /// Unknown id or missing token.
-    pub fn from_cluster(cluster: &Cluster, id: u64) -> Result<Self> {
-        Ok(Self {
-            replica: cluster.replica_spec(GroupName::Orders, id)?,
+    /// Order replica `replica` of `cluster`.
+    pub fn new(cluster: &Cluster, replica: ReplicaSpec) -> Self {
+        Self {
+            replica,
             catalog: cluster.catalog.clone(),
-        })
+        }
     }
 }

@@ -8,17 +8,9 @@ pub enum Error {
     /// Replication or storage failed.
     #[error(transparent)]
     Storage(#[from] storage::Error),
-    /// The replica's address cannot be bound.
-    #[error("cannot listen on {addr}: {source} (is another process using it?)")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Serving HTTP failed.
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
+    /// The configuration is invalid, or the replica's address cannot be bound.
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
 }
 
 /// Result with the order [`Error`].
@@ -28,7 +20,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Storage(e) => e.into(),
-            Error::Bind { .. } | Error::Serve(_) => {
+            Error::Runtime(_) => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(ErrorCode::Internal, "internal error")
             }

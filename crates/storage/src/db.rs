@@ -1,8 +1,6 @@
 //! One replica's sled database: the Raft trees, the state trees, the flusher and the digest.
 
-use std::cell::Cell;
 use std::os::unix::fs::DirBuilderExt as _;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -17,28 +15,14 @@ pub const RAFT_META: &str = "raft_meta";
 /// State-machine metadata: `last_applied`, `membership`, snapshot.
 pub const SM_META: &str = "sm_meta";
 
-thread_local! {
-    // sled may panic (rather than fail) on a damaged directory; the process panic hook lets
-    // such a panic unwind into `guard_sled` instead of aborting.
-    static GUARDED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether this thread is inside [`guard_sled`] ([`ReplicaDb::open`], or reads of a replica
-/// copy by [`crate::offline`]); read by the process panic hook.
-pub fn in_sled_guard() -> bool {
-    GUARDED.with(Cell::get)
-}
-
 /// Runs `f`, turning a panic inside it into `Err(message)`: sled may panic rather than fail on a
 /// damaged directory, and that must be a clear error, not a dead process.
 ///
 /// # Errors
 /// `f` panicked; the panic's message.
 pub fn guard_sled<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    let outer = GUARDED.with(|g| g.replace(true));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    GUARDED.with(|g| g.set(outer));
-    result.map_err(|panic| panic_message(&*panic))
+    runtime::process::catch_panic(f)
+        .map_err(|why| why.unwrap_or_else(|| "sled panicked while recovering the directory".into()))
 }
 
 /// A replica's sled `Db` with its trees opened, and its group-commit flusher.
@@ -174,16 +158,6 @@ pub(crate) fn digest_trees<'a>(
 fn hash_chunk(hasher: &mut Sha256, bytes: &[u8]) {
     hasher.update((bytes.len() as u64).to_be_bytes());
     hasher.update(bytes);
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "sled panicked while recovering the directory".to_string()
-    }
 }
 
 #[cfg(test)]

@@ -87,10 +87,13 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The cluster configuration is invalid, or a replica's address cannot be bound.
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
     /// A sled operation failed.
     #[error("storage I/O failed: {0}")]
     Sled(#[from] sled::Error),
-    /// The cluster configuration is missing or invalid.
+    /// A replica's own configuration is invalid (its cluster id file, its Raft settings).
     #[error("{0}")]
     Config(String),
     /// openraft refused to start or stopped.
@@ -136,7 +139,8 @@ impl From<Error> for ApiError {
             | Error::NotAReplicaDir { .. }
             | Error::CopyFailed { .. }
             | Error::Sled(_)
-            | Error::Config(_) => ErrorCode::Internal,
+            | Error::Config(_)
+            | Error::Runtime(_) => ErrorCode::Internal,
         };
         let message = match code {
             // 5xx bodies stay generic; the cause is logged where it happened.

@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::ReplicaSpec;
 use crate::db::ReplicaDb;
 use crate::error::{Error, Result};
 use crate::network::{PeerCallError, PeerClient};
+use crate::spec::ReplicaSpec;
 
 /// Header carrying the sender's cluster id on every peer request.
 pub const CLUSTER_ID_HEADER: &str = "x-pygmy-cluster";
@@ -56,9 +56,7 @@ pub struct Hello {
 
 /// A new random cluster id.
 pub fn new_cluster_id() -> String {
-    (0..CLUSTER_ID_BYTES)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
+    runtime::tokens::random_hex(CLUSTER_ID_BYTES)
 }
 
 /// Whether `id` can be a cluster id: 1 to 64 ASCII letters, digits, `-` or `_`.
@@ -273,7 +271,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::cluster::{GroupName, RaftTimings};
+    use runtime::cluster::{GroupName, RaftTimings};
 
     fn spec(dir: &Path, bootstrap: bool, cluster_id: Option<&str>) -> ReplicaSpec {
         let ms = Duration::from_millis;

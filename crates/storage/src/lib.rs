@@ -10,12 +10,12 @@
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`offline`]: offline inspection of a replica directory, through a private copy.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
-//! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
-//! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
+//! - [`spec`]: what one replica needs to start, from the cluster configuration.
+//! - [`serving`]: a replica process's life: bind, serve, then stop tasks, Raft and Db.
 //! - [`scratch`]: a throwaway state for unit tests of a service machine.
-//! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests; [`throttle`]:
-//!   one log line per interval of each repeated warning.
-//! - [`process`]: what every server binary shares (tracing, panic hook, shutdown signal).
+//!
+//! Configuration, process life and telemetry, which the frontend shares without needing sled or
+//! openraft, are the `runtime` crate's.
 //!
 //! Invariants: every acknowledgement to Raft follows a flush; state and `last_applied` change in
 //! one transaction; dependencies point here from the services, never back.
@@ -24,7 +24,6 @@
 // conversions at every call, so the large-Err lint is off for this crate.
 #![allow(clippy::result_large_err)]
 
-pub mod cluster;
 pub mod db;
 pub mod error;
 pub mod fence;
@@ -36,14 +35,12 @@ pub mod machine;
 pub mod network;
 pub mod offline;
 pub mod peer_routes;
-pub mod process;
 pub mod replica;
 pub mod scratch;
 pub mod serving;
 pub mod snapshot;
+pub mod spec;
 pub mod state_machine;
-pub mod telemetry;
-pub mod throttle;
 pub mod types;
 
 #[cfg(test)]
@@ -51,8 +48,8 @@ mod conformance;
 #[cfg(test)]
 mod testutil;
 
-pub use cluster::{Cluster, ClusterOverrides, GroupName, ReplicaSpec};
 pub use error::{Error, Result};
 pub use fence::{FenceEntry, WriteFence};
 pub use machine::{ServiceMachine, StateTxn, StateView, TxnResult};
 pub use replica::{Leadership, Replica, Written};
+pub use spec::ReplicaSpec;

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
-use crate::throttle::LogThrottle;
 use crate::types::{GroupTypes, ReplicaId};
+use runtime::throttle::LogThrottle;
 
 /// Least time between two logged refusals by peers, in ms (each logs how many were left out).
 const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;

@@ -2,7 +2,6 @@
 //! behind the cluster token, and the Raft ones behind the cluster id too.
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +14,7 @@ use openraft::raft::{
 use std::sync::Arc;
 
 use api::{ApiError, ErrorCode};
+use runtime::auth::require_token;
 
 use crate::identity::{Hello, CLUSTER_ID_HEADER, HELLO_PATH};
 use crate::machine::ServiceMachine;
@@ -50,7 +50,7 @@ pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
         .route_layer(middleware::from_fn_with_state(token, require_token))
         .route("/health", get(health::<M>))
         .route("/ready", get(ready::<M>))
-        .route("/metrics", get(crate::telemetry::render_metrics))
+        .route("/metrics", get(runtime::telemetry::render_metrics))
         .with_state(replica)
 }
 
@@ -68,24 +68,6 @@ async fn ready<M: ServiceMachine>(State(replica): State<Replica<M>>) -> api::Rea
     let spec = replica.spec();
     let service = format!("{}-{}", spec.group.as_str(), spec.id);
     api::Readiness::of(service, replica.unready_reasons())
-}
-
-/// Middleware: 401 unless `Authorization: Bearer <token>` matches.
-pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => next.run(req).await,
-        Some(_) => ApiError::new(ErrorCode::Unauthorized, "wrong token").into_response(),
-        None => ApiError::new(
-            ErrorCode::Unauthorized,
-            "this route needs Authorization: Bearer <token>",
-        )
-        .into_response(),
-    }
 }
 
 /// Middleware: 403 `wrong_cluster` unless the request carries this replica's cluster id in
@@ -107,10 +89,6 @@ async fn require_cluster(State(own): State<Arc<str>>, req: Request, next: Next) 
     // Debug only: Raft retries every heartbeat, and the refused sender logs it loudly.
     tracing::debug!(presented, "refused a peer request from another cluster");
     ApiError::new(ErrorCode::WrongCluster, message).into_response()
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn append<M: ServiceMachine>(

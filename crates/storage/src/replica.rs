@@ -11,7 +11,6 @@ use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
-use crate::cluster::ReplicaSpec;
 use crate::db::ReplicaDb;
 use crate::error::{Error, Result};
 use crate::fence::{FenceEntry, WriteFence};
@@ -19,6 +18,7 @@ use crate::identity;
 use crate::log_store::LogStore;
 use crate::machine::{ServiceMachine, StateView};
 use crate::network::{PeerCallError, PeerClient, PeerNetwork};
+use crate::spec::ReplicaSpec;
 use crate::state_machine::StateMachineStore;
 use crate::types::{RaftOf, ReplicaId};
 

@@ -2,20 +2,63 @@
 //! life: serve until the shutdown signal, then stop background work, Raft and the Db in order.
 
 use std::future::Future;
-
 use std::sync::Arc;
 
 use axum::middleware::from_fn_with_state;
 use axum::Router;
+use runtime::auth::require_token;
+use runtime::entry::{listen, ReplicaArgs};
+use runtime::telemetry::track_http;
+use runtime::{Cluster, GroupName};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
+use crate::error::Result;
+use crate::identity;
 use crate::machine::ServiceMachine;
-use crate::peer_routes::{peer_router, require_token};
+use crate::peer_routes::peer_router;
 use crate::replica::Replica;
-use crate::telemetry::track_http;
+use crate::spec::ReplicaSpec;
+
+/// A replica process before its service starts: its configuration, its spec and its bound
+/// address.
+#[derive(Debug)]
+pub struct BoundReplica {
+    /// The whole cluster configuration (the service takes its own settings from it).
+    pub cluster: Cluster,
+    /// What the replica needs to start.
+    pub spec: ReplicaSpec,
+    /// Its address, bound.
+    pub listener: TcpListener,
+    /// The span its whole life runs in.
+    pub span: tracing::Span,
+}
+
+/// Loads the configuration `args` name and binds replica `args.id` of `group`: what every
+/// replica process does first. With `--bootstrap` (a new cluster) the replica may create its
+/// directory, recording the id of `<data_dir>/cluster_id` (created if missing); otherwise an
+/// empty or missing directory is refused when it starts.
+///
+/// # Errors
+/// Invalid configuration or tokens file, no such replica, or its address in use.
+pub async fn bind_replica(group: GroupName, args: &ReplicaArgs) -> Result<BoundReplica> {
+    let cluster = args.cluster()?;
+    if args.bootstrap {
+        identity::ensure_id_file(&cluster.data_dir)?;
+    }
+    let mut spec = ReplicaSpec::of(&cluster, group, args.id)?;
+    spec.bootstrap = args.bootstrap;
+    let listener = listen(spec.addr()).await?;
+    let span = tracing::info_span!("replica", group = group.as_str(), replica_id = args.id);
+    Ok(BoundReplica {
+        cluster,
+        spec,
+        listener,
+        span,
+    })
+}
 
 /// A replica's whole router: the service's own `routes` behind the cluster token, the JSON
 /// 404/405 fallbacks, the peer routes (Raft, `/status`, `/health`, `/metrics`), request metrics
@@ -39,7 +82,7 @@ pub fn replica_router<M: ServiceMachine>(
 /// `cancel`, waits for `tasks`, and shuts `replica` down (Raft stopped, Db flushed).
 ///
 /// # Errors
-/// Serving failed; the replica is still shut down.
+/// [`runtime::Error::Serve`]: serving failed; the replica is still shut down.
 pub async fn serve_replica<M: ServiceMachine>(
     replica: &Replica<M>,
     app: Router,
@@ -47,7 +90,7 @@ pub async fn serve_replica<M: ServiceMachine>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     cancel: CancellationToken,
     tasks: TaskTracker,
-) -> std::io::Result<()> {
+) -> Result<()> {
     tracing::info!(addr = replica.spec().addr(), "serving");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -57,5 +100,5 @@ pub async fn serve_replica<M: ServiceMachine>(
     tasks.wait().await;
     replica.shutdown().await;
     tracing::info!("stopped");
-    served
+    Ok(served.map_err(runtime::Error::Serve)?)
 }

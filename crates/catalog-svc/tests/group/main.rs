@@ -507,3 +507,39 @@ async fn locked_or_damaged_data_dir_fails_at_start_with_a_clear_message() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     set.assert_no_panics();
 }
+
+#[tokio::test]
+async fn the_binary_takes_the_tokens_the_configuration_leaves_empty_from_tokens_toml() {
+    // Goal: `catalog-svc` starts like `pygmy serve catalog` (#12): with no token in cluster.toml
+    // it uses `<data_dir>/tokens.toml`, which `pygmy up` writes, and its peers and admin routes
+    // accept exactly those tokens.
+    let dir = ClusterDir::new(3, 1, &[]);
+    let config = std::fs::read_to_string(dir.config_path()).unwrap();
+    let without_tokens: String = config
+        .lines()
+        .filter(|l| !l.starts_with("cluster_token") && !l.starts_with("admin_token"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without_tokens, config, "the test cluster.toml sets tokens");
+    std::fs::write(dir.config_path(), without_tokens).unwrap();
+    std::fs::create_dir_all(dir.data_dir()).unwrap();
+    std::fs::write(
+        dir.data_dir().join("tokens.toml"),
+        format!(
+            "cluster_token = \"{}\"\nadmin_token = \"{}\"\n",
+            dir.token(),
+            dir.admin_token()
+        ),
+    )
+    .unwrap();
+    let (set, leader) = start(&dir).await;
+    assert_eq!(restock(&set, leader, 2, 1).await.status(), StatusCode::OK);
+    let wrong = set
+        .client()
+        .get(set.url(leader, "/books"))
+        .bearer_auth("not-the-cluster-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}

@@ -24,7 +24,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinSet;
 
 use crate::output::{self, Align, Table};
-use crate::tokens;
+use runtime::tokens;
 
 /// Most concurrent workers allowed: each holds a connection to the frontend.
 const CONCURRENCY_MAX: u64 = 1_024;

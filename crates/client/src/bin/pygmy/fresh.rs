@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use storage::identity::CLUSTER_ID_FILE;
 
-use crate::tokens::TOKENS_FILE;
+use runtime::tokens::TOKENS_FILE;
 
 /// Removes Pygmy's entries of `data_dir` (a missing directory is fine), naming each on stderr.
 ///

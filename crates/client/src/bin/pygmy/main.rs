@@ -24,7 +24,6 @@ mod preflight;
 mod query;
 mod serve;
 mod summary;
-mod tokens;
 mod up;
 
 use std::process::ExitCode;

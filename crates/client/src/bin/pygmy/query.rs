@@ -9,7 +9,7 @@ use clap::{value_parser, Args};
 use client::PygmyClient;
 
 use crate::output::{self, print};
-use crate::tokens;
+use runtime::tokens;
 
 /// `pygmy search [TOPIC]`.
 #[derive(Debug, Args)]

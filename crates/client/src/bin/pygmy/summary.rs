@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::children::Children;
 use crate::output::{self, Align, Table};
-use crate::tokens;
 use crate::up::Started;
+use runtime::tokens;
 
 /// The summary as JSON.
 #[derive(Debug, Serialize)]

@@ -18,11 +18,12 @@ use anyhow::{bail, Context as _, Result};
 use api::{ReplicaRole, ReplicaStatus};
 use clap::{value_parser, Args};
 use client::PygmyClient;
-use storage::{Cluster, ClusterOverrides, GroupName};
+use runtime::{Cluster, ClusterOverrides, GroupName};
 
 use crate::children::{Children, Plan};
-use crate::serve::ENV_PARENT_PID;
-use crate::{fresh, preflight, summary, tokens};
+use crate::{fresh, preflight, summary};
+use runtime::process::ENV_PARENT_PID;
+use runtime::tokens;
 
 /// How long the cluster gets to elect both leaders and bring the frontend up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,8 +76,8 @@ pub(crate) struct Started {
 /// Invalid configuration, a child that cannot start or exits while starting, or a cluster not
 /// ready within 60 s (every child is stopped first).
 pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
-    storage::process::init_tracing();
-    storage::process::restrict_file_modes();
+    runtime::process::init_tracing();
+    runtime::process::restrict_file_modes();
     let overrides = ClusterOverrides {
         data_dir: args.data.clone(),
         ..ClusterOverrides::default()
@@ -117,7 +118,7 @@ pub(crate) fn run(args: UpArgs, json: bool) -> Result<()> {
 
 /// Waits for readiness, prints the summary, watches until shutdown, stops every child.
 async fn supervise(children: &mut Children, started: &mut Started, json: bool) -> Result<()> {
-    let shutdown = storage::process::shutdown_signal();
+    let shutdown = runtime::process::shutdown_signal();
     tokio::pin!(shutdown);
     let ready = tokio::select! {
         ready = wait_ready(&started.cluster, &started.frontends, children) => Some(ready),

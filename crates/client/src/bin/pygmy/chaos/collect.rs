@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use api::{BookList, Order, OrderList, ReplicaStatus};
+use runtime::{Cluster, GroupName};
 use serde::de::DeserializeOwned;
-use storage::{Cluster, GroupName};
 use tokio::time::Instant;
 
 /// How long the healed cluster gets to elect leaders, finish pending buys and converge.

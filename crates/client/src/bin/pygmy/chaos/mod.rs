@@ -111,8 +111,8 @@ pub(crate) struct ChecksFailed(pub(crate) usize);
 /// # Errors
 /// [`ChecksFailed`] if a check failed; any other error if the run could not be carried out.
 pub(crate) fn run(args: ChaosArgs, json: bool) -> Result<()> {
-    storage::process::init_tracing();
-    storage::process::restrict_file_modes();
+    runtime::process::init_tracing();
+    runtime::process::restrict_file_modes();
     let seed = args.seed.unwrap_or_else(rand::random);
     eprintln!("pygmy chaos: seed {seed} (repeat the run with --seed {seed})");
     let runtime = tokio::runtime::Runtime::new().context("cannot start the tokio runtime")?;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 use client::chaos::{Draw, FaultKind, FaultScope, FaultStep, MaxDown, Role, Schedule};
 use nix::sys::signal::Signal;
+use runtime::{Cluster, GroupName};
 use serde::Serialize;
-use storage::{Cluster, GroupName};
 use tokio::time::Instant;
 
 use crate::children::Children;

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use client::PygmyClient;
-use storage::{Cluster, ClusterOverrides};
+use runtime::{Cluster, ClusterOverrides};
 
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::workload::ITEMS;
 use crate::children::{Children, Plan};
-use crate::{preflight, tokens, up};
+use crate::{preflight, up};
+use runtime::tokens;
 
 /// Copies added to every book before the run, so that buys mostly succeed.
 const RESTOCK_BEFORE: i64 = 50;

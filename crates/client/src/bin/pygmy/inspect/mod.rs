@@ -18,8 +18,9 @@ use anyhow::{bail, Context as _, Result};
 use catalog_svc::CatalogMachine;
 use clap::{value_parser, Args, Subcommand};
 use order_svc::OrderMachine;
+use runtime::GroupName;
 use storage::offline::{locate, replica_dir_name, Located, ReplicaCopy};
-use storage::{GroupName, ServiceMachine};
+use storage::ServiceMachine;
 
 /// `verify` found violations or `diff` found differences (exit code 1); the message says how many.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +83,7 @@ enum Action {
 pub(crate) fn run(args: InspectArgs, json: bool) -> Result<()> {
     // sled may panic on damaged files: the hook keeps such panics (turned into errors by
     // `storage::db::guard_sled`) quiet, and aborts on any other.
-    storage::process::install_panic_hook();
+    runtime::process::install_panic_hook();
     if args.action.is_some() && (args.dir.is_some() || args.tree.is_some()) {
         bail!("`verify` and `diff` take their directories after them, and no --tree");
     }
@@ -186,8 +187,8 @@ fn state_trees(group: GroupName) -> &'static [&'static str] {
 macro_rules! by_group {
     ($group:expr, $f:ident($($arg:expr),* $(,)?)) => {
         match $group {
-            storage::GroupName::Catalog => $f::<catalog_svc::CatalogMachine>($($arg),*),
-            storage::GroupName::Orders => $f::<order_svc::OrderMachine>($($arg),*),
+            runtime::GroupName::Catalog => $f::<catalog_svc::CatalogMachine>($($arg),*),
+            runtime::GroupName::Orders => $f::<order_svc::OrderMachine>($($arg),*),
         }
     };
 }

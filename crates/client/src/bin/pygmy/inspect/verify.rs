@@ -8,9 +8,10 @@ use anyhow::Result;
 use catalog_svc::CatalogMachine;
 use order_svc::inspect::{check_against_catalog, CROSS_CHECKS};
 use order_svc::OrderMachine;
+use runtime::GroupName;
 use serde::Serialize;
 use storage::offline::{InspectMachine, Report, Skipped, Violation};
-use storage::{GroupName, ServiceMachine};
+use storage::ServiceMachine;
 
 use super::{by_group, open, replica_dirs, Found, Opened};
 use crate::output::{print, Align, Table};

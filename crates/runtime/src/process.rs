@@ -1,7 +1,18 @@
 //! What every server process shares: logging, the panic hook, the shutdown signal.
 
+use std::cell::Cell;
 use std::io::IsTerminal;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
+
+/// The environment variable `pygmy up` sets to its own pid in its children: a child whose
+/// parent is no longer that process shuts down, so none outlives a killed `pygmy up`.
+pub const ENV_PARENT_PID: &str = "PYGMY_PARENT_PID";
+
+thread_local! {
+    // Set inside `catch_panic`: the process panic hook then lets the panic unwind to it.
+    static CATCHING: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Sets up `tracing` to stderr, filtered by `RUST_LOG` (default: info, openraft warnings only).
 pub fn init_tracing() {
@@ -28,17 +39,35 @@ pub fn restrict_file_modes() {
 /// Logs a panic through tracing and aborts the process: a replica with a dead task is worse than
 /// a dead replica, which its group tolerates and a supervisor restarts.
 ///
-/// The one exception is sled inside [`crate::db::guard_sled`] (opening a replica, reading a copy
-/// for inspection), whose panic on a damaged directory is turned into an error there.
+/// The one exception is a panic inside [`catch_panic`] (sled opening a damaged directory), which
+/// is turned into an error there.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        if crate::db::in_sled_guard() {
+        if CATCHING.with(Cell::get) {
             return;
         }
         tracing::error!(panic = %info, "panicked; aborting");
         eprintln!("panicked: {info}");
         std::process::abort();
     }));
+}
+
+/// Runs `f`, turning a panic inside it into `Err(message)` (`None` if the panic carried no
+/// text), with the process panic hook silent: for libraries that panic rather than fail on bad
+/// input they read, whose panic must become a clear error, not a dead process.
+///
+/// # Errors
+/// `f` panicked.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Option<String>> {
+    let outer = CATCHING.with(|c| c.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(outer));
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -83,4 +112,37 @@ pub async fn parent_exited(parent_pid: u32) {
             return;
         }
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, or once the process `parent` (if any) has exited: what stops a
+/// server process.
+///
+/// # Cancel safety
+/// Cancel safe: it only waits for signals and polls.
+pub async fn stop_signal(parent: Option<u32>) {
+    let parent_gone = async move {
+        match parent {
+            Some(pid) => parent_exited(pid).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = parent_gone => {}
+    }
+}
+
+/// [`ENV_PARENT_PID`], if set.
+///
+/// # Errors
+/// It is set but is not a process id.
+pub fn parent_pid() -> crate::Result<Option<u32>> {
+    let Ok(raw) = std::env::var(ENV_PARENT_PID) else {
+        return Ok(None);
+    };
+    raw.trim().parse::<u32>().map(Some).map_err(|_| {
+        crate::Error::Config(format!(
+            "{ENV_PARENT_PID} must be a process id (set by `pygmy up`), got {raw:?}"
+        ))
+    })
 }

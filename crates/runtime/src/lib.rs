@@ -1,0 +1,24 @@
+//! What every Pygmy process shares and that needs neither sled nor openraft: the frontend uses
+//! it alone, the replicas through `storage`.
+//!
+//! Layout:
+//! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*` and flags, validated.
+//! - [`tokens`]: `<data_dir>/tokens.toml`, the tokens `pygmy up` generated.
+//! - [`entry`]: the flags of every server process and the life around its service.
+//! - [`process`]: logging, the panic hook, file modes, the shutdown signal.
+//! - [`auth`]: the bearer-token check of internal and admin routes.
+//! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests; [`throttle`]: one
+//!   log line per interval of each repeated warning.
+//! - [`error`]: configuration, bind and serve failures, defined once for every process.
+
+pub mod auth;
+pub mod cluster;
+pub mod entry;
+pub mod error;
+pub mod process;
+pub mod telemetry;
+pub mod throttle;
+pub mod tokens;
+
+pub use cluster::{Cluster, ClusterOverrides, GroupName};
+pub use error::{Error, Result};
