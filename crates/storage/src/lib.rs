@@ -10,6 +10,7 @@
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`offline`]: offline inspection of a replica directory, through a private copy.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
+//! - [`spec`]: a replica's start-up spec turned into library settings (openraft's `Config`).
 //! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
 //! - [`scratch`]: a throwaway state for unit tests of a service machine.
@@ -41,6 +42,7 @@ pub mod replica;
 pub mod scratch;
 pub mod serving;
 pub mod snapshot;
+pub mod spec;
 pub mod state_machine;
 pub mod telemetry;
 pub mod throttle;

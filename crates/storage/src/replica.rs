@@ -7,7 +7,7 @@ use std::time::Duration;
 use api::{ReplicaRole, ReplicaStatus};
 use openraft::error::{InitializeError, RaftError};
 use openraft::storage::RaftLogStorage;
-use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, Raft, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
@@ -19,6 +19,7 @@ use crate::identity;
 use crate::log_store::LogStore;
 use crate::machine::{ServiceMachine, StateView};
 use crate::network::{PeerCallError, PeerClient, PeerNetwork};
+use crate::spec;
 use crate::state_machine::StateMachineStore;
 use crate::types::{RaftOf, ReplicaId};
 
@@ -26,8 +27,8 @@ use crate::types::{RaftOf, ReplicaId};
 const BACKOFF_MS_MIN: u64 = 20;
 /// Longest pause between attempts to reach a leader.
 const BACKOFF_MS_MAX: u64 = 400;
-/// Largest snapshot chunk; its JSON form (a number array, 3-4x larger) must fit the peer body limit.
-pub(crate) const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 1 << 20;
+// Peer routes size their body limit from it; it lives with the rest of the Raft settings.
+pub(crate) use crate::spec::SNAPSHOT_CHUNK_BYTES_MAX;
 
 /// A committed write: its log index and what the state machine answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,25 +88,6 @@ impl<M: ServiceMachine> Clone for Replica<M> {
     }
 }
 
-fn openraft_config(spec: &ReplicaSpec) -> Result<openraft::Config> {
-    let t = &spec.raft;
-    let config = openraft::Config {
-        cluster_name: spec.group.as_str().to_string(),
-        heartbeat_interval: t.heartbeat.as_millis() as u64,
-        election_timeout_min: t.election_min.as_millis() as u64,
-        election_timeout_max: t.election_max.as_millis() as u64,
-        install_snapshot_timeout: t.install_snapshot_timeout.as_millis() as u64,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_logs_since_last),
-        max_in_snapshot_log_to_keep: t.snapshot_logs_kept,
-        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES_MAX,
-        max_payload_entries: 300,
-        ..Default::default()
-    };
-    config
-        .validate()
-        .map_err(|e| Error::Config(format!("raft settings: {e}")))
-}
-
 impl<M: ServiceMachine> Replica<M> {
     /// Opens the replica's directory, checks its cluster identity (and greets its peers, see
     /// [`crate::identity`]), starts its Raft node and, on a brand-new directory of a bootstrap,
@@ -152,7 +134,7 @@ impl<M: ServiceMachine> Replica<M> {
         spec.cluster_id = Some(cluster_id);
         let raft = Raft::new(
             spec.id,
-            Arc::new(openraft_config(&spec)?),
+            Arc::new(spec::raft_config(&spec)?),
             PeerNetwork::<M>::new(peers.clone()),
             log_store,
             StateMachineStore::<M>::new(db.clone()),
