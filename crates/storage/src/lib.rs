@@ -9,7 +9,8 @@
 //! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers.
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`offline`]: offline inspection of a replica directory, through a private copy.
-//! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
+//! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable
+//!   reads (one file per concern, one leader-following loop shared by writes and reads).
 //! - [`spec`]: a replica's start-up spec turned into library settings (openraft's `Config`).
 //! - [`serving`]: a replica process's server life: serve, then stop tasks, Raft and Db.
 //! - [`cluster`]: `cluster.toml`, layered with `PYGMY_*`, validated.
