@@ -6,7 +6,8 @@ use openraft::SnapshotPolicy;
 use crate::cluster::ReplicaSpec;
 use crate::error::{Error, Result};
 
-/// Largest snapshot chunk; its JSON form (a number array, 3-4x larger) must fit the peer body limit.
+/// Largest snapshot chunk, bytes; its JSON form (a number array, 3-4x larger) must fit the peer
+/// body limit.
 pub(crate) const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 1 << 20;
 
 /// Entries in one AppendEntries request (openraft's default, set here on purpose). openraft times
