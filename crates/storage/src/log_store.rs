@@ -148,6 +148,19 @@ fn assert_extends(last_entry: Option<u64>, prev_appended: Option<u64>, index: u6
     }
 }
 
+/// The index of the last entry `db` records as committed (0: none yet). A free function, so that
+/// a running replica reads it without a log store (Raft owns that one).
+///
+/// # Errors
+/// The stored value cannot be read or decoded (why).
+pub fn committed_index(db: &ReplicaDb) -> std::result::Result<u64, String> {
+    let raw = db.raft_meta.get(COMMITTED).map_err(|e| e.to_string())?;
+    let Some(raw) = raw else { return Ok(0) };
+    let committed: Option<LogId> =
+        serde_json::from_slice(&raw).map_err(|e| format!("undecodable: {e}"))?;
+    Ok(committed.map_or(0, |l| l.index))
+}
+
 fn decode_entry<M: ServiceMachine>(key: &[u8], raw: &[u8]) -> Result<Entry<M>, StorageError> {
     let index = key_u64(key);
     let entry: Entry<M> = serde_json::from_slice(raw)

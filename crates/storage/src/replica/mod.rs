@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::cluster::ReplicaSpec;
 use crate::db::ReplicaDb;
 use crate::fence::WriteFence;
+use crate::log_store;
 use crate::machine::{ServiceMachine, StateView};
 use crate::network::PeerClient;
 use crate::types::{RaftOf, ReplicaId};
@@ -160,7 +161,7 @@ impl<M: ServiceMachine> Replica<M> {
         if leader.is_none() {
             reasons.push("no leader known".to_string());
         }
-        match self.inner.db.committed_index() {
+        match log_store::committed_index(&self.inner.db) {
             Ok(committed) if applied < committed => {
                 reasons.push(format!(
                     "applied {applied} of {committed} committed entries"
