@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::{CatalogCommand, Seed};
 use crate::machine::CatalogMachine;
-use crate::state::all_books;
+use crate::reads::all_books;
 
 /// Pause between seeding attempts while the group has no leader.
 const SEED_RETRY: Duration = Duration::from_millis(300);

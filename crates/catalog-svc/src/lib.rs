@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`command`]: the replicated commands (one file each) and their answers; [`machine`] plugs
 //!   them into the `storage` runtime.
-//! - [`routes`]: the HTTP API (books, reservations, admin, status); [`state`] the shared handle.
+//! - [`routes`]: the HTTP API (books, reservations, admin, status); [`state`] the shared handle;
+//!   [`reads`] the reads of books they and the cache fence share.
 //! - [`coherence`]: the leader's side of the frontends' cache coherence (leases, notices).
 //! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
 //! - [`error`]: the service's errors and their HTTP form.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod inspect;
 pub mod machine;
+pub mod reads;
 pub mod routes;
 pub mod state;
 

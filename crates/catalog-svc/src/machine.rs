@@ -27,7 +27,7 @@ mod tests {
     use super::*;
     use crate::catalog_file::default_books;
     use crate::command::{Confirm, Release, Reserve, Seed, UpdateBook};
-    use crate::state::all_books;
+    use crate::reads::all_books;
 
     fn seeded() -> ScratchState<CatalogMachine> {
         let s = ScratchState::new();

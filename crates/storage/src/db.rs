@@ -106,21 +106,6 @@ impl ReplicaDb {
         Ok(self.flusher.flush().await?)
     }
 
-    /// The index of the last entry this replica knows committed (0: none yet).
-    ///
-    /// # Errors
-    /// The stored value cannot be read or decoded (why).
-    pub fn committed_index(&self) -> std::result::Result<u64, String> {
-        let raw = self
-            .raft_meta
-            .get(crate::log_store::COMMITTED)
-            .map_err(|e| e.to_string())?;
-        let Some(raw) = raw else { return Ok(0) };
-        let committed: Option<crate::types::LogId> =
-            serde_json::from_slice(&raw).map_err(|e| format!("undecodable: {e}"))?;
-        Ok(committed.map_or(0, |l| l.index))
-    }
-
     /// Hex SHA-256 (first 16 bytes) of every state tree's name, keys and values, in order.
     ///
     /// Replicas at the same applied index have equal digests exactly when their states are equal.

@@ -6,11 +6,14 @@
 //! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit.
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
-//! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers.
+//! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers;
+//!   [`admission`]: the checks before Raft starts (directory, cluster id, peers' greeting).
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`offline`]: offline inspection of a replica directory, through a private copy.
-//! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable reads.
-//! - [`spec`]: what one replica needs to start, from the cluster configuration.
+//! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable
+//!   reads (one file per concern, one leader-following loop shared by writes and reads).
+//! - [`spec`]: what one replica needs to start, from the cluster configuration, and its
+//!   openraft `Config`.
 //! - [`serving`]: a replica process's life: bind, serve, then stop tasks, Raft and Db.
 //! - [`scratch`]: a throwaway state for unit tests of a service machine.
 //!
@@ -24,6 +27,7 @@
 // conversions at every call, so the large-Err lint is off for this crate.
 #![allow(clippy::result_large_err)]
 
+pub mod admission;
 pub mod db;
 pub mod error;
 pub mod fence;

@@ -86,6 +86,79 @@ impl<M: ServiceMachine> LogStore<M> {
         last.map(|(k, v)| decode_entry::<M>(&k, &v).map(|e| *e.get_log_id()))
             .transpose()
     }
+
+    /// The index of the last entry stored, if any.
+    fn last_entry_index(&self) -> Result<Option<u64>, StorageError> {
+        let last = self
+            .db
+            .raft_log
+            .last()
+            .map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?;
+        Ok(last.map(|(k, _)| key_u64(&k)))
+    }
+
+    /// Writes `entries` to the log, readable at once and durable after the next flush, having
+    /// checked that they extend it (the invariant of `assert_extends`).
+    pub(crate) fn write_entries(
+        &self,
+        entries: impl IntoIterator<Item = Entry<M>>,
+    ) -> Result<(), StorageError> {
+        let last_before = self.last_entry_index()?;
+        let mut batch = sled::Batch::default();
+        let mut appended = None;
+        for entry in entries {
+            let index = entry.log_id.index;
+            assert_extends(last_before, appended, index);
+            let raw = serde_json::to_vec(&entry).expect("log entries always serialize");
+            batch.insert(&u64_key(index), raw);
+            appended = Some(index);
+        }
+        self.db
+            .raft_log
+            .apply_batch(batch)
+            .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
+        if appended.is_some() {
+            assert_eq!(
+                self.last_entry_index()?,
+                appended,
+                "log append: the last entry stored must be the last appended"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Invariant: appended entries extend the log without a hole or an overwrite: within one call
+/// they are contiguous, and the first follows the last entry stored (openraft truncates a
+/// conflicting suffix first, and a purge past the last entry, after a snapshot, empties the log).
+/// An empty log takes any first index: openraft would start after the purge point, but its
+/// conformance suite starts a fresh log at 1 or 2 and appends below a purge point
+/// (`get_initial_state_membership_from_log_and_sm`: purged up to 2, then 1). O(1) per entry.
+fn assert_extends(last_entry: Option<u64>, prev_appended: Option<u64>, index: u64) {
+    match (prev_appended, last_entry) {
+        (Some(prev), _) => assert!(
+            prev.checked_add(1) == Some(index),
+            "log append: entries of one call must be contiguous ({index} after {prev})"
+        ),
+        (None, Some(last)) => assert!(
+            last.checked_add(1) == Some(index),
+            "log append: the first entry ({index}) must follow the last entry stored ({last})"
+        ),
+        (None, None) => {}
+    }
+}
+
+/// The index of the last entry `db` records as committed (0: none yet). A free function, so that
+/// a running replica reads it without a log store (Raft owns that one).
+///
+/// # Errors
+/// The stored value cannot be read or decoded (why).
+pub fn committed_index(db: &ReplicaDb) -> std::result::Result<u64, String> {
+    let raw = db.raft_meta.get(COMMITTED).map_err(|e| e.to_string())?;
+    let Some(raw) = raw else { return Ok(0) };
+    let committed: Option<LogId> =
+        serde_json::from_slice(&raw).map_err(|e| format!("undecodable: {e}"))?;
+    Ok(committed.map_or(0, |l| l.index))
 }
 
 fn decode_entry<M: ServiceMachine>(key: &[u8], raw: &[u8]) -> Result<Entry<M>, StorageError> {
@@ -170,15 +243,7 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
         I: IntoIterator<Item = Entry<M>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = sled::Batch::default();
-        for entry in entries {
-            let raw = serde_json::to_vec(&entry).expect("log entries always serialize");
-            batch.insert(&u64_key(entry.log_id.index), raw);
-        }
-        self.db
-            .raft_log
-            .apply_batch(batch)
-            .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
+        self.write_entries(entries)?;
         // Entries are readable now; they are acknowledged as durable only after the flush.
         let flushed = self.db.flusher.flush().await;
         callback.log_io_completed(flushed.map_err(std::io::Error::other));
@@ -210,5 +275,72 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
             .apply_batch(batch)
             .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
         self.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::testutil::Registers;
+
+    fn store() -> (TempDir, LogStore<Registers>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES).unwrap();
+        (dir, LogStore::new(db))
+    }
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(1, 1), index)
+    }
+
+    fn blanks(indexes: impl IntoIterator<Item = u64>) -> Vec<Entry<Registers>> {
+        let blank = |i| Entry::<Registers> {
+            log_id: log_id(i),
+            payload: EntryPayload::Blank,
+        };
+        indexes.into_iter().map(blank).collect()
+    }
+
+    #[tokio::test]
+    async fn appends_after_truncate_and_purge_pass_the_checks() {
+        // Goal: the normal paths keep the invariant: a suffix rewritten after a truncate, the
+        // first entry after a purge past the last one (a snapshot install).
+        let (_dir, mut log) = store();
+        log.write_entries(blanks(0..=2)).unwrap();
+        log.truncate(log_id(1)).await.unwrap();
+        log.write_entries(blanks(1..=3)).unwrap();
+        log.purge(log_id(10)).await.unwrap();
+        log.write_entries(blanks([11])).unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id(11)));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "log append: entries of one call must be contiguous (2 after 0)")]
+    async fn a_hole_in_an_append_is_a_bug() {
+        // Goal: a batch that skips an index stops the replica rather than leaving a hole.
+        let (_dir, log) = store();
+        let _ = log.write_entries(blanks([0, 2]));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the first entry (1) must follow the last entry stored (2)")]
+    async fn overwriting_an_entry_in_place_is_a_bug() {
+        // Goal: an append over stored entries (not truncated first) stops the replica.
+        let (_dir, log) = store();
+        log.write_entries(blanks(0..=2)).unwrap();
+        let _ = log.write_entries(blanks([1]));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the first entry (4) must follow the last entry stored (2)")]
+    async fn a_hole_after_the_last_entry_is_a_bug() {
+        // Goal: an append that skips indexes after the stored entries stops the replica.
+        let (_dir, log) = store();
+        log.write_entries(blanks(0..=2)).unwrap();
+        let _ = log.write_entries(blanks([4]));
     }
 }

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use api::{ApiError, ErrorCode};
 use runtime::auth::require_token;
 
-use crate::identity::{Hello, CLUSTER_ID_HEADER, HELLO_PATH};
+use crate::admission::{Hello, HELLO_PATH};
+use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
 use crate::replica::{LeaderReply, Replica, Written, SNAPSHOT_CHUNK_BYTES_MAX};
 use crate::types::{GroupTypes, ReplicaId};

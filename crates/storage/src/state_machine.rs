@@ -52,6 +52,11 @@ impl<M: ServiceMachine> StateMachineStore<M> {
         .transpose()
     }
 
+    /// The last applied log id as stored (a snapshot install stores `null` for none).
+    fn last_applied(&self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.meta::<Option<LogId>>(LAST_APPLIED)?.flatten())
+    }
+
     /// Runs `f` in one transaction over sm_meta (first) and the state trees.
     fn transact<T>(
         &self,
@@ -74,6 +79,44 @@ fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("metadata always serializes")
 }
 
+/// Invariant: the entries of one apply call are contiguous and above `last_applied`, so nothing
+/// applies twice, out of order or over a hole. openraft applies committed entries in log order
+/// from `last_applied + 1` (a snapshot install moves `last_applied` first); its conformance suite
+/// also applies past a gap (`last_applied_state`: 3, then 5), so the bound is "above", not
+/// "right after". O(1) per entry.
+fn assert_applies_in_order<M: ServiceMachine>(last_applied: Option<LogId>, entries: &[Entry<M>]) {
+    let first = entries[0].log_id.index;
+    if let Some(applied) = last_applied {
+        assert!(
+            first > applied.index,
+            "apply: the first entry ({first}) must be above last_applied ({})",
+            applied.index
+        );
+    }
+    for pair in entries.windows(2) {
+        let (prev, next) = (pair[0].log_id.index, pair[1].log_id.index);
+        assert!(
+            prev.checked_add(1) == Some(next),
+            "apply: entries of one call must be contiguous ({next} after {prev})"
+        );
+    }
+}
+
+/// Invariant: an installed snapshot never takes the state back behind what was applied.
+/// openraft only installs a snapshot above its commit index, itself at least the applied one;
+/// one at exactly `last_applied` would be the same state, so it is let through.
+fn assert_not_behind(snapshot_last: Option<LogId>, last_applied: Option<LogId>) {
+    let (snapshot_index, applied_index) = (
+        snapshot_last.map(|l| l.index),
+        last_applied.map(|l| l.index),
+    );
+    assert!(
+        snapshot_index >= applied_index,
+        "install snapshot: the snapshot (up to {snapshot_index:?}) must not be behind \
+         last_applied ({applied_index:?})"
+    );
+}
+
 impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M> {
     type SnapshotBuilder = SnapshotBuilder<M>;
 
@@ -93,6 +136,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
         let Some(last) = entries.last().map(|e| e.log_id) else {
             return Ok(Vec::new());
         };
+        assert_applies_in_order(self.last_applied()?, &entries);
         // State and last_applied change together, so replay after a crash is exact.
         let responses = self.transact(|meta, state| {
             let mut out = Vec::with_capacity(entries.len());
@@ -110,7 +154,14 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             meta.insert(LAST_APPLIED, json(&last))?;
             Ok(out)
         });
-        responses.map_err(|e| StorageError::from(StorageIOError::apply(last, &e)))
+        let responses =
+            responses.map_err(|e| StorageError::from(StorageIOError::apply(last, &e)))?;
+        assert_eq!(
+            self.last_applied()?,
+            Some(last),
+            "apply: last_applied must be the last entry applied"
+        );
+        Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
@@ -157,6 +208,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
                 openraft::AnyError::error(msg),
             )));
         }
+        assert_not_behind(meta.last_log_id, self.last_applied()?);
         let old = StateImage::capture(&self.db)
             .map_err(|e| StorageError::from(StorageIOError::read_snapshot(sig(), &e)))?;
         // Replace, never merge: keys absent from the snapshot must go.
@@ -176,6 +228,11 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             Ok(())
         });
         installed.map_err(|e| StorageError::from(StorageIOError::write_snapshot(sig(), &e)))?;
+        assert_eq!(
+            self.last_applied()?,
+            meta.last_log_id,
+            "install snapshot: last_applied must be the snapshot's last log id"
+        );
         self.db
             .flush()
             .await
@@ -201,5 +258,92 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             meta,
             snapshot: Box::new(Cursor::new(data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::CommittedLeaderId;
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::testutil::{Registers, Set};
+
+    fn store() -> (TempDir, StateMachineStore<Registers>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES).unwrap();
+        (dir, StateMachineStore::new(db))
+    }
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(1, 1), index)
+    }
+
+    fn blanks(indexes: &[u64]) -> Vec<Entry<Registers>> {
+        let blank = |i: &u64| Entry::<Registers> {
+            log_id: log_id(*i),
+            payload: EntryPayload::Blank,
+        };
+        indexes.iter().map(blank).collect()
+    }
+
+    fn set(index: u64, value: &str) -> Entry<Registers> {
+        Entry::<Registers> {
+            log_id: log_id(index),
+            payload: EntryPayload::Normal(Set("a".into(), value.into())),
+        }
+    }
+
+    async fn install_at(sm: &mut StateMachineStore<Registers>, index: u64) {
+        let image = StateImage {
+            trees: vec![("registers".to_string(), Vec::new())],
+        };
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id(index)),
+            last_membership: Membership::default(),
+            snapshot_id: format!("1-{index}-0"),
+        };
+        let data = Box::new(Cursor::new(image.encode()));
+        sm.install_snapshot(&meta, data).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn in_order_applies_and_newer_snapshots_pass_the_checks() {
+        // Goal: the normal paths keep every invariant: contiguous batches from the start, a
+        // snapshot ahead of what was applied (and one exactly at it), the entry after it.
+        let (_dir, mut sm) = store();
+        sm.apply(blanks(&[0])).await.unwrap();
+        sm.apply([set(1, "x"), set(2, "y")]).await.unwrap();
+        install_at(&mut sm, 10).await;
+        sm.apply(blanks(&[11])).await.unwrap();
+        install_at(&mut sm, 11).await;
+        assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(11)));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "apply: the first entry (2) must be above last_applied (2)")]
+    async fn applying_an_entry_twice_is_a_bug() {
+        // Goal: an entry at or below last_applied stops the replica rather than applying again.
+        let (_dir, mut sm) = store();
+        sm.apply(blanks(&[1, 2])).await.unwrap();
+        let _ = sm.apply([set(2, "again")]).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "apply: entries of one call must be contiguous (3 after 1)")]
+    async fn a_hole_in_an_apply_batch_is_a_bug() {
+        // Goal: a batch that skips an index stops the replica rather than applying over a hole.
+        let (_dir, mut sm) = store();
+        let _ = sm.apply(blanks(&[1, 3])).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "snapshot (up to Some(3)) must not be behind last_applied (Some(5))")]
+    async fn a_snapshot_behind_the_applied_state_is_a_bug() {
+        // Goal: a snapshot older than what was applied stops the replica rather than undoing
+        // applied entries.
+        let (_dir, mut sm) = store();
+        sm.apply(blanks(&[0, 1, 2, 3, 4, 5])).await.unwrap();
+        install_at(&mut sm, 3).await;
     }
 }

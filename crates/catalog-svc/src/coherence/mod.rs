@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use crate::command::CatalogCommand;
 use crate::machine::CatalogMachine;
-use crate::state::book;
+use crate::reads::book;
 use in_flight::InFlight;
 use notify::{Delivery, NoticeSender};
 use registry::FrontendRegistry;

@@ -9,7 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 
 use super::read_barrier;
-use crate::state::{all_books, book, AppState};
+use crate::reads::{all_books, book};
+use crate::state::AppState;
 
 /// A read answer tagged with the log index it was read at (the frontends' cache versions).
 type AtIndex<T> = ([(&'static str, String); 1], Json<T>);

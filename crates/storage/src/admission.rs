@@ -1,0 +1,230 @@
+//! What a replica checks before its Raft node starts: that its directory may be used (not
+//! emptied, unless bootstrapping; not another cluster's) and that its reachable peers accept
+//! its token and cluster id. Why: see [`crate::identity`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::ReplicaDb;
+use crate::error::{Error, Result};
+use crate::identity::CLUSTER_ID_KEY;
+use crate::network::{PeerCallError, PeerClient};
+use crate::spec::ReplicaSpec;
+
+/// Route a starting replica greets its peers on.
+pub const HELLO_PATH: &str = "/raft/hello";
+/// Time a peer gets to answer the greeting; one that does not answer is left unchecked.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a replica says of itself when it greets a peer, and what the peer answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Group name.
+    pub group: String,
+    /// Replica id.
+    pub replica_id: u64,
+}
+
+/// Refuses a replica directory that holds no sled files (emptied, or never made), unless this
+/// start is a bootstrap. Runs before the Db is opened, so a refused start creates nothing.
+///
+/// # Errors
+/// [`Error::EmptyReplicaDir`].
+pub(crate) fn refuse_empty_dir(spec: &ReplicaSpec) -> Result<()> {
+    let has_data = ["conf", "db"]
+        .iter()
+        .any(|f| spec.data_dir.join(f).is_file());
+    if spec.bootstrap || has_data {
+        return Ok(());
+    }
+    Err(Error::EmptyReplicaDir {
+        path: spec.data_dir.clone(),
+    })
+}
+
+/// The id of the cluster this replica belongs to, as its directory records it. A bootstrap
+/// records the spec's id in a directory without Raft state (`raft_empty`: no vote, no log) and
+/// flushes it before Raft starts.
+///
+/// # Errors
+/// [`Error::EmptyReplicaDir`] (no id, no Raft state, not a bootstrap: sled files but nothing in
+/// them), [`Error::UnidentifiedReplicaDir`] (Raft state without an id),
+/// [`Error::WrongCluster`] (another cluster's directory), or a storage error.
+pub(crate) async fn settle(db: &ReplicaDb, spec: &ReplicaSpec, raft_empty: bool) -> Result<String> {
+    let path = || spec.data_dir.clone();
+    let recorded =
+        match db.raft_meta.get(CLUSTER_ID_KEY)? {
+            Some(raw) => Some(serde_json::from_slice::<String>(&raw).map_err(|e| {
+                Error::DataDirUnreadable {
+                    path: path(),
+                    reason: format!("its cluster id does not decode: {e}"),
+                }
+            })?),
+            None => None,
+        };
+    match (recorded, &spec.cluster_id) {
+        (Some(recorded), Some(expected)) if recorded != *expected => Err(Error::WrongCluster {
+            path: path(),
+            recorded,
+            expected: expected.clone(),
+        }),
+        (Some(recorded), _) => Ok(recorded),
+        (None, _) if !raft_empty => Err(Error::UnidentifiedReplicaDir { path: path() }),
+        (None, Some(id)) if spec.bootstrap => {
+            let raw = serde_json::to_vec(id).expect("a string always serializes");
+            db.raft_meta.insert(CLUSTER_ID_KEY, raw)?;
+            db.flush().await?;
+            tracing::info!(cluster_id = %id, "bootstrap: recorded the cluster id");
+            Ok(id.clone())
+        }
+        (None, None) if spec.bootstrap => Err(Error::Config(
+            "a bootstrap needs the cluster id of <data_dir>/cluster_id".into(),
+        )),
+        (None, _) => Err(Error::EmptyReplicaDir { path: path() }),
+    }
+}
+
+/// Greets every other replica of the group that answers, within a short timeout each (all at
+/// once), and refuses to start if one rejects this replica's token or cluster id, or answers as
+/// another replica than the configuration says. Peers that do not answer are not checked.
+///
+/// # Errors
+/// [`Error::PeerRefused`] naming the peer and its answer.
+pub(crate) async fn greet_peers(spec: &ReplicaSpec, peers: &PeerClient) -> Result<()> {
+    let me = Hello {
+        group: spec.group.as_str().to_string(),
+        replica_id: spec.id,
+    };
+    let me = &me;
+    let calls = spec
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != spec.id)
+        .map(|(id, addr)| async move {
+            let answer = peers
+                .post::<_, Hello>(addr, HELLO_PATH, me, HELLO_TIMEOUT)
+                .await;
+            (*id, addr, answer)
+        });
+    for (id, addr, answer) in futures::future::join_all(calls).await {
+        let peer = format!("{} replica {id} at {addr}", me.group);
+        let refused = |reason: String| {
+            Err(Error::PeerRefused {
+                peer: peer.clone(),
+                reason,
+            })
+        };
+        match answer {
+            Ok(hello) if hello.group == me.group && hello.replica_id == id => {}
+            Ok(hello) => {
+                return refused(format!(
+                    "it answered as {} replica {}: the configured addresses are not this \
+                     cluster's",
+                    hello.group, hello.replica_id
+                ))
+            }
+            Err(PeerCallError::Failed {
+                status: Some(401),
+                reason,
+                ..
+            }) => {
+                return refused(format!(
+                    "it rejected this replica's cluster token ({reason})"
+                ))
+            }
+            Err(PeerCallError::Failed {
+                status: Some(403),
+                reason,
+                ..
+            }) => return refused(format!("it belongs to another cluster ({reason})")),
+            Err(e) => tracing::info!(%peer, error = %e, "peer not greeted; it cannot vouch now"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use runtime::cluster::{GroupName, RaftTimings};
+
+    fn spec(dir: &Path, bootstrap: bool, cluster_id: Option<&str>) -> ReplicaSpec {
+        let ms = Duration::from_millis;
+        ReplicaSpec {
+            group: GroupName::Catalog,
+            id: 1,
+            peers: BTreeMap::from([(1, "127.0.0.1:1".to_string())]),
+            data_dir: dir.to_path_buf(),
+            cluster_token: "test-cluster-token".into(),
+            cluster_id: cluster_id.map(str::to_string),
+            bootstrap,
+            raft: RaftTimings {
+                heartbeat: ms(250),
+                election_min: ms(1000),
+                election_max: ms(1500),
+                install_snapshot_timeout: ms(5000),
+                snapshot_logs_since_last: 10,
+                snapshot_logs_kept: 1,
+                write_timeout: ms(5000),
+                read_timeout: ms(3000),
+            },
+            sled_cache_bytes: 1 << 20,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_directory_is_refused_unless_bootstrapping() {
+        // Goal: without bootstrap, a missing directory is refused before anything is created
+        // in it, and so is one whose sled files hold nothing; a bootstrap records its id once.
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("catalog-1");
+        let plain = spec(&dir, false, Some("c1"));
+        let e = refuse_empty_dir(&plain).unwrap_err();
+        assert!(matches!(e, Error::EmptyReplicaDir { .. }), "{e}");
+        assert!(e.to_string().contains("member replace"), "{e}");
+        assert!(!dir.exists(), "a refused start creates nothing");
+        let db = ReplicaDb::open(&dir, 1 << 20, &[]).unwrap();
+        refuse_empty_dir(&plain).unwrap();
+        let e = settle(&db, &plain, true).await.unwrap_err();
+        assert!(matches!(e, Error::EmptyReplicaDir { .. }), "{e}");
+        let boot = spec(&dir, true, Some("c1"));
+        assert_eq!(settle(&db, &boot, true).await.unwrap(), "c1");
+        // Recorded: an ordinary restart (and a repeated bootstrap) finds it.
+        assert_eq!(settle(&db, &plain, false).await.unwrap(), "c1");
+        assert_eq!(settle(&db, &boot, false).await.unwrap(), "c1");
+        assert_eq!(
+            settle(&db, &spec(&dir, false, None), false).await.unwrap(),
+            "c1"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_clusters_or_an_unidentified_directory_is_refused() {
+        // Goal: a directory recording another cluster id is refused, bootstrap or not; one with
+        // Raft state but no id (made before ids existed) is refused rather than adopted.
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("orders-2");
+        let db = ReplicaDb::open(&dir, 1 << 20, &[]).unwrap();
+        let e = settle(&db, &spec(&dir, true, Some("old")), false)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::UnidentifiedReplicaDir { .. }), "{e}");
+        settle(&db, &spec(&dir, true, Some("old")), true)
+            .await
+            .unwrap();
+        for bootstrap in [false, true] {
+            let e = settle(&db, &spec(&dir, bootstrap, Some("new")), false)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::WrongCluster { recorded, expected, .. }
+                    if recorded == "old" && expected == "new"),
+                "{e}"
+            );
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Starting a replica: its directory and identity, its Raft node, a fresh group's membership.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use openraft::error::{InitializeError, RaftError};
+use openraft::storage::RaftLogStorage;
+use openraft::{BasicNode, Raft};
+
+use super::leadership::watch_leadership;
+use super::{Inner, Replica};
+use crate::admission;
+use crate::db::ReplicaDb;
+use crate::error::{Error, Result};
+use crate::fence::WriteFence;
+use crate::log_store::LogStore;
+use crate::machine::ServiceMachine;
+use crate::network::{PeerClient, PeerNetwork};
+use crate::spec;
+use crate::spec::ReplicaSpec;
+use crate::state_machine::StateMachineStore;
+use crate::types::ReplicaId;
+
+impl<M: ServiceMachine> Replica<M> {
+    /// Opens the replica's directory, checks its cluster identity (and greets its peers, see
+    /// [`crate::identity`]), starts its Raft node and, on a brand-new directory of a bootstrap,
+    /// initializes the group with the configured membership (the same on every replica, which
+    /// openraft allows). A restarted replica never re-initializes, and an empty directory is
+    /// refused unless the spec says bootstrap.
+    ///
+    /// # Errors
+    /// The directory is empty (not a bootstrap), another cluster's, locked or unreadable; a peer
+    /// rejects this replica's token or cluster id; or Raft cannot start.
+    pub async fn start(spec: ReplicaSpec) -> Result<Self> {
+        Self::start_fenced(spec, None).await
+    }
+
+    /// As [`Replica::start`], with `fence` around every write this replica makes as leader.
+    ///
+    /// # Errors
+    /// As [`Replica::start`].
+    pub async fn start_fenced(
+        mut spec: ReplicaSpec,
+        fence: Option<Arc<dyn WriteFence<M>>>,
+    ) -> Result<Self> {
+        admission::refuse_empty_dir(&spec)?;
+        let db = ReplicaDb::open(&spec.data_dir, spec.sled_cache_bytes, M::STATE_TREES)?;
+        let mut log_store = LogStore::<M>::new(db.clone());
+        let raft_err = |reason: String| Error::Raft {
+            replica_id: spec.id,
+            reason,
+        };
+        let fresh = log_store
+            .get_log_state()
+            .await
+            .map_err(|e| raft_err(e.to_string()))?
+            .last_log_id
+            .is_none()
+            && log_store
+                .read_vote()
+                .await
+                .map_err(|e| raft_err(e.to_string()))?
+                .is_none();
+        let cluster_id = admission::settle(&db, &spec, fresh).await?;
+        let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
+        admission::greet_peers(&spec, &peers).await?;
+        spec.cluster_id = Some(cluster_id);
+        let raft = Raft::new(
+            spec.id,
+            Arc::new(spec::raft_config(&spec)?),
+            PeerNetwork::<M>::new(peers.clone()),
+            log_store,
+            StateMachineStore::<M>::new(db.clone()),
+        )
+        .await
+        .map_err(|e| raft_err(e.to_string()))?;
+        if fresh {
+            let members: BTreeMap<ReplicaId, BasicNode> = spec
+                .peers
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(raft_err(e.to_string())),
+            }
+            tracing::info!(
+                group = spec.group.as_str(),
+                replica_id = spec.id,
+                "initialized a fresh replica"
+            );
+        }
+        let leader_since = Arc::new(Mutex::new(None));
+        tokio::spawn(watch_leadership(raft.clone(), Arc::clone(&leader_since)));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                spec,
+                raft,
+                db,
+                peers,
+                fence,
+                leader_since,
+            }),
+        })
+    }
+}
