@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::children::Children;
+use crate::launch::{Children, Started};
 use crate::output::{self, Align, Table};
 use crate::tokens;
-use crate::up::Started;
 
 /// The summary as JSON.
 #[derive(Debug, Serialize)]

@@ -140,7 +140,7 @@ async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
 
 /// Workload and faults, then healing, settling, collecting and checking.
 async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<report::RunResult> {
-    let reader = ReplicaReader::new(&lab.cluster.cluster_token)?;
+    let reader = ReplicaReader::new(&lab.started.cluster.cluster_token)?;
     let (initial_stock, orders_before) = lab.prepare(&reader).await?;
     let schedule = Schedule::draw(&ScheduleConfig {
         seed,
@@ -158,15 +158,17 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let workload = Arc::new(Workload {
         http: reqwest::Client::builder().no_proxy().build()?,
         bases: lab
+            .started
             .frontends
             .iter()
             .map(|a| format!("http://{a}"))
             .collect(),
-        admin_token: lab.cluster.admin_token.clone(),
+        admin_token: lab.started.cluster.admin_token.clone(),
         recorder: recorder.clone(),
         pause: CLIENT_PAUSE,
         seed,
         refused_at_ns: lab
+            .started
             .frontends
             .iter()
             .map(|_| std::sync::atomic::AtomicU64::new(0))
@@ -176,8 +178,8 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         .map(|i| tokio::spawn(workload.clone().client(i, stop)))
         .collect();
     let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
-    let cluster = lab.cluster.clone();
-    let frontend_names = lab.frontend_names();
+    let cluster = lab.started.cluster.clone();
+    let frontend_names = lab.started.frontend_names();
     let mut nemesis = Nemesis::new(
         &mut lab.children,
         &cluster,
@@ -195,22 +197,24 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let events = std::mem::take(&mut nemesis.events);
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
-    let settled = reader.settle(&lab.cluster).await;
-    let cache_live = if lab.cluster.cache.enabled {
+    let settled = reader.settle(&lab.started.cluster).await;
+    let cache_live = if lab.started.cluster.cache.enabled {
         eprintln!("pygmy chaos: checking that every frontend's cache serves hits again");
         let books: Vec<u64> = initial_stock.keys().copied().collect();
         let live = liveness::check_cache_live(
             &workload.http,
-            &lab.frontends,
+            &lab.started.frontends,
             &books,
-            lab.cluster.cache.lease,
+            lab.started.cluster.cache.lease,
         )
         .await;
         Some(live.map_err(|e| format!("{e:#}")))
     } else {
         None
     };
-    let state = reader.collect(&lab.cluster, &lab.logs_dir()).await?;
+    let state = reader
+        .collect(&lab.started.cluster, &lab.started.logs_dir())
+        .await?;
     Ok(report::RunResult::check(report::RunFacts {
         seed,
         args_summary: format!("{args:?}"),

@@ -10,8 +10,7 @@ use serde::Serialize;
 use storage::{Cluster, GroupName};
 use tokio::time::Instant;
 
-use crate::children::Children;
-use crate::up::group_leader;
+use crate::launch::{group_leader, Children};
 
 /// Timeout of a `/status` call made to find a leader.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(1);

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::children::Plan;
-use crate::fresh;
+use super::data_dir::replica_dirs;
+use super::plan::Plan;
 
 /// Fails, naming each, if a replica directory of `data_dir` is held by a running process
 /// (the lock probe of `pygmy inspect`) or an address of `plans` is taken.
@@ -19,7 +19,7 @@ use crate::fresh;
 /// # Errors
 /// What is in use, and what to do about it.
 pub(crate) fn check(data_dir: &Path, plans: &[Plan]) -> Result<()> {
-    let held: Vec<String> = fresh::replica_dirs(data_dir)?
+    let held: Vec<String> = replica_dirs(data_dir)?
         .into_iter()
         .filter(|dir| storage::offline::probe_in_use(dir))
         .map(|dir| dir.display().to_string())
