@@ -1,16 +1,19 @@
 //! `pygmy chaos`: seeded fault injection with a history checker (DESIGN.md sections 7 and 9).
 //!
-//! Steps: start a fresh cluster (children of this process, as `pygmy up` does) in a temporary
-//! directory or `--data DIR`; restock every book; run `--clients` concurrent clients through
-//! the public API for `--duration`, recording every operation ([`workload`]), while the
+//! Steps: start a fresh cluster (children of this process, launched as `pygmy up` launches
+//! them: `crate::launch`) in a temporary directory or `--data DIR`; restock every book; run
+//! `--clients` concurrent clients through the public API for `--duration`, recording every
+//! operation ([`workload`], each answer sorted by [`classify`]), while the
 //! [`nemesis`] kills, pauses and restarts replicas and the frontend on a seeded schedule; heal;
 //! wait until the cluster has settled; check that every frontend's cache serves hits again
 //! ([`liveness`]); read every replica's final state ([`collect`]); check the history
 //! ([`check`]); report ([`report`]). Exit 1 if any check failed.
 //!
-//! Layout: `setup` (directory, configuration, processes), `workload`, `nemesis`, `collect`,
-//! `report` (table, JSON, SVG plot).
+//! Layout: `setup` (directory, configuration, processes), `workload` (clients and history),
+//! `classify` (answer to outcome), `nemesis`, `liveness`, `collect`, `report` (table, JSON,
+//! SVG plot).
 
+mod classify;
 mod collect;
 mod liveness;
 mod nemesis;
@@ -155,25 +158,13 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let start = Instant::now();
     let stop = start + args.duration;
     let recorder = Arc::new(Recorder::new(start));
-    let workload = Arc::new(Workload {
-        http: reqwest::Client::builder().no_proxy().build()?,
-        bases: lab
-            .started
-            .frontends
-            .iter()
-            .map(|a| format!("http://{a}"))
-            .collect(),
-        admin_token: lab.started.cluster.admin_token.clone(),
-        recorder: recorder.clone(),
-        pause: CLIENT_PAUSE,
+    let workload = Arc::new(Workload::new(
+        &lab.started.frontends,
+        &lab.started.cluster.admin_token,
+        recorder.clone(),
+        CLIENT_PAUSE,
         seed,
-        refused_at_ns: lab
-            .started
-            .frontends
-            .iter()
-            .map(|_| std::sync::atomic::AtomicU64::new(0))
-            .collect(),
-    });
+    )?);
     let clients: Vec<_> = (0..args.clients)
         .map(|i| tokio::spawn(workload.clone().client(i, stop)))
         .collect();
