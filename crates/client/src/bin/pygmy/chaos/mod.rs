@@ -10,13 +10,14 @@
 //! ([`check`]); report ([`report`]). Exit 1 if any check failed.
 //!
 //! Layout: `setup` (directory, configuration, processes), `workload` (clients and history),
-//! `classify` (answer to outcome), `nemesis`, `liveness`, `collect`, `report` (table, JSON,
-//! SVG plot).
+//! `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what may go down),
+//! `liveness`, `collect`, `report` (table, JSON, SVG plot).
 
 mod classify;
 mod collect;
 mod liveness;
 mod nemesis;
+mod outages;
 mod report;
 mod setup;
 mod workload;
