@@ -63,6 +63,15 @@ pub(crate) struct RunResult {
 }
 
 impl RunResult {
+    /// How many checks did not pass (failed or inconclusive): the run fails if any.
+    pub(crate) fn failed(&self) -> usize {
+        self.checks
+            .checks
+            .iter()
+            .filter(|c| c.status != CheckStatus::Passed)
+            .count()
+    }
+
     /// Runs every check on `facts`.
     pub(crate) fn check(facts: RunFacts) -> RunResult {
         let input = CheckInput {
@@ -127,6 +136,7 @@ impl RunResult {
     }
 }
 
+/// One operation as the timeline sees it: when, whether it succeeded, which write it was.
 fn sample(op: &Op) -> Sample {
     let ms = |ns: u64| ns as f64 / 1e6;
     let ok = matches!(
@@ -177,14 +187,10 @@ pub(crate) fn emit(
         plot::draw(path, &result.timeline, &result.faults)?;
         eprintln!("pygmy chaos: plot written to {}", path.display());
     }
-    Ok(result
-        .checks
-        .checks
-        .iter()
-        .filter(|c| c.status != CheckStatus::Passed)
-        .count())
+    Ok(result.failed())
 }
 
+/// The human summary: operations, faults, checks, verdict.
 fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
     writeln!(
         out,
@@ -265,6 +271,7 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
     )
 }
 
+/// Operations by kind and outcome.
 fn operations_table(history: &[Op]) -> Table {
     let mut counts: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     for op in history {
@@ -314,3 +321,6 @@ pub(crate) async fn progress(recorder: Arc<Recorder>, duration: Duration) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
