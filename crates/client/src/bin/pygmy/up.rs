@@ -120,3 +120,27 @@ pub(crate) fn frontend_addrs(cluster: &Cluster, count: u16) -> Result<Vec<String
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frontends_take_the_ports_after_the_first_and_never_a_replicas() {
+        let mut cluster = Cluster::load(None, &ClusterOverrides::default()).unwrap();
+        cluster.frontend_addr = "127.0.0.1:9000".into();
+        cluster.catalog[0] = "127.0.0.1:9002".into();
+        let two = frontend_addrs(&cluster, 2).unwrap();
+        assert_eq!(two, ["127.0.0.1:9000", "127.0.0.1:9001"]);
+        let e = frontend_addrs(&cluster, 3).unwrap_err().to_string();
+        assert!(
+            e.contains("frontend 3 would listen on 127.0.0.1:9002"),
+            "{e}"
+        );
+        cluster.frontend_addr = "127.0.0.1:65535".into();
+        let e = frontend_addrs(&cluster, 2).unwrap_err().to_string();
+        assert!(e.contains("run past port 65535"), "{e}");
+        cluster.frontend_addr = "nowhere".into();
+        assert!(frontend_addrs(&cluster, 1).is_err());
+    }
+}

@@ -188,3 +188,25 @@ fn scan_panics(logs: &Path) -> Result<Vec<String>> {
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_are_found_in_every_log_and_named_by_file() {
+        // Goal: the no_panics check sees a panic line of any child's log, prefixed with the
+        // log's name, and nothing else.
+        let logs = tempfile::tempdir().unwrap();
+        let panic_line = "thread 'tokio-runtime-worker' panicked at crates/storage/src/log.rs:9";
+        std::fs::write(
+            logs.path().join("catalog-2.log"),
+            format!("started\n{panic_line}\n"),
+        )
+        .unwrap();
+        std::fs::write(logs.path().join("frontend.log"), "started\nstopped\n").unwrap();
+        let found = scan_panics(logs.path()).unwrap();
+        assert_eq!(found, [format!("catalog-2.log: {panic_line}")]);
+        assert!(scan_panics(&logs.path().join("absent")).is_err());
+    }
+}

@@ -225,3 +225,22 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         search_states_max: args.search_states_max,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_and_fault_lists_are_checked_when_parsed() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_interval("1s..6s"), Ok((ms(1000), ms(6000))));
+        assert_eq!(parse_interval("500ms..500ms"), Ok((ms(500), ms(500))));
+        for bad in ["6s..1s", "0s..1s", "1s", "1s..x"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        let faults = parse_faults("kill, frontend").unwrap().0;
+        assert_eq!(faults, [FaultKind::Kill, FaultKind::KillFrontend]);
+        assert!(parse_faults("").unwrap().0.is_empty(), "no faults at all");
+        assert!(parse_faults("kill,flood").is_err());
+    }
+}

@@ -82,9 +82,12 @@ mod tests {
         let e = check(data.path(), &[]).unwrap_err().to_string();
         assert!(e.contains("orders-2 is in use by running replicas"), "{e}");
         drop(held);
+        // Another directory: sled's lock can outlive the drop for a moment (seen in a parallel
+        // test run), and `data` is then still reported in use.
+        let other = tempfile::tempdir().unwrap();
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken_addr = taken.local_addr().unwrap().to_string();
-        let e = check(data.path(), &[plan("catalog-3", &taken_addr)])
+        let e = check(other.path(), &[plan("catalog-3", &taken_addr)])
             .unwrap_err()
             .to_string();
         assert!(e.contains(&format!("{taken_addr} (catalog-3)")), "{e}");
