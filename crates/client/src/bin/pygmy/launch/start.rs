@@ -30,7 +30,7 @@ impl Launch<'_> {
     /// Checks that nothing is in use (before anything is touched), clears the data directory
     /// if `fresh`, prepares it (a directory without replicas bootstraps a new cluster), fills
     /// empty tokens, and starts one child per replica and per address of `frontends`. The
-    /// cluster is not ready yet: [`super::wait_ready`] waits for it. Runs inside a tokio
+    /// cluster is not ready yet: [`super::ready::wait_ready`] waits for it. Runs inside a tokio
     /// runtime, which the child processes need.
     ///
     /// # Errors
