@@ -21,9 +21,13 @@ const PAGE: u64 = 1000;
 /// Every replica's final state.
 #[derive(Debug, Default)]
 pub(crate) struct FinalState {
+    /// Each order replica's log: `(replica id, orders in log order)`.
     pub(crate) order_logs: Vec<(u64, Vec<Order>)>,
+    /// Each catalog replica's stock: `(replica id, stock by book id)`.
     pub(crate) catalog_stock: Vec<(u64, BTreeMap<u64, u64>)>,
+    /// Each replica's `(group, id, last applied, state digest)`.
     pub(crate) digests: Vec<(String, u64, u64, String)>,
+    /// Log lines mentioning a panic, prefixed with their log's name.
     pub(crate) panics: Vec<String>,
 }
 
@@ -34,6 +38,7 @@ pub(crate) struct ReplicaReader {
 }
 
 impl ReplicaReader {
+    /// A reader with the cluster token `token` (10 s per request).
     pub(crate) fn new(token: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .no_proxy()

@@ -21,18 +21,29 @@ mod plot;
 
 /// Everything a run produced, before checking.
 pub(crate) struct RunFacts {
+    /// The seed of the schedule and the clients' draws.
     pub(crate) seed: u64,
+    /// The arguments, as given.
     pub(crate) args_summary: String,
+    /// `--max-down`.
     pub(crate) max_down: MaxDown,
+    /// Concurrent clients.
     pub(crate) clients: u64,
+    /// How long the clients and the nemesis were to run.
     pub(crate) duration_ms: f64,
+    /// How long they ran, healing included.
     pub(crate) elapsed_ms: f64,
+    /// The drawn fault schedule.
     pub(crate) schedule: Schedule,
+    /// The faults as they happened.
     pub(crate) events: Vec<FaultEvent>,
+    /// Every operation of the clients.
     pub(crate) history: Vec<Op>,
+    /// Stock of each book when the history began.
     pub(crate) initial_stock: BTreeMap<u64, u64>,
     /// Orders already in the log before the run (a kept `--data` directory).
     pub(crate) orders_before: u64,
+    /// Every replica's final state.
     pub(crate) state: FinalState,
     /// Why the cluster did not settle, if it did not.
     pub(crate) settled: Option<String>,

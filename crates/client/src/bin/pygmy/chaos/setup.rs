@@ -24,6 +24,7 @@ const RESTOCK_ATTEMPTS: u32 = 10;
 pub(crate) struct Lab {
     /// The configuration (its data directory the run's), the children's plans, the frontends.
     pub(crate) started: Started,
+    /// Its processes.
     pub(crate) children: Children,
     temp: Option<tempfile::TempDir>,
 }
