@@ -43,6 +43,27 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order: for tables of codes, and tests that go through each.
+    pub const ALL: [ErrorCode; 17] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::WrongCluster,
+        Self::MethodNotAllowed,
+        Self::BodyTimeout,
+        Self::OutOfStock,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
+        Self::Overloaded,
+        Self::NoLeader,
+        Self::OutcomeUnknown,
+        Self::Timeout,
+        Self::Internal,
+    ];
+
     /// The HTTP status this code is answered with.
     pub fn status(self) -> u16 {
         match self {
@@ -229,25 +250,13 @@ mod tests {
             ErrorCode::Timeout => Unknown,
             ErrorCode::Internal => Unknown,
         };
-        let all = [
-            ErrorCode::BadRequest,
-            ErrorCode::Unauthorized,
-            ErrorCode::NotFound,
-            ErrorCode::WrongCluster,
-            ErrorCode::MethodNotAllowed,
-            ErrorCode::BodyTimeout,
-            ErrorCode::OutOfStock,
-            ErrorCode::Conflict,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::UriTooLong,
-            ErrorCode::HeadersTooLarge,
-            ErrorCode::Overloaded,
-            ErrorCode::NoLeader,
-            ErrorCode::OutcomeUnknown,
-            ErrorCode::Timeout,
-            ErrorCode::Internal,
-        ];
+        let all = ErrorCode::ALL;
+        for (position, code) in all.into_iter().enumerate() {
+            assert_eq!(
+                code as usize, position,
+                "ALL in declaration order, once each"
+            );
+        }
         for code in all {
             assert_eq!(code.write_outcome(), expected(code), "{code:?}");
         }

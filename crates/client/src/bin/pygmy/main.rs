@@ -6,9 +6,12 @@
 //! - `query`: `search`, `lookup`, `buy`, `order`, `restock`, `cluster` over the public API;
 //!   `output` prints their results (tables, or JSON with `--json`).
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
-//! - `up`: the whole cluster as child processes (`children`), with `preflight` (nothing in
-//!   use before anything is touched), `fresh` (`--fresh`), `tokens` (`<data_dir>/tokens.toml`)
-//!   and `summary` (what it prints once ready).
+//! - `up`: the whole cluster as child processes until Ctrl-C, with `summary` (what it prints
+//!   once ready).
+//! - `chaos`: fault injection into a cluster under load, with a history checker.
+//! - `launch`: what `up` and `chaos` share: the child processes, their plan, the data
+//!   directory, preflight checks, readiness and leader lookup.
+//! - `tokens`: `<data_dir>/tokens.toml`, the tokens `up` generates.
 //!
 //! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
 //! success, 2 on any error (bad arguments included), 1 for violations found by `chaos` or
@@ -16,11 +19,9 @@
 
 mod bench;
 mod chaos;
-mod children;
-mod fresh;
 mod inspect;
+mod launch;
 mod output;
-mod preflight;
 mod query;
 mod serve;
 mod summary;

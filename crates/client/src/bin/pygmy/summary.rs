@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::children::Children;
+use crate::launch::{Children, Started};
 use crate::output::{self, Align, Table};
-use crate::up::Started;
 use runtime::tokens;
 
 /// The summary as JSON.

@@ -21,9 +21,13 @@ const PAGE: u64 = 1000;
 /// Every replica's final state.
 #[derive(Debug, Default)]
 pub(crate) struct FinalState {
+    /// Each order replica's log: `(replica id, orders in log order)`.
     pub(crate) order_logs: Vec<(u64, Vec<Order>)>,
+    /// Each catalog replica's stock: `(replica id, stock by book id)`.
     pub(crate) catalog_stock: Vec<(u64, BTreeMap<u64, u64>)>,
+    /// Each replica's `(group, id, last applied, state digest)`.
     pub(crate) digests: Vec<(String, u64, u64, String)>,
+    /// Log lines mentioning a panic, prefixed with their log's name.
     pub(crate) panics: Vec<String>,
 }
 
@@ -34,6 +38,7 @@ pub(crate) struct ReplicaReader {
 }
 
 impl ReplicaReader {
+    /// A reader with the cluster token `token` (10 s per request).
     pub(crate) fn new(token: &str) -> Result<Self> {
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -187,4 +192,26 @@ fn scan_panics(logs: &Path) -> Result<Vec<String>> {
         );
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_are_found_in_every_log_and_named_by_file() {
+        // Goal: the no_panics check sees a panic line of any child's log, prefixed with the
+        // log's name, and nothing else.
+        let logs = tempfile::tempdir().unwrap();
+        let panic_line = "thread 'tokio-runtime-worker' panicked at crates/storage/src/log.rs:9";
+        std::fs::write(
+            logs.path().join("catalog-2.log"),
+            format!("started\n{panic_line}\n"),
+        )
+        .unwrap();
+        std::fs::write(logs.path().join("frontend.log"), "started\nstopped\n").unwrap();
+        let found = scan_panics(logs.path()).unwrap();
+        assert_eq!(found, [format!("catalog-2.log: {panic_line}")]);
+        assert!(scan_panics(&logs.path().join("absent")).is_err());
+    }
 }

@@ -1,19 +1,23 @@
 //! `pygmy chaos`: seeded fault injection with a history checker (DESIGN.md sections 7 and 9).
 //!
-//! Steps: start a fresh cluster (children of this process, as `pygmy up` does) in a temporary
-//! directory or `--data DIR`; restock every book; run `--clients` concurrent clients through
-//! the public API for `--duration`, recording every operation ([`workload`]), while the
+//! Steps: start a fresh cluster (children of this process, launched as `pygmy up` launches
+//! them: `crate::launch`) in a temporary directory or `--data DIR`; restock every book; run
+//! `--clients` concurrent clients through the public API for `--duration`, recording every
+//! operation ([`workload`], each answer sorted by [`classify`]), while the
 //! [`nemesis`] kills, pauses and restarts replicas and the frontend on a seeded schedule; heal;
 //! wait until the cluster has settled; check that every frontend's cache serves hits again
 //! ([`liveness`]); read every replica's final state ([`collect`]); check the history
 //! ([`check`]); report ([`report`]). Exit 1 if any check failed.
 //!
-//! Layout: `setup` (directory, configuration, processes), `workload`, `nemesis`, `collect`,
-//! `report` (table, JSON, SVG plot).
+//! Layout: `setup` (directory, configuration, processes), `workload` (clients and history),
+//! `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what may go down),
+//! `liveness`, `collect`, `report` (table, JSON, SVG plot).
 
+mod classify;
 mod collect;
 mod liveness;
 mod nemesis;
+mod outages;
 mod report;
 mod setup;
 mod workload;
@@ -140,7 +144,7 @@ async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
 
 /// Workload and faults, then healing, settling, collecting and checking.
 async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<report::RunResult> {
-    let reader = ReplicaReader::new(&lab.cluster.cluster_token)?;
+    let reader = ReplicaReader::new(&lab.started.cluster.cluster_token)?;
     let (initial_stock, orders_before) = lab.prepare(&reader).await?;
     let schedule = Schedule::draw(&ScheduleConfig {
         seed,
@@ -155,29 +159,19 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let start = Instant::now();
     let stop = start + args.duration;
     let recorder = Arc::new(Recorder::new(start));
-    let workload = Arc::new(Workload {
-        http: reqwest::Client::builder().no_proxy().build()?,
-        bases: lab
-            .frontends
-            .iter()
-            .map(|a| format!("http://{a}"))
-            .collect(),
-        admin_token: lab.cluster.admin_token.clone(),
-        recorder: recorder.clone(),
-        pause: CLIENT_PAUSE,
+    let workload = Arc::new(Workload::new(
+        &lab.started.frontends,
+        &lab.started.cluster.admin_token,
+        recorder.clone(),
+        CLIENT_PAUSE,
         seed,
-        refused_at_ns: lab
-            .frontends
-            .iter()
-            .map(|_| std::sync::atomic::AtomicU64::new(0))
-            .collect(),
-    });
+    )?);
     let clients: Vec<_> = (0..args.clients)
         .map(|i| tokio::spawn(workload.clone().client(i, stop)))
         .collect();
     let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
-    let cluster = lab.cluster.clone();
-    let frontend_names = lab.frontend_names();
+    let cluster = lab.started.cluster.clone();
+    let frontend_names = lab.started.frontend_names();
     let mut nemesis = Nemesis::new(
         &mut lab.children,
         &cluster,
@@ -195,22 +189,24 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let events = std::mem::take(&mut nemesis.events);
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
-    let settled = reader.settle(&lab.cluster).await;
-    let cache_live = if lab.cluster.cache.enabled {
+    let settled = reader.settle(&lab.started.cluster).await;
+    let cache_live = if lab.started.cluster.cache.enabled {
         eprintln!("pygmy chaos: checking that every frontend's cache serves hits again");
         let books: Vec<u64> = initial_stock.keys().copied().collect();
         let live = liveness::check_cache_live(
             &workload.http,
-            &lab.frontends,
+            &lab.started.frontends,
             &books,
-            lab.cluster.cache.lease,
+            lab.started.cluster.cache.lease,
         )
         .await;
         Some(live.map_err(|e| format!("{e:#}")))
     } else {
         None
     };
-    let state = reader.collect(&lab.cluster, &lab.logs_dir()).await?;
+    let state = reader
+        .collect(&lab.started.cluster, &lab.started.logs_dir())
+        .await?;
     Ok(report::RunResult::check(report::RunFacts {
         seed,
         args_summary: format!("{args:?}"),
@@ -228,4 +224,23 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         cache_live,
         search_states_max: args.search_states_max,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_and_fault_lists_are_checked_when_parsed() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_interval("1s..6s"), Ok((ms(1000), ms(6000))));
+        assert_eq!(parse_interval("500ms..500ms"), Ok((ms(500), ms(500))));
+        for bad in ["6s..1s", "0s..1s", "1s", "1s..x"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        let faults = parse_faults("kill, frontend").unwrap().0;
+        assert_eq!(faults, [FaultKind::Kill, FaultKind::KillFrontend]);
+        assert!(parse_faults("").unwrap().0.is_empty(), "no faults at all");
+        assert!(parse_faults("kill,flood").is_err());
+    }
 }

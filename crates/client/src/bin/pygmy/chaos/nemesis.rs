@@ -10,8 +10,8 @@ use runtime::{Cluster, GroupName};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::children::Children;
-use crate::up::group_leader;
+use crate::chaos::outages::{pick_replica, Down, Outages};
+use crate::launch::{group_leader, Children};
 
 /// Timeout of a `/status` call made to find a leader.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -60,16 +60,6 @@ impl FaultEvent {
     }
 }
 
-/// Processes currently down because of one event.
-#[derive(Debug)]
-struct Down {
-    names: Vec<String>,
-    group: Option<GroupName>,
-    paused: bool,
-    until: Instant,
-    event: usize,
-}
-
 /// The fault injector of one run.
 pub(crate) struct Nemesis<'a> {
     children: &'a mut Children,
@@ -80,12 +70,17 @@ pub(crate) struct Nemesis<'a> {
     max_down: MaxDown,
     draw: Draw,
     start: Instant,
-    down: Vec<Down>,
+    outages: Outages,
     /// Every fault, in firing order.
     pub(crate) events: Vec<FaultEvent>,
 }
 
 impl<'a> Nemesis<'a> {
+    /// A nemesis over `children` (with `frontends` the frontends' names), its draws seeded by
+    /// `seed`, its times counted from `start`.
+    ///
+    /// # Errors
+    /// The HTTP client for leader lookups cannot be built.
     pub(crate) fn new(
         children: &'a mut Children,
         cluster: &'a Cluster,
@@ -106,7 +101,7 @@ impl<'a> Nemesis<'a> {
             max_down,
             draw: Draw::new(seed ^ 0x6e656d65),
             start,
-            down: Vec::new(),
+            outages: Outages::default(),
             events: Vec::new(),
         })
     }
@@ -122,7 +117,7 @@ impl<'a> Nemesis<'a> {
             let next_step = steps
                 .peek()
                 .map(|s| self.start + Duration::from_millis(s.at_ms));
-            let next_heal = self.down.iter().map(|d| d.until).min();
+            let next_heal = self.outages.next_heal();
             let wake = [next_step, next_heal, Some(stop)]
                 .into_iter()
                 .flatten()
@@ -148,11 +143,7 @@ impl<'a> Nemesis<'a> {
     }
 
     async fn heal_due(&mut self, now: Instant) {
-        let (due, keep): (Vec<Down>, Vec<Down>) = std::mem::take(&mut self.down)
-            .into_iter()
-            .partition(|d| d.until <= now);
-        self.down = keep;
-        for d in due {
+        for d in self.outages.take_due(now) {
             for name in &d.names {
                 let healed = if d.paused {
                     self.children.signal(name, Signal::SIGCONT)
@@ -174,8 +165,12 @@ impl<'a> Nemesis<'a> {
             _ => GroupName::Orders,
         };
         let targets = match step.kind {
-            FaultKind::KillFrontend => self.frontend_target(),
-            FaultKind::KillGroup => self.group_target(group),
+            FaultKind::KillFrontend => self
+                .outages
+                .frontend_target(&self.frontends, &mut self.draw),
+            FaultKind::KillGroup => self
+                .outages
+                .group_target(group, replica_names(self.cluster, group)),
             FaultKind::Kill | FaultKind::Pause => self.replica_target(group, step.role).await,
         };
         let mut event = FaultEvent {
@@ -202,7 +197,7 @@ impl<'a> Nemesis<'a> {
                 }
                 let group = (step.kind != FaultKind::KillFrontend).then_some(group);
                 let until = Instant::now() + Duration::from_millis(step.down_ms);
-                self.down.push(Down {
+                self.outages.push(Down {
                     names: names.clone(),
                     group,
                     paused,
@@ -220,75 +215,19 @@ impl<'a> Nemesis<'a> {
         self.events.push(event);
     }
 
-    fn down_names(&self) -> Vec<&str> {
-        self.down
-            .iter()
-            .flat_map(|d| d.names.iter().map(String::as_str))
-            .collect()
-    }
-
-    /// One frontend that is up, drawn at random (never the last one up).
-    fn frontend_target(&mut self) -> Result<Vec<String>, String> {
-        let down = self.down_names();
-        let up: Vec<String> = self
-            .frontends
-            .iter()
-            .filter(|f| !down.contains(&f.as_str()))
-            .cloned()
-            .collect();
-        if up.len() < self.frontends.len().min(2) {
-            return Err("a frontend is already down".into());
-        }
-        self.draw
-            .pick(&up)
-            .map(|f| vec![f.clone()])
-            .ok_or_else(|| "no frontend is up".into())
-    }
-
-    fn group_target(&self, group: GroupName) -> Result<Vec<String>, String> {
-        if self.down.iter().any(|d| d.group == Some(group)) {
-            return Err(format!("a replica of {} is already down", group.as_str()));
-        }
-        Ok(replica_names(self.cluster, group))
-    }
-
     async fn replica_target(
         &mut self,
         group: GroupName,
         role: Role,
     ) -> Result<Vec<String>, String> {
-        let names = replica_names(self.cluster, group);
-        let down = self.down_names();
-        let down_here = names.iter().filter(|n| down.contains(&n.as_str())).count();
-        if down_here >= self.max_down.limit(names.len()) {
-            return Err(format!(
-                "{down_here} of {} already down (--max-down {})",
-                group.as_str(),
-                self.max_down
-            ));
-        }
-        let up: Vec<String> = names
-            .iter()
-            .filter(|n| !down.contains(&n.as_str()))
-            .cloned()
-            .collect();
+        let up =
+            self.outages
+                .replicas_up(group, &replica_names(self.cluster, group), self.max_down)?;
         let replicas = self.cluster.replicas(group);
         let leader = group_leader(&self.http, &self.cluster.cluster_token, replicas).await;
         let leader_name = leader.map(|id| format!("{}-{id}", group.as_str()));
-        let pick = match (role, &leader_name) {
-            (Role::Leader, Some(l)) if up.contains(l) => Some(l.clone()),
-            _ => {
-                let others: Vec<&String> = up
-                    .iter()
-                    .filter(|n| Some(*n) != leader_name.as_ref())
-                    .collect();
-                self.draw
-                    .pick(&others)
-                    .map(|n| (*n).clone())
-                    .or_else(|| up.first().cloned())
-            }
-        };
-        pick.map(|n| vec![n])
+        pick_replica(&up, role, leader_name.as_ref(), &mut self.draw)
+            .map(|n| vec![n])
             .ok_or_else(|| format!("no replica of {} is up", group.as_str()))
     }
 }
@@ -298,4 +237,42 @@ fn replica_names(cluster: &Cluster, group: GroupName) -> Vec<String> {
     (1..=cluster.replicas(group).len())
         .map(|id| format!("{}-{id}", group.as_str()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: FaultKind, targets: &[&str], role: Role) -> FaultEvent {
+        FaultEvent {
+            at_ms: 1500.0,
+            kind,
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            role,
+            healed_at_ms: None,
+            skipped: None,
+        }
+    }
+
+    #[test]
+    fn a_fault_says_what_it_hit_and_whose_writes_it_stops() {
+        // Goal: the report's fault column and the unavailability figures (which writes a
+        // fault can stop) come from the event. Method: one event of each kind.
+        let kill = event(FaultKind::Kill, &["orders-2"], Role::Leader);
+        assert_eq!(kill.describe(), "kill orders-2 (leader)");
+        assert_eq!(kill.scope(), FaultScope::Orders);
+        let pause = event(FaultKind::Pause, &["catalog-3"], Role::Follower);
+        assert_eq!(pause.describe(), "pause catalog-3 (follower)");
+        assert_eq!(pause.scope(), FaultScope::Catalog);
+        let frontend = event(FaultKind::KillFrontend, &["frontend-2"], Role::Leader);
+        assert_eq!(frontend.describe(), "kill frontend-2");
+        assert_eq!(frontend.scope(), FaultScope::Frontend);
+        let group = event(
+            FaultKind::KillGroup,
+            &["orders-1", "orders-2", "orders-3"],
+            Role::Leader,
+        );
+        assert_eq!(group.describe(), "kill all of orders-1, orders-2, orders-3");
+        assert_eq!(group.scope(), FaultScope::Orders);
+    }
 }

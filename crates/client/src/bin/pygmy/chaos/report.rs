@@ -21,18 +21,29 @@ mod plot;
 
 /// Everything a run produced, before checking.
 pub(crate) struct RunFacts {
+    /// The seed of the schedule and the clients' draws.
     pub(crate) seed: u64,
+    /// The arguments, as given.
     pub(crate) args_summary: String,
+    /// `--max-down`.
     pub(crate) max_down: MaxDown,
+    /// Concurrent clients.
     pub(crate) clients: u64,
+    /// How long the clients and the nemesis were to run.
     pub(crate) duration_ms: f64,
+    /// How long they ran, healing included.
     pub(crate) elapsed_ms: f64,
+    /// The drawn fault schedule.
     pub(crate) schedule: Schedule,
+    /// The faults as they happened.
     pub(crate) events: Vec<FaultEvent>,
+    /// Every operation of the clients.
     pub(crate) history: Vec<Op>,
+    /// Stock of each book when the history began.
     pub(crate) initial_stock: BTreeMap<u64, u64>,
     /// Orders already in the log before the run (a kept `--data` directory).
     pub(crate) orders_before: u64,
+    /// Every replica's final state.
     pub(crate) state: FinalState,
     /// Why the cluster did not settle, if it did not.
     pub(crate) settled: Option<String>,
@@ -63,6 +74,15 @@ pub(crate) struct RunResult {
 }
 
 impl RunResult {
+    /// How many checks did not pass (failed or inconclusive): the run fails if any.
+    pub(crate) fn failed(&self) -> usize {
+        self.checks
+            .checks
+            .iter()
+            .filter(|c| c.status != CheckStatus::Passed)
+            .count()
+    }
+
     /// Runs every check on `facts`.
     pub(crate) fn check(facts: RunFacts) -> RunResult {
         let input = CheckInput {
@@ -127,6 +147,7 @@ impl RunResult {
     }
 }
 
+/// One operation as the timeline sees it: when, whether it succeeded, which write it was.
 fn sample(op: &Op) -> Sample {
     let ms = |ns: u64| ns as f64 / 1e6;
     let ok = matches!(
@@ -177,14 +198,10 @@ pub(crate) fn emit(
         plot::draw(path, &result.timeline, &result.faults)?;
         eprintln!("pygmy chaos: plot written to {}", path.display());
     }
-    Ok(result
-        .checks
-        .checks
-        .iter()
-        .filter(|c| c.status != CheckStatus::Passed)
-        .count())
+    Ok(result.failed())
 }
 
+/// The human summary: operations, faults, checks, verdict.
 fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
     writeln!(
         out,
@@ -265,6 +282,7 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
     )
 }
 
+/// Operations by kind and outcome.
 fn operations_table(history: &[Op]) -> Table {
     let mut counts: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     for op in history {
@@ -314,3 +332,6 @@ pub(crate) async fn progress(recorder: Arc<Recorder>, duration: Duration) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,9 +13,7 @@ use runtime::{Cluster, ClusterOverrides};
 
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::workload::ITEMS;
-use crate::children::{Children, Plan};
-use crate::{preflight, up};
-use runtime::tokens;
+use crate::launch::{wait_ready, Children, Launch, Started};
 
 /// Copies added to every book before the run, so that buys mostly succeed.
 const RESTOCK_BEFORE: i64 = 50;
@@ -24,17 +22,15 @@ const RESTOCK_ATTEMPTS: u32 = 10;
 
 /// A running cluster for one experiment.
 pub(crate) struct Lab {
-    pub(crate) cluster: Cluster,
+    /// The configuration (its data directory the run's), the children's plans, the frontends.
+    pub(crate) started: Started,
+    /// Its processes.
     pub(crate) children: Children,
-    /// Every frontend's `host:port`; the first is `[frontend] addr`.
-    pub(crate) frontends: Vec<String>,
-    plans: Vec<Plan>,
-    data_dir: PathBuf,
     temp: Option<tempfile::TempDir>,
 }
 
 impl Lab {
-    /// Creates the directory and configuration, starts every process (with `frontends`
+    /// Creates the directory and configuration, starts every process (with `frontend_count`
     /// frontends, the others on free ports of the first one's host), waits until ready.
     ///
     /// # Errors
@@ -42,7 +38,7 @@ impl Lab {
     pub(crate) async fn start(
         config: Option<&Path>,
         data: Option<&Path>,
-        frontends: u16,
+        frontend_count: u16,
     ) -> Result<Lab> {
         let (temp, data_dir) = match data {
             Some(d) => (None, d.to_path_buf()),
@@ -68,28 +64,29 @@ impl Lab {
             data_dir: Some(data_dir.clone()),
             ..ClusterOverrides::default()
         };
-        let mut cluster = Cluster::load(Some(&config_path), &overrides)?;
+        let cluster = Cluster::load(Some(&config_path), &overrides)?;
         let host = cluster
             .frontend_addr
             .rsplit_once(':')
             .map_or("127.0.0.1", |(h, _)| h)
             .to_string();
-        let mut addrs = vec![cluster.frontend_addr.clone()];
-        for _ in 1..frontends {
-            addrs.push(format!("{host}:{}", free_port()?));
+        let mut frontends = vec![cluster.frontend_addr.clone()];
+        for _ in 1..frontend_count {
+            frontends.push(format!("{host}:{}", free_port()?));
         }
-        let frontends = addrs;
-        let plans = up::plans(Some(&config_path), Some(&data_dir), &cluster, &frontends);
-        preflight::check(&data_dir, &plans)?;
-        let bootstrap = up::prepare_data_dir(&data_dir)?;
-        tokens::ensure(&mut cluster)?;
-        let program = std::env::current_exe().context("cannot find the pygmy executable")?;
-        let mut children = Children::spawn(&program, &plans, &up::child_envs(), bootstrap)?;
+        let launch = Launch {
+            config: Some(&config_path),
+            data: Some(&data_dir),
+            fresh: false,
+            cache: true,
+        };
+        let (started, mut children) = launch.start(cluster, frontends)?;
         eprintln!(
             "pygmy chaos: starting the cluster in {}",
             data_dir.display()
         );
-        if let Err(e) = up::wait_ready(&cluster, &frontends, &mut children).await {
+        let ready = wait_ready(&started.cluster, &started.frontends, &mut children).await;
+        if let Err(e) = ready {
             children.stop().await;
             bail!(
                 "{e:#} (data kept in {})",
@@ -97,27 +94,10 @@ impl Lab {
             );
         }
         Ok(Lab {
-            cluster,
+            started,
             children,
-            frontends,
-            plans,
-            data_dir,
             temp,
         })
-    }
-
-    /// The children names of the frontends (`frontend`, `frontend-2`, ...).
-    pub(crate) fn frontend_names(&self) -> Vec<String> {
-        self.plans
-            .iter()
-            .filter(|p| p.replica_dir.is_none())
-            .map(|p| p.name.clone())
-            .collect()
-    }
-
-    /// The processes' log directory.
-    pub(crate) fn logs_dir(&self) -> PathBuf {
-        self.data_dir.join("logs")
     }
 
     /// Keeps a temporary directory (for a failed run) and says where it is.
@@ -125,7 +105,7 @@ impl Lab {
         let path = self
             .temp
             .take()
-            .map_or_else(|| self.data_dir.clone(), |t| t.keep());
+            .map_or_else(|| self.started.cluster.data_dir.clone(), |t| t.keep());
         eprintln!("pygmy chaos: data and logs kept in {}", path.display());
     }
 
@@ -138,11 +118,12 @@ impl Lab {
         &self,
         reader: &ReplicaReader,
     ) -> Result<(BTreeMap<u64, u64>, u64)> {
-        let frontend = PygmyClient::new(&self.cluster.frontend_addr)?;
+        let cluster = &self.started.cluster;
+        let frontend = PygmyClient::new(&cluster.frontend_addr)?;
         for item in 1..=ITEMS {
             let mut done = false;
             for _ in 0..RESTOCK_ATTEMPTS {
-                let token = &self.cluster.admin_token;
+                let token = &cluster.admin_token;
                 if frontend
                     .update_book(item, Some(RESTOCK_BEFORE), None, token)
                     .await
@@ -157,8 +138,8 @@ impl Lab {
                 bail!("cannot restock book {item} before the run");
             }
         }
-        let stock = reader.stock(&self.cluster.catalog[0]).await?;
-        let orders = reader.order_count(&self.cluster.orders[0]).await?;
+        let stock = reader.stock(&cluster.catalog[0]).await?;
+        let orders = reader.order_count(&cluster.orders[0]).await?;
         Ok((stock, orders))
     }
 }

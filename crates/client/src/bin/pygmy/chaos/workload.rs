@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use api::{Book, BookList, ErrorBody, ErrorCode, Order, WriteOutcome};
 use check::{Op, OpKind, Outcome};
 use client::chaos::Draw;
 use serde_json::json;
 use tokio::time::Instant;
+
+use crate::chaos::classify::{self, Answer, BuyAttempts};
 
 /// Timeout of one request of a chaos client (above the frontend's own 15 s deadline).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -32,6 +33,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
+    /// An empty history whose times count from `start`.
     pub(crate) fn new(start: Instant) -> Self {
         Self {
             start,
@@ -42,14 +44,19 @@ impl Recorder {
         }
     }
 
+    /// Nanoseconds since the start.
     pub(crate) fn now_ns(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// A process id never used before: a client goes on as a new process after an unknown
+    /// outcome.
     fn new_process(&self) -> u64 {
         self.next_process.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Records an operation completed now, or never for an unknown outcome (it may still take
+    /// effect).
     fn record(&self, process: u64, invoke_ns: u64, kind: OpKind, outcome: Outcome) {
         let complete_ns = match outcome {
             Outcome::Unknown { .. } => None,
@@ -85,16 +92,49 @@ impl Recorder {
 /// What one chaos client needs.
 #[derive(Debug)]
 pub(crate) struct Workload {
+    /// The clients' HTTP client (also the cache liveness check's).
     pub(crate) http: reqwest::Client,
     /// Every frontend's base URL; client `i` uses frontend `i % len`.
-    pub(crate) bases: Vec<String>,
-    pub(crate) admin_token: String,
-    pub(crate) recorder: Arc<Recorder>,
+    bases: Vec<String>,
+    /// For restocks.
+    admin_token: String,
+    /// Where every operation goes.
+    recorder: Arc<Recorder>,
     /// Mean pause between two operations of one client.
-    pub(crate) pause: Duration,
-    pub(crate) seed: u64,
+    pause: Duration,
+    /// Seeds each client's draws.
+    seed: u64,
     /// Per frontend: when a connection to it was last refused, ns since the start (0: never).
-    pub(crate) refused_at_ns: Vec<AtomicU64>,
+    refused_at_ns: Vec<AtomicU64>,
+}
+
+impl Workload {
+    /// Clients of `frontends` (`host:port`) recording into `recorder`; each of their requests
+    /// times out after [`REQUEST_TIMEOUT`].
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub(crate) fn new(
+        frontends: &[String],
+        admin_token: &str,
+        recorder: Arc<Recorder>,
+        pause: Duration,
+        seed: u64,
+    ) -> reqwest::Result<Self> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            http,
+            bases: frontends.iter().map(|a| format!("http://{a}")).collect(),
+            admin_token: admin_token.to_string(),
+            recorder,
+            pause,
+            seed,
+            refused_at_ns: frontends.iter().map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
 }
 
 /// Who runs an operation: the client's current process, and the frontend it uses.
@@ -104,52 +144,23 @@ struct Caller {
     frontend: usize,
 }
 
-/// A request's answer, sorted by what it means for the history.
-#[derive(Debug)]
-enum Answer {
-    Ok(serde_json::Value),
-    /// A definitive refusal with its code: nothing was applied.
-    Refused(ErrorCode),
-    /// Nothing was applied (not delivered, or no leader took it).
-    NotApplied(String),
-    /// It may or may not have been applied.
-    Unknown(String),
-}
-
+/// Sends `request` through frontend `frontend` and sorts its answer; a refused connection also
+/// marks that frontend down, for the clients' back-off.
 async fn send(workload: &Workload, frontend: usize, request: reqwest::RequestBuilder) -> Answer {
-    let response = match request.timeout(REQUEST_TIMEOUT).send().await {
+    let response = match request.send().await {
         Ok(r) => r,
-        Err(e) if e.is_connect() => {
-            let now = workload.recorder.now_ns().max(1);
-            workload.refused_at_ns[frontend].store(now, Ordering::Relaxed);
-            return Answer::NotApplied(e.to_string());
+        Err(e) => {
+            if e.is_connect() {
+                let now = workload.recorder.now_ns().max(1);
+                workload.refused_at_ns[frontend].store(now, Ordering::Relaxed);
+            }
+            return Answer::of_transport_error(&e);
         }
-        Err(e) => return Answer::Unknown(e.to_string()),
     };
     let status = response.status();
-    let body = match response.bytes().await {
-        Ok(b) => b,
-        Err(e) => return Answer::Unknown(e.to_string()),
-    };
-    sort(status, &body)
-}
-
-/// Sorts a complete answer by whether its write may have applied
-/// ([`ErrorCode::write_outcome`]); an error status without a Pygmy body may hide anything.
-fn sort(status: reqwest::StatusCode, body: &[u8]) -> Answer {
-    if status.is_success() {
-        return match serde_json::from_slice(body) {
-            Ok(v) => Answer::Ok(v),
-            Err(e) => Answer::Unknown(format!("undecodable answer: {e}")),
-        };
-    }
-    let Ok(b) = serde_json::from_slice::<ErrorBody>(body) else {
-        return Answer::Unknown(format!("status {status} without an error body"));
-    };
-    match b.error.code.write_outcome() {
-        WriteOutcome::Refused => Answer::Refused(b.error.code),
-        WriteOutcome::NotApplied => Answer::NotApplied(b.error.message),
-        WriteOutcome::Unknown => Answer::Unknown(b.error.message),
+    match response.bytes().await {
+        Ok(body) => Answer::of_response(status, &body),
+        Err(e) => Answer::of_transport_error(&e),
     }
 }
 
@@ -207,23 +218,16 @@ impl Workload {
         format!("{}{path}", self.bases[caller.frontend])
     }
 
+    /// `GET path` through the caller's frontend.
+    async fn get(&self, caller: Caller, path: &str) -> Answer {
+        let request = self.http.get(self.url(caller, path));
+        send(self, caller.frontend, request).await
+    }
+
     async fn lookup(&self, caller: Caller, item: u64) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = send(
-            self,
-            caller.frontend,
-            self.http.get(self.url(caller, &format!("/books/{item}"))),
-        )
-        .await;
-        let outcome = match answer {
-            Answer::Ok(v) => match serde_json::from_value::<Book>(v) {
-                Ok(book) => Outcome::ReadStock { stock: book.stock },
-                Err(e) => Outcome::Failed {
-                    code: format!("bad book: {e}"),
-                },
-            },
-            other => read_failure(other),
-        };
+        let answer = self.get(caller, &format!("/books/{item}")).await;
+        let outcome = classify::lookup(answer);
         self.recorder
             .record(caller.process, invoke, OpKind::Read { item }, outcome);
         false
@@ -231,21 +235,9 @@ impl Workload {
 
     async fn search(&self, caller: Caller, topic: &str) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = send(
-            self,
-            caller.frontend,
-            self.http
-                .get(self.url(caller, &format!("/books?topic={topic}"))),
-        )
-        .await;
-        let books = match answer {
-            Answer::Ok(v) => serde_json::from_value::<BookList>(v)
-                .map(|l| l.books)
-                .unwrap_or_default(),
-            _ => return false,
-        };
+        let answer = self.get(caller, &format!("/books?topic={topic}")).await;
         // One read per book seen, all over the same interval.
-        for book in books {
+        for book in classify::search(answer) {
             let outcome = Outcome::ReadStock { stock: book.stock };
             self.recorder.record(
                 caller.process,
@@ -259,7 +251,7 @@ impl Workload {
 
     async fn buy(&self, caller: Caller, item: u64, quantity: u64, key: String) -> bool {
         let invoke = self.recorder.now_ns();
-        let mut unknown = None;
+        let mut attempts = BuyAttempts::default();
         let mut outcome = None;
         for _ in 0..BUY_ATTEMPTS_MAX {
             let request = self
@@ -267,39 +259,12 @@ impl Workload {
                 .post(self.url(caller, "/orders"))
                 .header("Idempotency-Key", &key)
                 .json(&json!({ "item": item, "quantity": quantity }));
-            match send(self, caller.frontend, request).await {
-                Answer::Ok(v) => {
-                    outcome = Some(match serde_json::from_value::<Order>(v) {
-                        Ok(order) => Outcome::Bought { order },
-                        Err(e) => Outcome::Unknown {
-                            reason: format!("bad order: {e}"),
-                        },
-                    });
-                    break;
-                }
-                Answer::Refused(ErrorCode::OutOfStock) => {
-                    outcome = Some(Outcome::Refused);
-                    break;
-                }
-                Answer::Refused(code) => {
-                    outcome = Some(Outcome::Failed {
-                        code: client::code_name(code),
-                    });
-                    break;
-                }
-                Answer::NotApplied(reason) | Answer::Unknown(reason) if unknown.is_some() => {
-                    unknown = Some(reason);
-                }
-                Answer::NotApplied(reason) => {
-                    outcome = Some(Outcome::Failed { code: reason });
-                    break;
-                }
-                Answer::Unknown(reason) => unknown = Some(reason),
+            outcome = attempts.answer(send(self, caller.frontend, request).await);
+            if outcome.is_some() {
+                break;
             }
         }
-        let outcome = outcome.unwrap_or_else(|| Outcome::Unknown {
-            reason: unknown.unwrap_or_default(),
-        });
+        let outcome = outcome.unwrap_or_else(|| attempts.exhausted());
         let is_unknown = matches!(outcome, Outcome::Unknown { .. });
         self.recorder.record(
             caller.process,
@@ -321,22 +286,7 @@ impl Workload {
             .post(self.url(caller, &format!("/admin/books/{item}")))
             .bearer_auth(&self.admin_token)
             .json(&json!({ "stock_delta": delta }));
-        // A restock has no key: it is never resent after an unknown outcome.
-        let outcome = match send(self, caller.frontend, request).await {
-            Answer::Ok(v) => match serde_json::from_value::<Book>(v) {
-                Ok(book) => Outcome::Restocked {
-                    stock_after: book.stock,
-                },
-                Err(e) => Outcome::Unknown {
-                    reason: format!("bad book: {e}"),
-                },
-            },
-            Answer::Refused(code) => Outcome::Failed {
-                code: client::code_name(code),
-            },
-            Answer::NotApplied(reason) => Outcome::Failed { code: reason },
-            Answer::Unknown(reason) => Outcome::Unknown { reason },
-        };
+        let outcome = classify::restock(send(self, caller.frontend, request).await);
         let is_unknown = matches!(outcome, Outcome::Unknown { .. });
         self.recorder.record(
             caller.process,
@@ -349,23 +299,8 @@ impl Workload {
 
     async fn read_order(&self, caller: Caller, number: u64) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = send(
-            self,
-            caller.frontend,
-            self.http
-                .get(self.url(caller, &format!("/orders/{number}"))),
-        )
-        .await;
-        let outcome = match answer {
-            Answer::Ok(v) => match serde_json::from_value::<Order>(v) {
-                Ok(order) => Outcome::OrderSeen { order },
-                Err(e) => Outcome::Failed {
-                    code: format!("bad order: {e}"),
-                },
-            },
-            Answer::Refused(ErrorCode::NotFound) => Outcome::OrderMissing,
-            other => read_failure(other),
-        };
+        let answer = self.get(caller, &format!("/orders/{number}")).await;
+        let outcome = classify::read_order(answer);
         self.recorder.record(
             caller.process,
             invoke,
@@ -376,48 +311,5 @@ impl Workload {
     }
 }
 
-/// A read that got no value: it had no effect, whatever happened.
-fn read_failure(answer: Answer) -> Outcome {
-    let code = match answer {
-        Answer::Ok(_) => "unexpected".to_string(),
-        Answer::Refused(code) => client::code_name(code),
-        Answer::NotApplied(reason) | Answer::Unknown(reason) => reason,
-    };
-    Outcome::Failed { code }
-}
-
 #[cfg(test)]
-mod tests {
-    use reqwest::StatusCode;
-    use serde_json::json;
-
-    use super::*;
-
-    fn answered(status: u16, code: &str) -> Answer {
-        let body = json!({"error": {"code": code, "message": "m"}}).to_string();
-        sort(StatusCode::from_u16(status).unwrap(), body.as_bytes())
-    }
-
-    #[test]
-    fn answers_are_sorted_by_whether_the_write_may_have_applied() {
-        // Goal: the history records a buy answered `internal` as unknown (it may have
-        // applied), never as failed; refusals and not-applied answers stay definite.
-        assert!(matches!(answered(500, "internal"), Answer::Unknown(_)));
-        assert!(matches!(
-            answered(503, "outcome_unknown"),
-            Answer::Unknown(_)
-        ));
-        assert!(matches!(answered(503, "timeout"), Answer::Unknown(_)));
-        assert!(matches!(answered(503, "no_leader"), Answer::NotApplied(_)));
-        assert!(matches!(answered(429, "overloaded"), Answer::NotApplied(_)));
-        assert!(matches!(
-            answered(409, "out_of_stock"),
-            Answer::Refused(ErrorCode::OutOfStock)
-        ));
-        assert!(matches!(
-            sort(StatusCode::BAD_GATEWAY, b"proxy page"),
-            Answer::Unknown(_)
-        ));
-        assert!(matches!(sort(StatusCode::CREATED, b"{}"), Answer::Ok(_)));
-    }
-}
+mod tests;

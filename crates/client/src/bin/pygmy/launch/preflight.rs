@@ -10,8 +10,8 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::children::Plan;
-use crate::fresh;
+use super::data_dir::replica_dirs;
+use super::plan::Plan;
 
 /// Fails, naming each, if a replica directory of `data_dir` is held by a running process
 /// (the lock probe of `pygmy inspect`) or an address of `plans` is taken.
@@ -19,7 +19,7 @@ use crate::fresh;
 /// # Errors
 /// What is in use, and what to do about it.
 pub(crate) fn check(data_dir: &Path, plans: &[Plan]) -> Result<()> {
-    let held: Vec<String> = fresh::replica_dirs(data_dir)?
+    let held: Vec<String> = replica_dirs(data_dir)?
         .into_iter()
         .filter(|dir| storage::offline::probe_in_use(dir))
         .map(|dir| dir.display().to_string())
@@ -82,9 +82,12 @@ mod tests {
         let e = check(data.path(), &[]).unwrap_err().to_string();
         assert!(e.contains("orders-2 is in use by running replicas"), "{e}");
         drop(held);
+        // Another directory: sled's lock can outlive the drop for a moment (seen in a parallel
+        // test run), and `data` is then still reported in use.
+        let other = tempfile::tempdir().unwrap();
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken_addr = taken.local_addr().unwrap().to_string();
-        let e = check(data.path(), &[plan("catalog-3", &taken_addr)])
+        let e = check(other.path(), &[plan("catalog-3", &taken_addr)])
             .unwrap_err()
             .to_string();
         assert!(e.contains(&format!("{taken_addr} (catalog-3)")), "{e}");

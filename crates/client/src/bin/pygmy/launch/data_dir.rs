@@ -1,4 +1,5 @@
-//! `pygmy up --fresh`: removes what earlier runs left in the data directory.
+//! The data directory of a launch: what Pygmy keeps there, preparing it for a start, and
+//! `pygmy up --fresh`, which removes what earlier runs left there.
 //!
 //! Only what Pygmy creates there is removed (`<group>-<id>` replica directories, `logs/`,
 //! `tokens.toml`, `cluster_id`); anything else is left alone and named, so that `--data ~` by mistake costs
@@ -65,6 +66,37 @@ pub(crate) fn replica_dirs(data_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// `<data_dir>/logs`, where every child logs.
+pub(crate) fn logs(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+/// Creates the data directory and its `logs/` (mode 0700) if missing, and tells whether this
+/// start bootstraps a new cluster: it does when the data directory holds no replica directory
+/// (a first run, or after `--fresh`), and then gets a new `<data_dir>/cluster_id`. Otherwise
+/// replicas resume their directories, and one whose directory is missing refuses to start.
+///
+/// # Errors
+/// The directories or the id file cannot be made.
+pub(crate) fn prepare(data_dir: &Path) -> Result<bool> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let logs = logs(data_dir);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&logs)
+        .with_context(|| format!("cannot create {}", logs.display()))?;
+    if !replica_dirs(data_dir)?.is_empty() {
+        return Ok(false);
+    }
+    let id = storage::identity::write_new_id_file(data_dir)?;
+    eprintln!(
+        "pygmy up: bootstrapping a new cluster (id {id}) in {}",
+        data_dir.display()
+    );
+    Ok(true)
+}
+
 /// Whether `name` is a replica directory's (`catalog-1`, `orders-3`).
 fn is_replica_dir_name(name: &str) -> bool {
     name.split_once('-').is_some_and(|(group, id)| {
@@ -104,5 +136,20 @@ mod tests {
         left.sort();
         assert_eq!(left, ["catalog-x", "mine"]);
         clear(&dir.path().join("absent")).unwrap();
+    }
+
+    #[test]
+    fn only_a_directory_without_replicas_bootstraps() {
+        // Goal: a start gets a new cluster id (and its replicas `--bootstrap`) only when the
+        // data directory holds no replica directory, so that a restart never bootstraps again.
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        assert!(prepare(&data).unwrap(), "a missing directory bootstraps");
+        let mode = std::fs::metadata(logs(&data)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(data.join(CLUSTER_ID_FILE).is_file());
+        std::fs::create_dir(data.join("catalog-1")).unwrap();
+        assert!(!prepare(&data).unwrap(), "a replica directory resumes");
     }
 }

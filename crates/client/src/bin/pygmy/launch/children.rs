@@ -1,4 +1,4 @@
-//! The child processes of `pygmy up`: started, watched, stopped.
+//! The child processes of a launched cluster: started, watched, killed, paused, restarted, stopped.
 //!
 //! Each child runs `pygmy serve ...` in its own process group (so a Ctrl-C at the terminal
 //! reaches only `pygmy up`, which then stops the children in order), with stdout and stderr
@@ -21,6 +21,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+use super::plan::Plan;
+
 /// How long children get between SIGTERM and SIGKILL when `up` stops (all at once, not each).
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often `up` checks whether a child has exited.
@@ -29,21 +31,6 @@ const EXIT_POLL: Duration = Duration::from_millis(250);
 const LAST_WORDS_BYTES_MAX: u64 = 64 << 10;
 /// The flag that lets a replica create its directory: a new cluster's first start only.
 const BOOTSTRAP_FLAG: &str = "--bootstrap";
-
-/// One process to start.
-#[derive(Debug, Clone)]
-pub(crate) struct Plan {
-    /// `catalog-1`, `orders-2`, `frontend`.
-    pub(crate) name: String,
-    /// Arguments after the program.
-    pub(crate) args: Vec<String>,
-    /// Its log file.
-    pub(crate) log: PathBuf,
-    /// `host:port` it serves on.
-    pub(crate) addr: String,
-    /// Its replica directory (none for the frontend).
-    pub(crate) replica_dir: Option<PathBuf>,
-}
 
 /// A started child.
 #[derive(Debug)]

@@ -1,0 +1,197 @@
+//! The verdict of a run and how the summary tells it, on small hand-made runs.
+
+use api::Order;
+use client::chaos::{FaultKind, Role};
+
+use super::*;
+
+fn order(number: u64, item: u64) -> Order {
+    serde_json::from_value(
+        serde_json::json!({"number": number, "item": item, "title": "T",
+        "quantity": 1, "cost": 100, "status": "committed"}),
+    )
+    .unwrap()
+}
+
+fn op(id: u64, at_ms: u64, kind: OpKind, outcome: Outcome) -> Op {
+    let complete_ns = match outcome {
+        Outcome::Unknown { .. } => None,
+        _ => Some((at_ms + 1) * 1_000_000),
+    };
+    Op {
+        id,
+        process: id,
+        invoke_ns: at_ms * 1_000_000,
+        complete_ns,
+        kind,
+        outcome,
+    }
+}
+
+/// A run that holds: book 1 read at 5, bought once (order 1, read back), book 2's read failed
+/// and its buy left unknown (never applied); every replica agrees; one fault fired, one was
+/// skipped; the cache came back.
+fn clean_run() -> RunFacts {
+    let buy = |item, key: &str| OpKind::Buy {
+        item,
+        quantity: 1,
+        key: key.into(),
+    };
+    let history = vec![
+        op(
+            1,
+            0,
+            OpKind::Read { item: 1 },
+            Outcome::ReadStock { stock: 5 },
+        ),
+        op(2, 10, buy(1, "k1"), Outcome::Bought { order: order(1, 1) }),
+        op(
+            3,
+            20,
+            OpKind::ReadOrder { number: 1 },
+            Outcome::OrderSeen { order: order(1, 1) },
+        ),
+        op(
+            4,
+            30,
+            OpKind::Read { item: 2 },
+            Outcome::Failed {
+                code: "no_leader".into(),
+            },
+        ),
+        op(
+            5,
+            40,
+            buy(2, "k2"),
+            Outcome::Unknown {
+                reason: "timed out".into(),
+            },
+        ),
+    ];
+    let digests = [("catalog", 10, "c0ffee"), ("orders", 8, "0dd")]
+        .into_iter()
+        .flat_map(|(group, applied, digest)| {
+            (1..=3).map(move |id| (group.to_string(), id, applied, digest.to_string()))
+        })
+        .collect();
+    let fault = |kind, target: &str, skipped: Option<&str>| FaultEvent {
+        at_ms: 1000.0,
+        kind,
+        targets: skipped.map_or(vec![target.into()], |_| Vec::new()),
+        role: Role::Leader,
+        healed_at_ms: skipped.map_or(Some(3500.0), |_| None),
+        skipped: skipped.map(String::from),
+    };
+    RunFacts {
+        seed: 9,
+        args_summary: "ChaosArgs { .. }".into(),
+        max_down: MaxDown::Minority,
+        clients: 2,
+        duration_ms: 5000.0,
+        elapsed_ms: 5000.0,
+        schedule: Schedule { steps: Vec::new() },
+        events: vec![
+            fault(FaultKind::Kill, "orders-2", None),
+            fault(
+                FaultKind::Pause,
+                "catalog-1",
+                Some("1 of catalog already down"),
+            ),
+        ],
+        history,
+        initial_stock: BTreeMap::from([(1, 5), (2, 5)]),
+        orders_before: 0,
+        state: FinalState {
+            order_logs: (1..=3).map(|id| (id, vec![order(1, 1)])).collect(),
+            catalog_stock: (1..=3)
+                .map(|id| (id, BTreeMap::from([(1, 4), (2, 5)])))
+                .collect(),
+            digests,
+            panics: Vec::new(),
+        },
+        settled: None,
+        cache_live: Some(Ok("7 books hit through each of 2 frontends".into())),
+        search_states_max: 10_000,
+    }
+}
+
+fn printed(result: &RunResult) -> String {
+    let mut out = Vec::new();
+    summary(&mut out, result).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// The words of the table row that starts with `first`.
+fn row(text: &str, first: &str) -> Vec<String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(first))
+        .unwrap_or_else(|| panic!("no row {first:?} in\n{text}"));
+    line.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn a_run_that_holds_passes_every_check_and_says_so() {
+    // Goal: the verdict of a consistent run is a pass, zero failed checks (exit 0), and the
+    // summary counts each operation in its column and lists the fault that fired.
+    let result = RunResult::check(clean_run());
+    assert_eq!(result.failed(), 0, "{}", printed(&result));
+    let text = printed(&result);
+    assert!(text.ends_with("every check passed\n"), "{text}");
+    assert_eq!(row(&text, "buy"), ["buy", "1", "0", "0", "1"]);
+    assert_eq!(row(&text, "read stock")[2..], ["1", "0", "1", "0"]);
+    assert_eq!(row(&text, "read order")[2..], ["1", "0", "0", "0"]);
+    assert!(text.contains("kill orders-2 (leader)"), "{text}");
+    assert!(text.contains("1 faults injected, 1 skipped"), "{text}");
+    assert_eq!(row(&text, "cache_live")[1], "passed");
+    let json = serde_json::to_value(&result).unwrap();
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["history"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn a_lost_order_fails_the_run_by_name() {
+    // Goal: a violation in the final state fails the run, names the check, and the summary
+    // ends in failure. Method: replica 2 lost the acknowledged order 1.
+    let mut facts = clean_run();
+    facts.state.order_logs[1].1.clear();
+    let result = RunResult::check(facts);
+    assert!(result.failed() > 0);
+    let text = printed(&result);
+    assert_eq!(row(&text, "acknowledged_orders_durable")[1], "failed");
+    assert!(text.ends_with("SOME CHECKS FAILED\n"), "{text}");
+    assert_eq!(serde_json::to_value(&result).unwrap()["passed"], false);
+}
+
+#[test]
+fn an_unsettled_cluster_and_a_dead_cache_each_fail_a_check() {
+    // Goal: the two checks made outside the history checker count like the others: a cluster
+    // that never settled and a cache that never served a hit again each fail one check.
+    let mut facts = clean_run();
+    facts.settled = Some("orders has no leader".into());
+    facts.cache_live = Some(Err("frontend-2: book 3 still a miss".into()));
+    let result = RunResult::check(facts);
+    assert_eq!(result.failed(), 2);
+    let text = printed(&result);
+    assert_eq!(row(&text, "cluster_settled")[1..3], ["failed", "orders"]);
+    assert_eq!(row(&text, "cache_live")[1..3], ["failed", "frontend-2:"]);
+    // Without a cache there is no liveness check at all.
+    let mut facts = clean_run();
+    facts.cache_live = None;
+    let text = printed(&RunResult::check(facts));
+    assert!(!text.contains("cache_live"), "{text}");
+}
+
+#[test]
+fn only_answered_operations_count_as_ok_in_the_timeline() {
+    let facts = clean_run();
+    let samples: Vec<Sample> = facts.history.iter().map(sample).collect();
+    let ok: Vec<bool> = samples.iter().map(|s| s.ok).collect();
+    assert_eq!(ok, [true, true, true, false, false]);
+    assert_eq!(
+        samples[4].complete_ms, None,
+        "an unknown buy never completes"
+    );
+    assert!(matches!(samples[1].write, Some(Write::Buy)));
+    assert!(samples[0].write.is_none());
+}

@@ -1,0 +1,157 @@
+//! What a launch starts: one `pygmy serve` per replica of each group and per frontend, each
+//! with its name, arguments, address, log and replica directory, and the environment they share.
+
+use std::path::{Path, PathBuf};
+
+use runtime::{Cluster, GroupName};
+
+use super::data_dir;
+use runtime::process::ENV_PARENT_PID;
+
+/// The environment variable that turns the cache off in every child (`up --no-cache`).
+const ENV_CACHE_ENABLED: &str = "PYGMY_CACHE__ENABLED";
+
+/// One process to start.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// `catalog-1`, `orders-2`, `frontend`.
+    pub(crate) name: String,
+    /// Arguments after the program.
+    pub(crate) args: Vec<String>,
+    /// Its log file.
+    pub(crate) log: PathBuf,
+    /// `host:port` it serves on.
+    pub(crate) addr: String,
+    /// Its replica directory (none for the frontend).
+    pub(crate) replica_dir: Option<PathBuf>,
+}
+
+/// One `pygmy serve` per replica of each group, then one per frontend address (named
+/// `frontend`, `frontend-2`, ...); `config` and `data` are passed on to each as given.
+pub(crate) fn plans(
+    config: Option<&Path>,
+    data: Option<&Path>,
+    cluster: &Cluster,
+    frontends: &[String],
+) -> Vec<Plan> {
+    let mut shared = Vec::new();
+    if let Some(config) = config {
+        shared.extend(["--config".into(), config.to_string_lossy().into_owned()]);
+    }
+    if let Some(data) = data {
+        shared.extend(["--data".into(), data.to_string_lossy().into_owned()]);
+    }
+    let logs = data_dir::logs(&cluster.data_dir);
+    let mut plans = Vec::new();
+    for (group, service) in [
+        (GroupName::Catalog, "catalog"),
+        (GroupName::Orders, "order"),
+    ] {
+        for (id, addr) in (1..).zip(cluster.replicas(group)) {
+            let args = ["serve", service, "--id", &id.to_string()].map(String::from);
+            let name = format!("{}-{id}", group.as_str());
+            let dir = Some(cluster.replica_dir(group, id));
+            plans.push(child_plan(&logs, name, &args, &shared, addr, dir));
+        }
+    }
+    for (k, addr) in (1..).zip(frontends) {
+        let name = match k {
+            1 => "frontend".to_string(),
+            k => format!("frontend-{k}"),
+        };
+        let args = ["serve", "frontend", "--addr", addr].map(String::from);
+        plans.push(child_plan(&logs, name, &args, &shared, addr, None));
+    }
+    plans
+}
+
+/// The plan of child `name`: `pygmy <args> <shared>`, logging to `<logs>/<name>.log`.
+fn child_plan(
+    logs: &Path,
+    name: String,
+    args: &[String],
+    shared: &[String],
+    addr: &str,
+    replica_dir: Option<PathBuf>,
+) -> Plan {
+    Plan {
+        log: logs.join(format!("{name}.log")),
+        name,
+        args: args.iter().chain(shared).cloned().collect(),
+        addr: addr.to_string(),
+        replica_dir,
+    }
+}
+
+/// The environment added for every child: this process as parent to watch, and with `cache`
+/// off, the cache turned off. Tokens are not passed (the environment of a process is readable
+/// by its user's other processes and inherited by its children): children read them where the
+/// launcher did, from the configuration or `<data_dir>/tokens.toml` (mode 0600).
+pub(crate) fn child_envs(cache: bool) -> Vec<(&'static str, String)> {
+    let mut envs = vec![(ENV_PARENT_PID, std::process::id().to_string())];
+    if !cache {
+        envs.push((ENV_CACHE_ENABLED, "false".into()));
+    }
+    envs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_replica_and_frontend_gets_a_named_plan() {
+        // Goal: the children `up` and `chaos` start are one per replica, then one per
+        // frontend, named as the nemesis and the summary name them, each logging under
+        // `<data_dir>/logs` and passing `--config`/`--data` on. Method: the embedded
+        // configuration with a data directory override, two frontends.
+        let overrides = runtime::ClusterOverrides {
+            data_dir: Some("/srv/pygmy".into()),
+            ..runtime::ClusterOverrides::default()
+        };
+        let cluster = Cluster::load(None, &overrides).unwrap();
+        let frontends = ["127.0.0.1:8080".to_string(), "127.0.0.1:8081".to_string()];
+        let plans = plans(None, Some(Path::new("/srv/pygmy")), &cluster, &frontends);
+        let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "catalog-1",
+                "catalog-2",
+                "catalog-3",
+                "orders-1",
+                "orders-2",
+                "orders-3",
+                "frontend",
+                "frontend-2"
+            ]
+        );
+        assert_eq!(
+            plans[4].args,
+            ["serve", "order", "--id", "2", "--data", "/srv/pygmy"]
+        );
+        assert_eq!(plans[4].addr, cluster.orders[1]);
+        assert_eq!(
+            plans[4].replica_dir.as_deref(),
+            Some(Path::new("/srv/pygmy/orders-2"))
+        );
+        assert_eq!(
+            plans[7].args[..4],
+            ["serve", "frontend", "--addr", "127.0.0.1:8081"]
+        );
+        assert_eq!(plans[7].replica_dir, None);
+        assert_eq!(plans[7].log, Path::new("/srv/pygmy/logs/frontend-2.log"));
+    }
+
+    #[test]
+    fn children_learn_their_parent_and_never_a_token() {
+        let with_cache = child_envs(true);
+        assert_eq!(
+            with_cache,
+            [(ENV_PARENT_PID, std::process::id().to_string())]
+        );
+        let without = child_envs(false);
+        assert!(without.contains(&(ENV_CACHE_ENABLED, "false".into())));
+        assert!(without.iter().all(|(k, _)| !k.contains("TOKEN")));
+    }
+}
