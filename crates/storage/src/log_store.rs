@@ -280,28 +280,14 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
 
 #[cfg(test)]
 mod tests {
-    use openraft::{CommittedLeaderId, EntryPayload};
     use tempfile::TempDir;
 
     use super::*;
-    use crate::testutil::Registers;
+    use crate::testutil::{blanks, log_id, registers_db, Registers};
 
     fn store() -> (TempDir, LogStore<Registers>) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES).unwrap();
+        let (dir, db) = registers_db();
         (dir, LogStore::new(db))
-    }
-
-    fn log_id(index: u64) -> LogId {
-        LogId::new(CommittedLeaderId::new(1, 1), index)
-    }
-
-    fn blanks(indexes: impl IntoIterator<Item = u64>) -> Vec<Entry<Registers>> {
-        let blank = |i| Entry::<Registers> {
-            log_id: log_id(i),
-            payload: EntryPayload::Blank,
-        };
-        indexes.into_iter().map(blank).collect()
     }
 
     #[tokio::test]

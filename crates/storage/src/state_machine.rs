@@ -263,28 +263,14 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
 
 #[cfg(test)]
 mod tests {
-    use openraft::CommittedLeaderId;
     use tempfile::TempDir;
 
     use super::*;
-    use crate::testutil::{Registers, Set};
+    use crate::testutil::{blanks, log_id, registers_db, Registers, Set};
 
     fn store() -> (TempDir, StateMachineStore<Registers>) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES).unwrap();
+        let (dir, db) = registers_db();
         (dir, StateMachineStore::new(db))
-    }
-
-    fn log_id(index: u64) -> LogId {
-        LogId::new(CommittedLeaderId::new(1, 1), index)
-    }
-
-    fn blanks(indexes: &[u64]) -> Vec<Entry<Registers>> {
-        let blank = |i: &u64| Entry::<Registers> {
-            log_id: log_id(*i),
-            payload: EntryPayload::Blank,
-        };
-        indexes.iter().map(blank).collect()
     }
 
     fn set(index: u64, value: &str) -> Entry<Registers> {
@@ -312,10 +298,10 @@ mod tests {
         // Goal: the normal paths keep every invariant: contiguous batches from the start, a
         // snapshot ahead of what was applied (and one exactly at it), the entry after it.
         let (_dir, mut sm) = store();
-        sm.apply(blanks(&[0])).await.unwrap();
+        sm.apply(blanks([0])).await.unwrap();
         sm.apply([set(1, "x"), set(2, "y")]).await.unwrap();
         install_at(&mut sm, 10).await;
-        sm.apply(blanks(&[11])).await.unwrap();
+        sm.apply(blanks([11])).await.unwrap();
         install_at(&mut sm, 11).await;
         assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(11)));
     }
@@ -325,7 +311,7 @@ mod tests {
     async fn applying_an_entry_twice_is_a_bug() {
         // Goal: an entry at or below last_applied stops the replica rather than applying again.
         let (_dir, mut sm) = store();
-        sm.apply(blanks(&[1, 2])).await.unwrap();
+        sm.apply(blanks([1, 2])).await.unwrap();
         let _ = sm.apply([set(2, "again")]).await;
     }
 
@@ -334,7 +320,7 @@ mod tests {
     async fn a_hole_in_an_apply_batch_is_a_bug() {
         // Goal: a batch that skips an index stops the replica rather than applying over a hole.
         let (_dir, mut sm) = store();
-        let _ = sm.apply(blanks(&[1, 3])).await;
+        let _ = sm.apply(blanks([1, 3])).await;
     }
 
     #[tokio::test]
@@ -343,7 +329,7 @@ mod tests {
         // Goal: a snapshot older than what was applied stops the replica rather than undoing
         // applied entries.
         let (_dir, mut sm) = store();
-        sm.apply(blanks(&[0, 1, 2, 3, 4, 5])).await.unwrap();
+        sm.apply(blanks([0, 1, 2, 3, 4, 5])).await.unwrap();
         install_at(&mut sm, 3).await;
     }
 }

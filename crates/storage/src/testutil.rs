@@ -1,10 +1,14 @@
 //! Helpers of the crate's unit tests.
 
+use openraft::{CommittedLeaderId, EntryPayload};
 use serde::{Deserialize, Serialize};
+use tempfile::TempDir;
 
+use crate::db::ReplicaDb;
 use crate::machine::{ServiceMachine, StateTxn, TxnResult};
 use crate::offline::{decode_json, InspectMachine, KeyKind, Violation};
 use crate::snapshot::StateImage;
+use crate::types::{GroupTypes, LogId};
 
 /// A minimal register machine: `Set(k, v)` answers the previous value.
 pub(crate) struct Registers;
@@ -44,4 +48,27 @@ impl InspectMachine for Registers {
     fn check_state(_state: &StateImage) -> Vec<Violation> {
         Vec::new()
     }
+}
+
+/// A fresh replica Db of [`Registers`] in a temporary directory (kept alive by the `TempDir`).
+pub(crate) fn registers_db() -> (TempDir, ReplicaDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES).unwrap();
+    (dir, db)
+}
+
+/// The log id of `index` in term 1.
+pub(crate) fn log_id(index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(1, 1), index)
+}
+
+/// Blank entries at `indexes`.
+pub(crate) fn blanks(
+    indexes: impl IntoIterator<Item = u64>,
+) -> Vec<openraft::Entry<GroupTypes<Registers>>> {
+    let blank = |i| openraft::Entry::<GroupTypes<Registers>> {
+        log_id: log_id(i),
+        payload: EntryPayload::Blank,
+    };
+    indexes.into_iter().map(blank).collect()
 }
