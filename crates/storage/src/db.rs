@@ -3,8 +3,7 @@
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+use crate::digest::{StateDigest, STATE_DIGEST};
 use crate::error::{Error, Result};
 use crate::flusher::Flusher;
 
@@ -78,7 +77,7 @@ impl ReplicaDb {
             Err(panic) => return Err(unreadable(panic)),
         };
         let open_tree = |name: &str| db.open_tree(name).map_err(|e| unreadable(e.to_string()));
-        Ok(Self {
+        let opened = Self {
             raft_log: open_tree(RAFT_LOG)?,
             raft_meta: open_tree(RAFT_META)?,
             sm_meta: open_tree(SM_META)?,
@@ -90,7 +89,26 @@ impl ReplicaDb {
             flusher: Flusher::spawn(db.clone()),
             db,
             path: path.to_path_buf(),
-        })
+        };
+        opened.store_digest_if_missing()?;
+        Ok(opened)
+    }
+
+    /// Stores the state digest by a scan if none is stored: a new directory (empty state), or
+    /// one written before the digest was kept by each apply. Not flushed: it is derived from
+    /// the state, and written again with every apply.
+    fn store_digest_if_missing(&self) -> Result<()> {
+        if self.sm_meta.get(STATE_DIGEST)?.is_some() {
+            return Ok(());
+        }
+        let named = self
+            .state_names
+            .iter()
+            .copied()
+            .zip(self.state.iter().map(Some));
+        let digest = StateDigest::scan(named)?;
+        self.sm_meta.insert(STATE_DIGEST, &digest.to_bytes()[..])?;
+        Ok(())
     }
 
     /// The replica directory.
@@ -106,43 +124,20 @@ impl ReplicaDb {
         Ok(self.flusher.flush().await?)
     }
 
-    /// Hex SHA-256 (first 16 bytes) of every state tree's name, keys and values, in order.
+    /// The state digest as the last apply left it (see [`crate::digest`]): O(1).
     ///
-    /// Replicas at the same applied index have equal digests exactly when their states are equal.
+    /// # Panics
+    /// If sled cannot read it, or what is stored is not a digest: the directory is corrupt.
     pub fn digest(&self) -> String {
-        let trees = self
-            .state_names
-            .iter()
-            .copied()
-            .zip(self.state.iter().map(Some));
-        digest_trees(trees).unwrap_or_else(|e| panic!("reading the state trees: {e}"))
+        let raw = self
+            .sm_meta
+            .get(STATE_DIGEST)
+            .unwrap_or_else(|e| panic!("reading the state digest: {e}"));
+        raw.as_deref()
+            .and_then(StateDigest::from_bytes)
+            .expect("the state digest is stored when the Db opens")
+            .hex()
     }
-}
-
-/// The state digest of [`ReplicaDb::digest`] over `(name, tree)` pairs in state-tree order; an
-/// absent tree counts as empty (a live replica creates every state tree, empty at first).
-///
-/// # Errors
-/// A sled read failed.
-pub(crate) fn digest_trees<'a>(
-    trees: impl IntoIterator<Item = (&'a str, Option<&'a sled::Tree>)>,
-) -> sled::Result<String> {
-    let mut hasher = Sha256::new();
-    for (name, tree) in trees {
-        hash_chunk(&mut hasher, name.as_bytes());
-        for item in tree.into_iter().flat_map(sled::Tree::iter) {
-            let (k, v) = item?;
-            hash_chunk(&mut hasher, &k);
-            hash_chunk(&mut hasher, &v);
-        }
-    }
-    Ok(hex::encode(&hasher.finalize()[..16]))
-}
-
-// Length-prefixed, so that ("ab","c") and ("a","bc") hash differently.
-fn hash_chunk(hasher: &mut Sha256, bytes: &[u8]) {
-    hasher.update((bytes.len() as u64).to_be_bytes());
-    hasher.update(bytes);
 }
 
 #[cfg(test)]
@@ -175,16 +170,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn digest_follows_state_only() {
-        // Goal: equal state gives equal digests; a changed value changes it.
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let da = ReplicaDb::open(a.path(), 1 << 20, &["books"]).unwrap();
-        let db = ReplicaDb::open(b.path(), 1 << 20, &["books"]).unwrap();
-        da.state[0].insert(b"k", b"v").unwrap();
+    async fn a_directory_without_a_stored_digest_gets_the_digest_of_its_state() {
+        // Goal: a directory written before digests were kept (state, no digest) opens with the
+        // digest of its state, equal to a scan, and only state trees count.
+        let dir = tempfile::tempdir().unwrap();
+        let db = ReplicaDb::open(dir.path(), 1 << 20, &["books"]).unwrap();
+        let empty = db.digest();
         db.state[0].insert(b"k", b"v").unwrap();
         db.raft_log.insert(b"x", b"y").unwrap();
-        assert_eq!(da.digest(), db.digest());
-        db.state[0].insert(b"k", b"w").unwrap();
-        assert_ne!(da.digest(), db.digest());
+        // As `open` finds such a directory (reopening here would race the flusher's lock).
+        db.sm_meta.remove(STATE_DIGEST).unwrap();
+        db.store_digest_if_missing().unwrap();
+        let mut expected = StateDigest::default();
+        expected.add("books", b"k", b"v");
+        assert_eq!(db.digest(), expected.hex());
+        assert_ne!(db.digest(), empty);
     }
 }

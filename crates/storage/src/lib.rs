@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`machine`]: the [`ServiceMachine`] trait a service implements, and its transaction and read views.
-//! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit.
+//! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit,
+//!   [`digest`] the state digest each apply keeps.
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers;
@@ -29,6 +30,7 @@
 
 pub mod admission;
 pub mod db;
+pub mod digest;
 pub mod error;
 pub mod fence;
 pub mod flusher;

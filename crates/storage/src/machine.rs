@@ -4,11 +4,14 @@
 //! sled transaction over the service's state trees (through [`StateTxn`]) together with the
 //! runtime's own `last_applied`, and serves reads through [`StateView`].
 
+use std::cell::Cell;
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{TransactionalTree, UnabortableTransactionError};
+
+use crate::digest::StateDigest;
 
 /// The result type of operations inside an apply transaction.
 pub type TxnResult<T> = Result<T, UnabortableTransactionError>;
@@ -30,20 +33,48 @@ pub trait ServiceMachine: Send + Sync + 'static {
     fn apply(txn: &StateTxn<'_>, command: &Self::Command) -> TxnResult<Self::Response>;
 }
 
-/// The state trees inside an apply transaction, by name.
+/// The state trees inside an apply transaction, by name, and the state digest as the
+/// transaction's writes change it.
 pub struct StateTxn<'a> {
     names: &'static [&'static str],
     trees: &'a [TransactionalTree],
+    digest: Cell<StateDigest>,
 }
 
 impl<'a> StateTxn<'a> {
-    pub(crate) fn new(names: &'static [&'static str], trees: &'a [TransactionalTree]) -> Self {
+    /// The trees `names` in a transaction that starts from state digest `digest`.
+    pub(crate) fn new(
+        names: &'static [&'static str],
+        trees: &'a [TransactionalTree],
+        digest: StateDigest,
+    ) -> Self {
         assert_eq!(
             names.len(),
             trees.len(),
             "one transactional tree per state tree"
         );
-        Self { names, trees }
+        Self {
+            names,
+            trees,
+            digest: Cell::new(digest),
+        }
+    }
+
+    /// The state digest with every write of this transaction so far.
+    pub(crate) fn digest(&self) -> StateDigest {
+        self.digest.get()
+    }
+
+    /// Moves the digest from `old` to `new` at `key` of `tree`.
+    fn track(&self, tree: &str, key: &[u8], old: Option<&[u8]>, new: Option<&[u8]>) {
+        let mut digest = self.digest.get();
+        if let Some(old) = old {
+            digest.remove(tree, key, old);
+        }
+        if let Some(new) = new {
+            digest.add(tree, key, new);
+        }
+        self.digest.set(digest);
     }
 
     fn tree(&self, name: &str) -> &TransactionalTree {
@@ -67,19 +98,20 @@ impl<'a> StateTxn<'a> {
     /// Encodes and stores `value` under `key`.
     pub fn insert<T: Serialize>(&self, tree: &str, key: &[u8], value: &T) -> TxnResult<()> {
         let raw = serde_json::to_vec(value).expect("state values always serialize");
-        self.tree(tree).insert(key, raw)?;
-        Ok(())
+        self.insert_raw(tree, key, &raw)
     }
 
     /// Stores already-encoded bytes (snapshot install).
     pub(crate) fn insert_raw(&self, tree: &str, key: &[u8], value: &[u8]) -> TxnResult<()> {
-        self.tree(tree).insert(key, value)?;
+        let old = self.tree(tree).insert(key, value)?;
+        self.track(tree, key, old.as_deref(), Some(value));
         Ok(())
     }
 
     /// Removes the value under `key`.
     pub fn remove(&self, tree: &str, key: &[u8]) -> TxnResult<()> {
-        self.tree(tree).remove(key)?;
+        let old = self.tree(tree).remove(key)?;
+        self.track(tree, key, old.as_deref(), None);
         Ok(())
     }
 }

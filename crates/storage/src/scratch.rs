@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use sled::transaction::{TransactionError, TransactionalTree};
 use sled::Transactional;
 
+use crate::digest::StateDigest;
 use crate::machine::{ServiceMachine, StateTxn, StateView};
 use crate::snapshot::StateImage;
 
@@ -77,7 +78,9 @@ impl<M: ServiceMachine> ScratchState<M> {
     /// If sled fails.
     pub fn apply(&self, command: &M::Command) -> M::Response {
         let result = self.trees[..].transaction(|txs: &Vec<TransactionalTree>| {
-            Ok(M::apply(&StateTxn::new(M::STATE_TREES, txs), command)?)
+            // A scratch state keeps no digest: it only answers what commands do.
+            let state = StateTxn::new(M::STATE_TREES, txs, StateDigest::default());
+            Ok(M::apply(&state, command)?)
         });
         match result {
             Ok(r) => r,

@@ -11,6 +11,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use crate::db::ReplicaDb;
+use crate::digest::{StateDigest, STATE_DIGEST};
 use crate::machine::{ServiceMachine, StateTxn};
 use crate::snapshot::{SnapshotBuilder, StateImage, SNAPSHOT_DATA, SNAPSHOT_META};
 use crate::types::{GroupTypes, LogId, ReplicaId, StorageError};
@@ -57,16 +58,26 @@ impl<M: ServiceMachine> StateMachineStore<M> {
         Ok(self.meta::<Option<LogId>>(LAST_APPLIED)?.flatten())
     }
 
-    /// Runs `f` in one transaction over sm_meta (first) and the state trees.
+    /// Runs `f` in one transaction over sm_meta (first) and the state trees, storing the state
+    /// digest as `f`'s writes leave it in the same transaction.
     fn transact<T>(
         &self,
-        f: impl Fn(&TransactionalTree, StateTxn<'_>) -> Result<T, ConflictableTransactionError<()>>,
+        f: impl Fn(&TransactionalTree, &StateTxn<'_>) -> Result<T, ConflictableTransactionError<()>>,
     ) -> Result<T, sled::Error> {
         let mut trees: Vec<&sled::Tree> = vec![&self.db.sm_meta];
         trees.extend(self.db.state.iter());
         let result = trees[..].transaction(|txs: &Vec<TransactionalTree>| {
             let (meta, state) = txs.split_first().expect("sm_meta is always first");
-            f(meta, StateTxn::new(M::STATE_TREES, state))
+            let stored = meta.get(STATE_DIGEST)?;
+            // Invariant: `ReplicaDb::open` stores a digest before any apply can run.
+            let before = stored
+                .as_deref()
+                .and_then(StateDigest::from_bytes)
+                .expect("the state digest is stored when the Db opens");
+            let state = StateTxn::new(M::STATE_TREES, state, before);
+            let out = f(meta, &state)?;
+            meta.insert(STATE_DIGEST, &state.digest().to_bytes()[..])?;
+            Ok(out)
         });
         result.map_err(|e| match e {
             TransactionError::Storage(e) => e,
@@ -143,7 +154,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             for entry in &entries {
                 out.push(match &entry.payload {
                     EntryPayload::Blank => None,
-                    EntryPayload::Normal(command) => Some(M::apply(&state, command)?),
+                    EntryPayload::Normal(command) => Some(M::apply(state, command)?),
                     EntryPayload::Membership(m) => {
                         let stored = Membership::new(Some(entry.log_id), m.clone());
                         meta.insert(MEMBERSHIP, json(&stored))?;
@@ -331,5 +342,36 @@ mod tests {
         let (_dir, mut sm) = store();
         sm.apply(blanks([0, 1, 2, 3, 4, 5])).await.unwrap();
         install_at(&mut sm, 3).await;
+    }
+
+    fn scanned(sm: &StateMachineStore<Registers>) -> String {
+        let named = Registers::STATE_TREES
+            .iter()
+            .copied()
+            .zip(sm.db.state.iter().map(Some));
+        StateDigest::scan(named).unwrap().hex()
+    }
+
+    #[tokio::test]
+    async fn the_kept_digest_is_the_digest_of_the_state_after_applies_and_installs() {
+        // Goal: the digest each apply keeps equals a scan of the trees after inserts,
+        // overwrites, several writes to one key in one batch, and a snapshot install that
+        // replaces the state (old keys taken out, new ones added).
+        let (_dir, mut sm) = store();
+        let empty = sm.db.digest();
+        assert_eq!(empty, scanned(&sm));
+        sm.apply([set(1, "x")]).await.unwrap();
+        assert_eq!(sm.db.digest(), scanned(&sm));
+        assert_ne!(sm.db.digest(), empty);
+        sm.apply([set(2, "y"), set(3, "z"), set(4, "x")])
+            .await
+            .unwrap();
+        assert_eq!(sm.db.digest(), scanned(&sm));
+        let after_x = sm.db.digest();
+        sm.apply([set(5, "w")]).await.unwrap();
+        assert_ne!(sm.db.digest(), after_x);
+        install_at(&mut sm, 10).await;
+        assert_eq!(sm.db.digest(), scanned(&sm));
+        assert_eq!(sm.db.digest(), empty, "the installed image is empty");
     }
 }

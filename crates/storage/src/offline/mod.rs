@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tempfile::TempDir;
 
-use crate::db::{digest_trees, guard_sled, RAFT_LOG, RAFT_META, SM_META};
+use crate::db::{guard_sled, RAFT_LOG, RAFT_META, SM_META};
+use crate::digest::StateDigest;
 use crate::error::{Error, Result};
 use crate::machine::ServiceMachine;
 use crate::snapshot::StateImage;
@@ -267,15 +268,15 @@ impl ReplicaCopy {
         self.read(|| StateImage::capture_trees(named))
     }
 
-    /// The state digest over the state trees `names` (in the service's order), computed as a
-    /// live replica computes it for `/status`, so the two can be compared.
+    /// The state digest over the state trees `names`, by a scan: equal to the one a live
+    /// replica keeps by applying and reports in `/status`, so the two can be compared.
     ///
     /// # Errors
     /// [`Error::DataDirUnreadable`] if sled cannot read them.
     pub fn digest(&self, names: &[&str]) -> Result<String> {
         let trees = self.trees(names)?;
         let named = names.iter().copied().zip(trees.iter().map(Option::as_ref));
-        self.read(|| digest_trees(named))
+        self.read(|| StateDigest::scan(named).map(StateDigest::hex))
     }
 
     fn trees(&self, names: &[&str]) -> Result<Vec<Option<sled::Tree>>> {

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::replay::{differences, replay, Entry, ReplayError};
 use super::summary::{index_of, value, RaftMeta};
 use super::{tree_key, InspectMachine, ReplicaCopy, Violation, RAFT_TREES};
-use crate::db::RAFT_LOG;
+use crate::db::{RAFT_LOG, SM_META};
+use crate::digest::{StateDigest, STATE_DIGEST};
 use crate::error::Result;
 use crate::keys::try_key_u64;
 use crate::snapshot::StateImage;
@@ -19,6 +20,8 @@ pub const CHECK_DECODES: &str = "every value decodes";
 pub const CHECK_LOG: &str = "log indexes contiguous after the purge point";
 /// The stored positions are in order.
 pub const CHECK_POSITIONS: &str = "last_applied <= committed <= last log index";
+/// The state digest the replica keeps (and reports in `/status`) is the digest of its state.
+pub const CHECK_DIGEST: &str = "stored state digest equals the state's";
 /// The state is what applying the log gives (from the start, or onto the last snapshot once
 /// the log was purged).
 pub const CHECK_REPLAY: &str = "state equals the log replayed";
@@ -77,6 +80,7 @@ impl ReplicaCopy {
         report.checked.extend(M::STATE_CHECKS);
         report.violations.extend(M::check_state(&state));
         check_replay(&meta, &log, &state, &mut report);
+        self.check_digest(M::STATE_TREES, &mut report)?;
         let known: Vec<&str> = RAFT_TREES.iter().chain(M::STATE_TREES).copied().collect();
         let unknown: Vec<String> = self
             .tree_names()
@@ -90,6 +94,30 @@ impl ReplicaCopy {
                 .push(format!("trees not used by {}: {list}", M::GROUP));
         }
         Ok(report)
+    }
+
+    /// Compares the digest stored by the last apply with a scan of the state trees `names`.
+    fn check_digest(&self, names: &[&str], report: &mut Report) -> Result<()> {
+        let Some(stored) = self.get(SM_META, STATE_DIGEST)? else {
+            let why = "no digest is stored (a directory written before replicas kept one; it \
+                       gets one when it next starts)";
+            report.skip(&[CHECK_DIGEST], why);
+            return Ok(());
+        };
+        report.checked.push(CHECK_DIGEST);
+        let scanned = self.digest(names)?;
+        let problem = match StateDigest::from_bytes(&stored) {
+            None => format!("is {} bytes, not 16", stored.len()),
+            Some(d) if d.hex() != scanned => {
+                format!("is {}, but the state's digest is {scanned}", d.hex())
+            }
+            Some(_) => return Ok(()),
+        };
+        let key = format!("{SM_META}/state_digest");
+        report
+            .violations
+            .push(Violation::new(CHECK_DIGEST, key, problem));
+        Ok(())
     }
 
     /// Reads the whole log: entries that decode, by index; violations for those that do not,
