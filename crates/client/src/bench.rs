@@ -23,6 +23,6 @@ mod timing;
 pub use duration::{parse_duration, DurationError};
 pub use plan::{Budget, Kind, Op, Planned, BOOK_IDS, TOPICS};
 pub use recorder::{Outcome, Recorder, Sample, LATENCY_US_MAX};
-pub use report::{KindReport, Percentiles, Report, RunInfo, TierReport};
+pub use report::{CpuUse, KindReport, Percentiles, Report, RunInfo, TierReport};
 pub use target::Target;
 pub use timing::{parse_server_timing, tier_durations};

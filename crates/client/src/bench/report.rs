@@ -97,6 +97,20 @@ pub struct Report {
     pub kinds: Vec<KindReport>,
     /// Per tier, by name.
     pub tiers: Vec<TierReport>,
+    /// CPU the cluster's processes spent during the run, when they could be measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
+}
+
+/// CPU spent by the cluster's processes during a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CpuUse {
+    /// Processes measured (those listening on the cluster's ports on this machine).
+    pub processes: usize,
+    /// User and system CPU time they spent, summed, in seconds.
+    pub cpu_s: f64,
+    /// That time per completed request, in microseconds.
+    pub per_request_us: u64,
 }
 
 impl Report {
@@ -130,6 +144,7 @@ impl Report {
             total,
             kinds,
             tiers,
+            cpu: None,
         }
     }
 }

@@ -14,6 +14,7 @@ async fn a_mixed_bench_reports_every_request_with_ordered_percentiles_and_tiers(
     let dir = ClusterDir::new(3, 3, &[]);
     let store = Store::start(bin(), &dir).await;
     let url = format!("http://{}", dir.frontend_addr());
+    let config = dir.config_path().to_str().unwrap();
     let args = [
         "bench",
         "--url",
@@ -27,12 +28,17 @@ async fn a_mixed_bench_reports_every_request_with_ordered_percentiles_and_tiers(
         "--json",
         "--admin-token",
         dir.admin_token(),
+        "--config",
+        config,
     ];
     let output = pygmy(&args).await;
     let (code, stderr) = code_and_stderr(&output);
     assert_eq!(code, Some(0), "pygmy bench: {stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON report");
     assert_eq!(report["requests"], 200, "{report:#}");
+    // The cluster runs here: its 3 + 3 replicas and the frontend are found by their ports.
+    assert_eq!(report["cpu"]["processes"], 7, "{report:#}");
+    assert!(report["cpu"]["cpu_s"].as_f64().is_some(), "{report:#}");
     assert_eq!(report["op"], "mix");
     assert!(report["throughput_rps"].as_f64().unwrap() > 0.0);
     let total = &report["total"];

@@ -9,8 +9,9 @@
 //! Setup failures (frontend unreachable, no admin token, restock refused) are errors (exit
 //! 2); failed requests during the run are counted and reported, and the run still succeeds.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal as _, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +24,9 @@ use client::PygmyClient;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinSet;
 
+use crate::cluster_cpu::ClusterCpu;
 use crate::output::{self, Align, Table};
-use runtime::tokens;
+use runtime::{tokens, Cluster, ClusterOverrides};
 
 /// Most concurrent workers allowed: each holds a connection to the frontend.
 const CONCURRENCY_MAX: u64 = 1_024;
@@ -133,7 +135,7 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
     if op.buys() && !args.no_restock {
         let token = match args.admin_token {
             Some(token) => token,
-            None => tokens::admin_token(args.config.as_deref(), args.data)?,
+            None => tokens::admin_token(args.config.as_deref(), args.data.clone())?,
         };
         let copies = RESTOCK_COPIES_MIN.max(args.requests.unwrap_or(0));
         restock(&client, &token, copies).await?;
@@ -152,10 +154,47 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
     let hidden = json || !std::io::stderr().is_terminal();
     let bar = progress_bar(hidden, run.requests_max, duration);
     let key_prefix = format!("bench-{}", tokens::random_hex(8));
+    let cpu = cluster_ports(&client, args.config.as_deref(), args.data)
+        .and_then(|ports| ClusterCpu::start(&ports));
     let target = Target::new(client, &key_prefix);
     let (recorder, elapsed, interrupted) = drive(target, &run, duration, bar).await?;
     run.interrupted = interrupted;
-    Ok(Report::new(run, &recorder, elapsed))
+    let mut report = Report::new(run, &recorder, elapsed);
+    report.cpu = cpu.map(|c| c.finish(report.requests));
+    Ok(report)
+}
+
+/// The ports of the cluster's processes when it runs on this machine (the frontend's URL is a
+/// loopback address): the frontend's and every replica's of the configuration. `None` when the
+/// cluster is elsewhere, or its configuration cannot be read: then no CPU is reported.
+fn cluster_ports(
+    client: &PygmyClient,
+    config: Option<&Path>,
+    data: Option<PathBuf>,
+) -> Option<BTreeSet<u16>> {
+    let url = reqwest::Url::parse(client.base_url()).ok()?;
+    let host = url.host_str()?.trim_matches(['[', ']']);
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !local {
+        return None;
+    }
+    let overrides = ClusterOverrides {
+        data_dir: data,
+        ..ClusterOverrides::default()
+    };
+    let cluster = Cluster::load(config, &overrides).ok()?;
+    let port = |addr: &String| addr.rsplit_once(':')?.1.parse::<u16>().ok();
+    let mut ports: BTreeSet<u16> = cluster
+        .catalog
+        .iter()
+        .chain(&cluster.orders)
+        .filter_map(port)
+        .collect();
+    ports.insert(url.port_or_known_default()?);
+    Some(ports)
 }
 
 /// Tops every book up to at least `copies` copies.
@@ -320,6 +359,13 @@ fn print_report(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
     table.write(out)?;
     for line in errors {
         writeln!(out, "{line}")?;
+    }
+    if let Some(cpu) = &report.cpu {
+        writeln!(
+            out,
+            "\nCPU of the cluster's {} processes: {:.2} s, {} us per request",
+            cpu.processes, cpu.cpu_s, cpu.per_request_us
+        )?;
     }
     print_tiers(out, report)
 }

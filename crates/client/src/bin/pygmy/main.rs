@@ -19,6 +19,7 @@
 
 mod bench;
 mod chaos;
+mod cluster_cpu;
 mod inspect;
 mod launch;
 mod output;
