@@ -48,6 +48,30 @@ pub struct ReserveRequest {
     pub quantity: u64,
 }
 
+/// Route of a catalog replica confirming many reservations in one entry.
+pub const CONFIRM_ALL_PATH: &str = "/reservations/confirm-all";
+/// Most keys in one [`ConfirmAllRequest`]: bounds the entry and the request body.
+pub const CONFIRM_ALL_KEYS_MAX: usize = 512;
+
+/// Body of `POST /reservations/confirm-all` on a catalog replica: the reservations of these
+/// committed orders are sold for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmAllRequest {
+    /// Buy keys, 1 to [`CONFIRM_ALL_KEYS_MAX`].
+    pub keys: Vec<String>,
+}
+
+/// Answer of `POST /reservations/confirm-all`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmAllOutcome {
+    /// Reservations of the request now confirmed (some may have been before); the others are
+    /// unknown, released or refused, and unchanged.
+    pub confirmed: u64,
+    /// Log index at which it was applied.
+    pub log_index: u64,
+}
+
 /// Body of `POST /admin/books/{id}`: a restock and/or a new cost, applied together.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +187,22 @@ impl ReserveRequest {
     pub fn validate(&self) -> Result<(), crate::ApiError> {
         check_buy_key(&self.key)?;
         check_quantity(self.quantity)
+    }
+}
+
+impl ConfirmAllRequest {
+    /// Checks the number of keys and each key.
+    ///
+    /// # Errors
+    /// A 400 [`crate::ApiError`].
+    pub fn validate(&self) -> Result<(), crate::ApiError> {
+        if self.keys.is_empty() || self.keys.len() > CONFIRM_ALL_KEYS_MAX {
+            return Err(crate::ApiError::bad_request(format!(
+                "give 1 to {CONFIRM_ALL_KEYS_MAX} keys, not {}",
+                self.keys.len()
+            )));
+        }
+        self.keys.iter().try_for_each(|k| check_buy_key(k))
     }
 }
 

@@ -21,8 +21,8 @@ pub mod replica;
 pub mod server;
 
 pub use book::{
-    parse_id, Book, BookList, Reservation, ReservationState, ReserveOutcome, ReserveRequest,
-    UpdateBook,
+    parse_id, Book, BookList, ConfirmAllOutcome, ConfirmAllRequest, Reservation, ReservationState,
+    ReserveOutcome, ReserveRequest, UpdateBook, CONFIRM_ALL_KEYS_MAX, CONFIRM_ALL_PATH,
 };
 pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, WriteOutcome};

@@ -46,6 +46,7 @@ impl InspectMachine for CatalogMachine {
                 format!("reserve {} of book {} under {}", c.quantity, c.item, c.key)
             }
             CatalogCommand::Confirm(c) => format!("confirm {}", c.key),
+            CatalogCommand::ConfirmAll(c) => format!("confirm {}", c.keys.join(", ")),
             CatalogCommand::Release(c) => {
                 format!("release {} of book {} under {}", c.quantity, c.item, c.key)
             }

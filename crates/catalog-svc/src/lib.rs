@@ -50,7 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route("/books", get(routes::books::list))
         .route("/books/{id}", get(routes::books::get))
         .route("/reserve", post(routes::reservations::reserve))
-        .route("/reservations/confirm", post(routes::reservations::confirm))
+        .route(
+            api::CONFIRM_ALL_PATH,
+            post(routes::reservations::confirm_all),
+        )
         .route("/reservations/release", post(routes::reservations::release))
         .route("/admin/books/{id}", post(routes::admin::update_book))
         .route(api::coherence::LEASE_PATH, post(routes::lease::lease))

@@ -26,7 +26,7 @@ mod tests {
 
     use super::*;
     use crate::catalog_file::default_books;
-    use crate::command::{Confirm, Release, Reserve, Seed, UpdateBook};
+    use crate::command::{Confirm, ConfirmAll, Release, Reserve, Seed, UpdateBook};
     use crate::reads::all_books;
 
     fn seeded() -> ScratchState<CatalogMachine> {
@@ -128,10 +128,49 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn confirm_all_confirms_what_confirm_would_and_counts_it() {
+        // Goal: a batch confirms each held key once (idempotent), counts confirmed ones, and
+        // leaves unknown and released keys as they are.
+        let s = seeded();
+        s.apply(&reserve("a", 1, 1));
+        s.apply(&reserve("b", 2, 1));
+        s.apply(&reserve("gone", 3, 1));
+        s.apply(&CatalogCommand::Release(Release {
+            key: "gone".into(),
+            item: 3,
+            quantity: 1,
+        }));
+        let keys = ["a", "b", "gone", "never", "a"].map(String::from).to_vec();
+        let all = CatalogCommand::ConfirmAll(ConfirmAll { keys });
+        assert_eq!(s.apply(&all), CatalogResponse::Confirmed(3));
+        let states: Vec<(String, ReservationState)> = s
+            .view()
+            .scan::<api::Reservation>(RESERVATIONS)
+            .into_iter()
+            .map(|(_, r)| (r.key, r.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a".to_string(), ReservationState::Confirmed),
+                ("b".to_string(), ReservationState::Confirmed),
+                ("gone".to_string(), ReservationState::Released),
+            ]
+        );
+        assert_eq!(
+            s.apply(&all),
+            CatalogResponse::Confirmed(3),
+            "again: no change"
+        );
+        assert_eq!(all_books(&s.view(), None)[0].stock, 4);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Reserve(u8, u64, u64),
         Confirm(u8),
+        ConfirmAll(Vec<u8>),
         Release(u8, u64, u64),
         Restock(u64, i64),
     }
@@ -140,6 +179,7 @@ mod tests {
         prop_oneof![
             (0u8..6, 1u64..4, 1u64..4).prop_map(|(k, i, q)| Op::Reserve(k, i, q)),
             (0u8..6).prop_map(Op::Confirm),
+            proptest::collection::vec(0u8..6, 1..4).prop_map(Op::ConfirmAll),
             (0u8..6, 1u64..4, 1u64..4).prop_map(|(k, i, q)| Op::Release(k, i, q)),
             (1u64..4, -6i64..6).prop_map(|(i, d)| Op::Restock(i, d)),
         ]
@@ -155,6 +195,7 @@ mod tests {
                 let cmd = match op.clone() {
                     Op::Reserve(k, i, q) => reserve(&k.to_string(), i, q),
                     Op::Confirm(k) => CatalogCommand::Confirm(Confirm { key: k.to_string() }),
+                    Op::ConfirmAll(ks) => CatalogCommand::ConfirmAll(ConfirmAll { keys: ks.iter().map(u8::to_string).collect() }),
                     Op::Release(k, i, q) => CatalogCommand::Release(Release { key: k.to_string(), item: i, quantity: q }),
                     Op::Restock(i, d) => CatalogCommand::UpdateBook(UpdateBook { item: i, stock_delta: Some(d), cost: None }),
                 };

@@ -78,10 +78,7 @@ pub async fn finish(
         }
     };
     let order = answer(commit(state, command).await.map_err(still_pending)?)?;
-    let (catalog, key) = (state.catalog.clone(), buy.key.clone());
-    state
-        .tasks
-        .spawn(async move { catalog.confirm(&key, Instant::now() + BUY_DEADLINE).await });
+    state.confirmations.confirm(buy.key.clone());
     Ok(order)
 }
 

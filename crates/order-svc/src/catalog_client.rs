@@ -3,7 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use api::{ApiError, ErrorBody, ReserveOutcome, ReserveRequest, WriteOutcome};
+use api::{
+    ApiError, ConfirmAllOutcome, ConfirmAllRequest, ErrorBody, ReserveOutcome, ReserveRequest,
+    WriteOutcome, CONFIRM_ALL_PATH,
+};
 use serde::Serialize;
 use tokio::time::{sleep, Instant};
 
@@ -66,15 +69,16 @@ impl CatalogClient {
         ReserveAnswer::Unknown(last)
     }
 
-    /// Marks the reservation under `key` sold; best effort (a held reservation whose order is
-    /// committed is already sold as far as stock is concerned).
-    pub async fn confirm(&self, key: &str, deadline: Instant) {
-        let body = serde_json::json!({ "key": key });
+    /// Marks the reservations under `keys` sold, in one catalog entry; best effort (a held
+    /// reservation whose order is committed is already sold as far as stock is concerned).
+    pub async fn confirm_all(&self, keys: Vec<String>, deadline: Instant) {
+        let count = keys.len();
+        let body = ConfirmAllRequest { keys };
         if let Err(e) = self
-            .post::<_, ReserveOutcome>("/reservations/confirm", &body, deadline)
+            .post::<_, ConfirmAllOutcome>(CONFIRM_ALL_PATH, &body, deadline)
             .await
         {
-            tracing::debug!(key, error = ?e, "confirm not delivered");
+            tracing::debug!(count, error = ?e, "confirmations not delivered");
         }
     }
 

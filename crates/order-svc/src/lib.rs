@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`command`]: the replicated commands (one file each); [`machine`] plugs them into `storage`.
 //! - [`buy`]: the buy protocol run by the leader; [`resolver`] finishes buys left pending.
-//! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key.
+//! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key; [`confirmations`]
+//!   batches the confirmations of committed orders.
 //! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
 //! - [`config`], [`error`].
 //! - [`inspect`]: offline inspection of an order replica, and its checks against the catalog's
@@ -13,6 +14,7 @@ pub mod buy;
 pub mod catalog_client;
 pub mod command;
 pub mod config;
+pub mod confirmations;
 pub mod error;
 pub mod inspect;
 pub mod machine;
@@ -36,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::catalog_client::CatalogClient;
+use crate::confirmations::Confirmations;
 pub use command::{OrderCommand, OrderResponse};
 pub use config::OrderConfig;
 pub use error::{Error, Result};
@@ -68,9 +71,13 @@ pub async fn serve(
     let (resolved_tx, resolved_rx) = watch::channel(0);
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let catalog = Arc::new(CatalogClient::new(config.catalog, token));
+    let (confirmations, sender) = Confirmations::new(Arc::clone(&catalog), cancel.child_token());
+    tasks.spawn(sender.in_current_span());
     let state = AppState {
         replica: replica.clone(),
-        catalog: Arc::new(CatalogClient::new(config.catalog, token)),
+        catalog,
+        confirmations,
         resolved_term: resolved_rx,
         http: reqwest::Client::builder()
             .no_proxy()

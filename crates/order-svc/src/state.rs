@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog_client::CatalogClient;
+use crate::confirmations::Confirmations;
 use crate::machine::OrderMachine;
 
 /// Shared state of the order routes.
@@ -19,11 +20,13 @@ pub struct AppState {
     pub replica: Replica<OrderMachine>,
     /// Client of the catalog group.
     pub catalog: Arc<CatalogClient>,
+    /// Reservations of committed orders to mark sold, in batches.
+    pub confirmations: Confirmations,
     /// Highest term in which this replica, as leader, finished every buy left pending before it.
     pub resolved_term: watch::Receiver<u64>,
     /// Client for forwarding buys to the leader.
     pub http: reqwest::Client,
-    /// Background work spawned by requests (confirmations), awaited at shutdown.
+    /// Background work (the resolver, the confirmations' sender), awaited at shutdown.
     pub tasks: TaskTracker,
 }
 

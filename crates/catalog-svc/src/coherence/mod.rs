@@ -231,7 +231,7 @@ impl WriteFence<CatalogMachine> for CacheFence {
 pub fn slots_changed(view: &StateView, command: &CatalogCommand) -> Vec<Slot> {
     let item = match command {
         CatalogCommand::Seed(_) => return vec![Slot::Everything],
-        CatalogCommand::Confirm(_) => return Vec::new(),
+        CatalogCommand::Confirm(_) | CatalogCommand::ConfirmAll(_) => return Vec::new(),
         CatalogCommand::Reserve(r) => r.item,
         CatalogCommand::Release(r) => r.item,
         CatalogCommand::UpdateBook(u) => u.item,

@@ -3,10 +3,12 @@
 //!
 //! The buy protocol (DESIGN.md section 5) uses three of them, all keyed by the buy key and
 //! idempotent: `Reserve` takes stock (or records a refusal), `Confirm` marks it sold once the
-//! order is committed, `Release` gives it back for a buy that will never commit (and, for a key
-//! never reserved, records a tombstone so that a late `Reserve` cannot take stock).
+//! order is committed (`ConfirmAll`: many at once, as the order leader sends them), `Release`
+//! gives it back for a buy that will never commit (and, for a key never reserved, records a
+//! tombstone so that a late `Reserve` cannot take stock).
 
 mod confirm;
+mod confirm_all;
 mod release;
 mod reserve;
 mod seed;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use storage::{StateTxn, TxnResult};
 
 pub use confirm::Confirm;
+pub use confirm_all::ConfirmAll;
 pub use release::Release;
 pub use reserve::Reserve;
 pub use seed::Seed;
@@ -37,6 +40,8 @@ pub enum CatalogCommand {
     Reserve(Reserve),
     /// Mark a reservation sold.
     Confirm(Confirm),
+    /// Mark many reservations sold.
+    ConfirmAll(ConfirmAll),
     /// Give a reservation's stock back.
     Release(Release),
     /// Restock and/or reprice a book.
@@ -58,6 +63,8 @@ pub enum CatalogResponse {
         /// The book after it.
         book: Book,
     },
+    /// This many of a [`ConfirmAll`]'s reservations are confirmed (now or before).
+    Confirmed(u64),
     /// The command was refused; nothing changed.
     Rejected(Rejection),
 }
@@ -111,6 +118,7 @@ impl CatalogCommand {
             Self::Seed(c) => c.apply(txn),
             Self::Reserve(c) => c.apply(txn),
             Self::Confirm(c) => c.apply(txn),
+            Self::ConfirmAll(c) => c.apply(txn),
             Self::Release(c) => c.apply(txn),
             Self::UpdateBook(c) => c.apply(txn),
         }

@@ -1,22 +1,16 @@
-//! `POST /reserve`, `POST /reservations/confirm`, `POST /reservations/release`: the catalog's side
-//! of the buy protocol.
+//! `POST /reserve`, `POST /reservations/confirm-all`, `POST /reservations/release`: the
+//! catalog's side of the buy protocol.
 
-use api::{ApiError, ApiJson, ErrorCode, ReservationState, ReserveOutcome, ReserveRequest};
+use api::{
+    ApiError, ApiJson, ConfirmAllOutcome, ConfirmAllRequest, ErrorCode, ReservationState,
+    ReserveOutcome, ReserveRequest,
+};
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
 
 use super::commit;
-use crate::command::{CatalogCommand, Confirm, Release, Reserve};
+use crate::command::{CatalogCommand, ConfirmAll, Release, Reserve};
 use crate::state::AppState;
 use crate::CatalogResponse;
-
-/// Body of `POST /reservations/confirm`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmRequest {
-    /// Buy key.
-    pub key: String,
-}
 
 /// Takes stock under a key: 200 with the held reservation, 409 `out_of_stock` if refused.
 pub async fn reserve(
@@ -51,14 +45,23 @@ pub async fn reserve(
     }
 }
 
-/// Marks a held reservation sold.
-pub async fn confirm(
+/// Marks many held reservations sold, in one entry: 200 with how many are confirmed.
+pub async fn confirm_all(
     State(state): State<AppState>,
-    ApiJson(req): ApiJson<ConfirmRequest>,
-) -> Result<ApiJson<ReserveOutcome>, ApiError> {
-    api::book::check_buy_key(&req.key)?;
-    let command = CatalogCommand::Confirm(Confirm { key: req.key });
-    Ok(ApiJson(outcome(commit(&state, command).await?)?))
+    ApiJson(req): ApiJson<ConfirmAllRequest>,
+) -> Result<ApiJson<ConfirmAllOutcome>, ApiError> {
+    req.validate()?;
+    let command = CatalogCommand::ConfirmAll(ConfirmAll { keys: req.keys });
+    match commit(&state, command).await? {
+        (CatalogResponse::Confirmed(confirmed), log_index) => Ok(ApiJson(ConfirmAllOutcome {
+            confirmed,
+            log_index,
+        })),
+        other => {
+            tracing::error!(?other, "confirm-all answered something else");
+            Err(ApiError::new(ErrorCode::Internal, "internal error"))
+        }
+    }
 }
 
 /// Gives a reservation's stock back (or tombstones a key never reserved).

@@ -1,0 +1,106 @@
+//! Confirmations of sold reservations, sent to the catalog in batches.
+//!
+//! Once an order commits, its reservation is marked sold at the catalog. That is best effort (a
+//! held reservation of a committed order already counts as sold), so it need not cost one catalog
+//! entry and one request per buy: keys are queued, and one sender takes every key queued while
+//! its previous batch was on its way and sends them together as one `ConfirmAll`. Under load a
+//! batch holds as many keys as buys committed during one catalog round trip; a lone buy is sent
+//! at once.
+
+use std::sync::Arc;
+
+use api::CONFIRM_ALL_KEYS_MAX;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog_client::CatalogClient;
+use crate::state::BUY_DEADLINE;
+
+/// Keys queued at most; past it a confirmation is dropped (its reservation stays `held`).
+const QUEUED_KEYS_MAX: usize = 16 * CONFIRM_ALL_KEYS_MAX;
+
+/// The queue of keys to confirm; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Confirmations {
+    queue: mpsc::Sender<String>,
+}
+
+impl Confirmations {
+    /// The queue, and its sender task to spawn: it sends batches through `catalog` until
+    /// `cancel` (whatever is queued then stays held).
+    pub fn new(
+        catalog: Arc<CatalogClient>,
+        cancel: CancellationToken,
+    ) -> (Self, impl std::future::Future<Output = ()>) {
+        let (queue, keys) = mpsc::channel(QUEUED_KEYS_MAX);
+        (Self { queue }, send_batches(catalog, keys, cancel))
+    }
+
+    /// Queues `key` to be confirmed; never waits.
+    pub fn confirm(&self, key: String) {
+        if self.queue.try_send(key).is_err() {
+            tracing::debug!("confirmation queue full or closed; the reservation stays held");
+        }
+    }
+}
+
+/// Sends every key queued since the last batch as one batch, until `cancel` or the queue closes.
+async fn send_batches(
+    catalog: Arc<CatalogClient>,
+    mut keys: mpsc::Receiver<String>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            () = cancel.cancelled() => return,
+            key = keys.recv() => match key {
+                Some(key) => key,
+                None => return,
+            },
+        };
+        let batch = drain_batch(first, &mut keys);
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = catalog.confirm_all(batch, Instant::now() + BUY_DEADLINE) => {}
+        }
+    }
+}
+
+/// `first` and whatever else is queued now, up to [`CONFIRM_ALL_KEYS_MAX`] keys.
+fn drain_batch(first: String, keys: &mut mpsc::Receiver<String>) -> Vec<String> {
+    let mut batch = vec![first];
+    while batch.len() < CONFIRM_ALL_KEYS_MAX {
+        match keys.try_recv() {
+            Ok(key) => batch.push(key),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_takes_what_is_queued_up_to_the_most_keys_a_request_carries() {
+        // Goal: one batch per round: the key that woke the sender plus every key queued, never
+        // more than one request may carry; the rest waits for the next batch.
+        let (tx, mut rx) = mpsc::channel(QUEUED_KEYS_MAX);
+        for i in 0..CONFIRM_ALL_KEYS_MAX + 10 {
+            tx.try_send(format!("k{i}")).unwrap();
+        }
+        let first = rx.recv().await.unwrap();
+        let batch = drain_batch(first, &mut rx);
+        assert_eq!(batch.len(), CONFIRM_ALL_KEYS_MAX);
+        assert_eq!((batch[0].as_str(), batch[1].as_str()), ("k0", "k1"));
+        let next = drain_batch(rx.recv().await.unwrap(), &mut rx);
+        assert_eq!(next.len(), 10);
+        let lone = {
+            tx.try_send("alone".into()).unwrap();
+            drain_batch(rx.recv().await.unwrap(), &mut rx)
+        };
+        assert_eq!(lone, ["alone"]);
+    }
+}
