@@ -8,6 +8,7 @@
 //! at once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use api::CONFIRM_ALL_KEYS_MAX;
 use tokio::sync::mpsc;
@@ -15,8 +16,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog_client::CatalogClient;
-use crate::state::BUY_DEADLINE;
 
+/// How long one batch may take (each catalog replica is tried once at most): past it the batch
+/// is dropped and the next one goes; its reservations stay `held`.
+const BATCH_DEADLINE: Duration = Duration::from_secs(8);
 /// Keys queued at most; past it a confirmation is dropped (its reservation stays `held`).
 const QUEUED_KEYS_MAX: usize = 16 * CONFIRM_ALL_KEYS_MAX;
 
@@ -62,7 +65,7 @@ async fn send_batches(
         let batch = drain_batch(first, &mut keys);
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = catalog.confirm_all(batch, Instant::now() + BUY_DEADLINE) => {}
+            () = catalog.confirm_all(batch, Instant::now() + BATCH_DEADLINE) => {}
         }
     }
 }
