@@ -341,7 +341,42 @@ async fn reservations_are_exactly_once_and_never_oversell() {
     for id in set.ids() {
         assert_eq!(book(&set, id, 2).await.stock, 0);
     }
+    // The order leader's batched confirmations, sent to a follower (forwarded to the leader):
+    // held keys become confirmed and are counted, a refused or unknown one is left as it is.
+    let follower = follower_of(&set, leader);
+    let confirm = set
+        .client()
+        .post(set.url(follower, api::CONFIRM_ALL_PATH))
+        .json(&json!({ "keys": ["same-key", "k0", "k1", "k2", "k3", "k4", "never"] }))
+        .send()
+        .await
+        .expect("replica answers");
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let confirmed: api::ConfirmAllOutcome = confirm.json().await.unwrap();
+    assert_eq!(
+        confirmed.confirmed,
+        1 + 5 - refused_among_first_five(&statuses)
+    );
+    let again = reserve(&set, leader, "same-key", 1, 1).await;
+    let outcome: Value = again.json().await.unwrap();
+    assert_eq!(outcome["reservation"]["state"], "confirmed");
+    let empty = set
+        .client()
+        .post(set.url(leader, api::CONFIRM_ALL_PATH))
+        .json(&json!({ "keys": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
     set.assert_no_panics();
+}
+
+/// How many of the keys `k0`..`k4` were refused (the first five of the concurrent reserves).
+fn refused_among_first_five(statuses: &[StatusCode]) -> u64 {
+    statuses[..5]
+        .iter()
+        .filter(|s| **s != StatusCode::OK)
+        .count() as u64
 }
 
 #[tokio::test]
