@@ -40,8 +40,8 @@ RUN find crates cluster.toml -type f -exec touch {} + \
 
 # --- runtime ---
 FROM debian:bookworm-slim
-RUN groupadd --system --gid 10001 pygmy \
-    && useradd --system --uid 10001 --gid pygmy --home-dir /data --no-create-home pygmy \
+RUN groupadd --gid 10001 pygmy \
+    && useradd --uid 10001 --gid pygmy --home-dir /data --no-create-home pygmy \
     && mkdir -p /data && chown pygmy:pygmy /data && chmod 0700 /data
 COPY --from=builder /out/ /usr/local/bin/
 USER pygmy

@@ -12,6 +12,7 @@
 # All replicas have their own volume, so they must share a cluster id before they bootstrap:
 # the first start writes PYGMY_CLUSTER_ID (secrets.env) into /data/cluster_id.
 set -eu
+umask 077  # as pygmy serve does: the volume's files are private to the pygmy user
 group=$1
 id=$2
 marker=/data/.pygmy-initialized
