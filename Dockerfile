@@ -17,6 +17,7 @@ COPY crates/check/Cargo.toml crates/check/
 COPY crates/client/Cargo.toml crates/client/
 COPY crates/test-support/Cargo.toml crates/test-support/
 # Stub targets, so that cargo can read the workspace and build every dependency of the binaries.
+# A new crate, or a new [[bin]], [[test]] or [[bench]] target, needs its manifest and stub here.
 RUN set -eu; \
     for c in crates/*; do mkdir -p "$c/src"; : > "$c/src/lib.rs"; done; \
     mkdir -p crates/client/src/bin/pygmy crates/client/tests/cluster \
