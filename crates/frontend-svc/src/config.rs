@@ -77,6 +77,9 @@ const _: () = assert!(HEADERS_BYTES_MAX * 4 >= 8 * 1024);
 pub struct FrontendConfig {
     /// `host:port` [`crate::run`] binds (`[frontend] addr`); [`crate::serve`] takes a bound listener.
     pub listen_addr: String,
+    /// `host:port` the catalog leader sends cache notices to (`[frontend] advertise`); `None`:
+    /// the address the listener is bound to, which must then not be a wildcard.
+    pub advertise_addr: Option<String>,
     /// Catalog replica addresses (`host:port`), replica id = index + 1.
     pub catalog_replicas: Vec<String>,
     /// Order replica addresses (`host:port`), replica id = index + 1.
@@ -131,6 +134,7 @@ impl FrontendConfig {
     ) -> Self {
         Self {
             listen_addr: listen_addr.into(),
+            advertise_addr: None,
             catalog_replicas,
             order_replicas,
             cluster_token: cluster_token.into(),
@@ -166,6 +170,7 @@ impl FrontendConfig {
             cluster.cluster_token.clone(),
             cluster.admin_token.clone(),
         );
+        config.advertise_addr = cluster.frontend_advertise.clone();
         config.cache_capacity = cluster.cache.enabled.then_some(cluster.cache.capacity);
         config.cache_capacity_bytes = cluster.cache.capacity_bytes;
         config.cache_lease = cluster.cache.lease;

@@ -131,6 +131,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     config.validate()?;
+    // Checked before anything starts: a cache whose notices cannot arrive must not run.
+    let notice_base = match config.cache_capacity {
+        Some(_) => notice_base(&listener, config.advertise_addr.as_deref())?,
+        None => String::new(),
+    };
     // Installed before the probes record their first gauge, not on the first request.
     runtime::telemetry::metrics_handle();
     let state = AppState::new(config)?;
@@ -145,7 +150,7 @@ pub async fn serve(
         let lease = cache::hold_lease(
             state.clone(),
             Arc::clone(cache),
-            format!("http://{addr}"),
+            notice_base,
             state.config.cache_lease,
             cancel.child_token(),
         );
@@ -159,6 +164,25 @@ pub async fn serve(
     tasks.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The base URL the catalog leader sends cache notices to: `advertise` if given, else the
+/// listener's own address, which must then name a host (not `0.0.0.0` or `::`).
+fn notice_base(listener: &TcpListener, advertise: Option<&str>) -> Result<String> {
+    if let Some(advertise) = advertise {
+        return Ok(format!("http://{advertise}"));
+    }
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("cannot read the frontend's listening address: {e}")))?;
+    if local.ip().is_unspecified() {
+        return Err(Error::Config(format!(
+            "the frontend listens on {local}, which the catalog leader cannot send cache notices \
+             to: give the address it reaches this frontend at with --advertise HOST:PORT or \
+             [frontend] advertise (or run with --no-cache)"
+        )));
+    }
+    Ok(format!("http://{local}"))
 }
 
 /// Binds the frontend's address and serves until `shutdown` resolves: what `frontend-svc` and
@@ -259,6 +283,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn notices_go_to_the_advertised_address_and_a_wildcard_needs_one() {
+        // Goal: the cache notice URL is the advertised address when one is given, else the
+        // listener's; a listener on 0.0.0.0 without one is refused with a message naming the
+        // flag (the leader could never reach "0.0.0.0").
+        let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = local.local_addr().unwrap().port();
+        assert_eq!(
+            notice_base(&local, None).unwrap(),
+            format!("http://127.0.0.1:{port}")
+        );
+        let wildcard = TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let error = notice_base(&wildcard, None).unwrap_err().to_string();
+        assert!(error.contains("--advertise"), "{error}");
+        assert_eq!(
+            notice_base(&wildcard, Some("frontend-1:8080")).unwrap(),
+            "http://frontend-1:8080"
+        );
+    }
+
+    #[tokio::test]
     async fn run_names_the_address_in_use() {
         // Goal: a frontend address already taken is a clear error, not a panic.
         let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -270,6 +314,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let args = FrontendArgs {
             addr: None,
+            advertise: None,
             no_cache: false,
             config: runtime::entry::ConfigArgs {
                 config: Some(path),

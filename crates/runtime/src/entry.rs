@@ -53,6 +53,11 @@ pub struct FrontendArgs {
     /// Address to listen on (overrides `[frontend] addr`), e.g. for a second frontend.
     #[arg(long, value_name = "HOST:PORT")]
     pub addr: Option<String>,
+    /// Address the catalog leader reaches this frontend at, for cache notices (overrides
+    /// `[frontend] advertise`; default: the address it listens on). Needed when listening on
+    /// a wildcard such as 0.0.0.0, e.g. its service name in a container network.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
     /// Run without the read cache (every read goes to a catalog replica).
     #[arg(long)]
     pub no_cache: bool,
@@ -97,6 +102,7 @@ impl FrontendArgs {
         self.config.load(ClusterOverrides {
             frontend: Some(FrontendOverrides {
                 addr: self.addr.clone(),
+                advertise: self.advertise.clone(),
             }),
             cache: self.no_cache.then_some(CacheOverrides {
                 enabled: Some(false),

@@ -35,6 +35,11 @@ pub struct ClusterFile {
 pub struct FrontendFile {
     /// `host:port` it listens on.
     pub addr: String,
+    /// `host:port` the catalog leader reaches it at, for cache notices (default: the address
+    /// its listener is bound to). Needed when `addr` is a wildcard such as `0.0.0.0:8080`,
+    /// e.g. its service name in a container network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
 }
 
 /// `[catalog]` or `[orders]`.

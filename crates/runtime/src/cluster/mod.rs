@@ -68,6 +68,8 @@ pub struct Cluster {
     pub admin_token: String,
     /// Frontend `host:port`.
     pub frontend_addr: String,
+    /// `host:port` the frontend advertises for cache notices, if not its listener's address.
+    pub frontend_advertise: Option<String>,
     /// Catalog replica addresses, id = index + 1.
     pub catalog: Vec<String>,
     /// Order replica addresses, id = index + 1.
@@ -102,6 +104,9 @@ pub struct FrontendOverrides {
     /// `--addr HOST:PORT` of `pygmy serve frontend`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr: Option<String>,
+    /// `--advertise HOST:PORT` of `pygmy serve frontend`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
 }
 
 /// `[cache]` keys set by flags.
@@ -199,6 +204,9 @@ impl Cluster {
                 file.frontend.addr
             ));
         }
+        if let Some(advertise) = &file.frontend.advertise {
+            check_advertised_addr(advertise)?;
+        }
         if file.orders.catalog_file.is_some() {
             return bad("catalog_file belongs in [catalog], not [orders]".into());
         }
@@ -217,6 +225,7 @@ impl Cluster {
             cluster_token: file.cluster_token,
             admin_token: file.admin_token,
             frontend_addr: file.frontend.addr,
+            frontend_advertise: file.frontend.advertise,
             catalog: file.catalog.replicas,
             orders: file.orders.replicas,
             catalog_file: file.catalog.catalog_file,
@@ -297,6 +306,23 @@ fn check_addr(addr: &str, what: &str) -> Result<()> {
         )));
     }
     // Names are resolved at connect time: container hostnames may not resolve yet.
+    Ok(())
+}
+
+/// An address others can connect to: `host:port` whose host is not a wildcard (`0.0.0.0`,
+/// `::`), which names no particular host.
+fn check_advertised_addr(addr: &str) -> Result<()> {
+    check_addr(addr, "frontend advertise")?;
+    let host = addr.rsplit_once(':').map_or("", |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+    {
+        return Err(Error::Config(format!(
+            "frontend advertise address {addr:?} is a wildcard: give the host or IP others reach it at"
+        )));
+    }
     Ok(())
 }
 

@@ -125,3 +125,26 @@ fn missing_file_and_unknown_keys_are_clear() {
         .to_string();
     assert!(e.contains("heartbeat"), "{e}");
 }
+
+#[test]
+fn advertised_frontend_address_must_name_a_host() {
+    // Goal: `[frontend] advertise` is optional (none by default), kept when it names a host,
+    // and refused when it is not host:port or is a wildcard nobody can connect to.
+    assert_eq!(
+        Cluster::validate(default_file())
+            .unwrap()
+            .frontend_advertise,
+        None
+    );
+    let mut f = default_file();
+    f.frontend.addr = "0.0.0.0:8080".into();
+    f.frontend.advertise = Some("frontend-1:8080".into());
+    let c = Cluster::validate(f).unwrap();
+    assert_eq!(c.frontend_advertise.as_deref(), Some("frontend-1:8080"));
+    for bad in ["frontend-1", "0.0.0.0:8080", "[::]:8080"] {
+        let mut f = default_file();
+        f.frontend.advertise = Some(bad.into());
+        let e = Cluster::validate(f).unwrap_err().to_string();
+        assert!(e.contains("advertise") && e.contains(bad), "{bad}: {e}");
+    }
+}

@@ -8,6 +8,7 @@
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
 //! - `up`: the whole cluster as child processes until Ctrl-C, with `summary` (what it prints
 //!   once ready).
+//! - `probe`: `pygmy probe URL`, the container image's health check.
 //! - `chaos`: fault injection into a cluster under load, with a history checker.
 //! - `launch`: what `up` and `chaos` share: the child processes, their plan, the data
 //!   directory, preflight checks, readiness and leader lookup.
@@ -23,6 +24,7 @@ mod cluster_cpu;
 mod inspect;
 mod launch;
 mod output;
+mod probe;
 mod query;
 mod serve;
 mod summary;
@@ -73,6 +75,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Inspect replica directories offline (summary, trees, verify, diff) without changing them.
     Inspect(inspect::InspectArgs),
+    /// GET a URL and succeed only on a 2xx answer: the container image's health check.
+    Probe(probe::ProbeArgs),
 }
 
 /// The commands that speak the public API.
@@ -144,6 +148,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Chaos(args) => return chaos::run(args, json),
         Command::Bench(args) => return bench::run(args, &cli.url, json),
         Command::Inspect(args) => return inspect::run(args, json),
+        Command::Probe(args) => return probe::run(args),
         Command::Query(command) => command,
     };
     let client = PygmyClient::new(&cli.url)?;
