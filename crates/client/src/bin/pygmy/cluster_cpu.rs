@@ -4,7 +4,7 @@
 //!
 //! Linux only; elsewhere, or when no process is found, the bench reports no CPU figure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use client::bench::CpuUse;
 
@@ -21,10 +21,15 @@ pub(crate) struct ClusterCpu {
 }
 
 impl ClusterCpu {
-    /// Finds the processes listening on `ports` and reads their CPU time; `None` if there is
-    /// none (not Linux, or the cluster runs elsewhere).
+    /// Finds the processes listening on `ports` and reads their CPU time; `None` unless every
+    /// port has a listener here (not Linux, the cluster runs elsewhere or in containers whose
+    /// ports a proxy publishes, or a process is down): a partial sum would mislead.
     pub(crate) fn start(ports: &BTreeSet<u16>) -> Option<Self> {
-        let inodes = listening_inodes(ports);
+        let listening = listening_inodes(ports);
+        if listening.len() < ports.len() {
+            return None;
+        }
+        let inodes: BTreeSet<u64> = listening.into_values().flatten().collect();
         let pids = owners(&inodes);
         if pids.is_empty() {
             return None;
@@ -49,21 +54,20 @@ impl ClusterCpu {
     }
 }
 
-/// Socket inodes listening on one of `ports`, over IPv4 and IPv6.
-fn listening_inodes(ports: &BTreeSet<u16>) -> BTreeSet<u64> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
+/// Socket inodes listening on each of `ports` that has a listener, over IPv4 and IPv6.
+fn listening_inodes(ports: &BTreeSet<u16>) -> BTreeMap<u16, Vec<u64>> {
+    let mut found: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    let tables = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(listen_entry)
-                .filter(|(port, _)| ports.contains(port))
-                .map(|(_, inode)| inode)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+        .filter_map(|path| std::fs::read_to_string(path).ok());
+    for table in tables {
+        for (port, inode) in table.lines().skip(1).filter_map(listen_entry) {
+            if ports.contains(&port) {
+                found.entry(port).or_default().push(inode);
+            }
+        }
+    }
+    found
 }
 
 /// The port and socket inode of one `/proc/net/tcp` line, if it is a listening socket.
@@ -166,5 +170,10 @@ mod tests {
         assert_eq!(cpu.pids, vec![std::process::id()]);
         let spent = cpu.finish(10);
         assert_eq!(spent.processes, 1);
+        // A port nobody listens on (the one just freed): no partial figure.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let unused = free.local_addr().unwrap().port();
+        drop(free);
+        assert!(ClusterCpu::start(&BTreeSet::from([port, unused])).is_none());
     }
 }
