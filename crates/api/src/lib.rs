@@ -28,6 +28,6 @@ pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, WriteOutcome};
 pub use order::{BuyRequest, NewOrder, Order, OrderList, OrderStatus};
 pub use readiness::Readiness;
-pub use replica::{ReplicaRole, ReplicaStatus, LEADER_HEADER};
+pub use replica::{ReplicaRole, ReplicaStatus};
 #[cfg(feature = "server")]
 pub use server::ApiJson;

@@ -2,11 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Header of a replica's answers to service routes: the `host:port` of its group's leader as
-/// the replica knows it once it answered, so that a caller can send its next write there rather
-/// than through a forwarding follower.
-pub const LEADER_HEADER: &str = "x-pygmy-leader";
-
 /// A replica's role in its Raft group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

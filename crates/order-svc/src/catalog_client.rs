@@ -82,12 +82,6 @@ impl CatalogClient {
         }
     }
 
-    /// The configured replica an answer names as the leader ([`api::LEADER_HEADER`]), if any.
-    fn leader_named(&self, response: &reqwest::Response) -> Option<usize> {
-        let addr = response.headers().get(api::LEADER_HEADER)?.to_str().ok()?;
-        self.replicas.iter().position(|r| r == addr)
-    }
-
     /// One POST, trying each replica once from the preferred one.
     async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
         &self,
@@ -113,12 +107,9 @@ impl CatalogClient {
                 .timeout(wait)
                 .send()
                 .await;
-            let leader = sent.as_ref().ok().and_then(|r| self.leader_named(r));
             match classify(sent).await {
                 Ok(value) => {
-                    // Next time straight to the leader, not through a forwarding follower.
-                    self.preferred
-                        .store(leader.unwrap_or(at), Ordering::Relaxed);
+                    self.preferred.store(at, Ordering::Relaxed);
                     return Ok(value);
                 }
                 Err(e @ Attempt::Definitive(_)) => return Err(e),
@@ -169,23 +160,6 @@ mod tests {
     use api::ErrorCode;
 
     use super::*;
-
-    #[test]
-    fn the_leader_an_answer_names_is_found_among_the_replicas() {
-        // Goal: the next write goes to the replica an answer names as leader, when it is one of
-        // ours; an unknown address or no header changes nothing.
-        let client = CatalogClient::new(vec!["c1:1".into(), "c2:2".into()], "token".into());
-        let answer = |leader: Option<&str>| {
-            let mut response = axum::http::Response::builder();
-            if let Some(addr) = leader {
-                response = response.header(api::LEADER_HEADER, addr);
-            }
-            reqwest::Response::from(response.body("").unwrap())
-        };
-        assert_eq!(client.leader_named(&answer(Some("c2:2"))), Some(1));
-        assert_eq!(client.leader_named(&answer(Some("elsewhere:9"))), None);
-        assert_eq!(client.leader_named(&answer(None)), None);
-    }
 
     #[test]
     fn only_a_definite_no_ends_a_reservation() {

@@ -4,10 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::HeaderValue;
-use axum::middleware::{from_fn_with_state, Next};
-use axum::response::Response;
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use runtime::auth::require_token;
 use runtime::entry::{listen, ReplicaArgs};
@@ -73,29 +70,12 @@ pub fn replica_router<M: ServiceMachine>(
 ) -> Router {
     let token: Arc<str> = replica.spec().cluster_token.as_str().into();
     routes
-        .route_layer(from_fn_with_state(replica.clone(), name_the_leader::<M>))
         .route_layer(from_fn_with_state(token, require_token))
         .fallback(api::server::route_not_found)
         .method_not_allowed_fallback(api::server::method_not_allowed)
         .merge(peer_router(replica.clone()))
         .route_layer(from_fn_with_state(tier, track_http))
         .layer(TraceLayer::new_for_http())
-}
-
-/// Middleware of the service routes: names the group's leader in [`api::LEADER_HEADER`].
-async fn name_the_leader<M: ServiceMachine>(
-    State(replica): State<Replica<M>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(req).await;
-    if let Some(addr) = replica
-        .leader_addr()
-        .and_then(|a| HeaderValue::from_str(a).ok())
-    {
-        response.headers_mut().insert(api::LEADER_HEADER, addr);
-    }
-    response
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves (draining requests), then cancels

@@ -27,12 +27,6 @@ impl<M: ServiceMachine> Replica<M> {
         }
     }
 
-    /// The leader's `host:port` as this replica knows it; cheaper than [`Replica::leadership`].
-    pub fn leader_addr(&self) -> Option<&str> {
-        let leader = self.inner.raft.metrics().borrow().current_leader?;
-        self.peer_addr(leader)
-    }
-
     /// The term this replica leads, once it has led it for `quiet` (waiting until `deadline`
     /// at most); otherwise the reply to give instead.
     pub(super) async fn quiet_leader<T>(
