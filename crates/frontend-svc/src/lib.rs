@@ -33,6 +33,7 @@ mod state;
 mod testutil;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use api::coherence::NOTICE_PATH;
@@ -131,9 +132,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     config.validate()?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("cannot read the frontend's listening address: {e}")))?;
     // Checked before anything starts: a cache whose notices cannot arrive must not run.
     let notice_base = match config.cache_capacity {
-        Some(_) => notice_base(&listener, config.advertise_addr.as_deref())?,
+        Some(_) => notice_base(local, config.advertise_addr.as_deref())?,
         None => String::new(),
     };
     // Installed before the probes record their first gauge, not on the first request.
@@ -142,10 +146,6 @@ pub async fn serve(
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(probe::run_probes(state.clone(), cancel.child_token()).in_current_span());
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
     if let Some(cache) = &state.cache {
         let lease = cache::hold_lease(
             state.clone(),
@@ -156,7 +156,7 @@ pub async fn serve(
         );
         tasks.spawn(lease.in_current_span());
     }
-    tracing::info!(addr, "serving");
+    tracing::info!(addr = %local, "serving");
     let config = Arc::clone(&state.config);
     connections::serve_connections(listener, router(state), &config, shutdown).await;
     cancel.cancel();
@@ -167,14 +167,11 @@ pub async fn serve(
 }
 
 /// The base URL the catalog leader sends cache notices to: `advertise` if given, else the
-/// listener's own address, which must then name a host (not `0.0.0.0` or `::`).
-fn notice_base(listener: &TcpListener, advertise: Option<&str>) -> Result<String> {
+/// listener's own address `local`, which must then name a host (not `0.0.0.0` or `::`).
+fn notice_base(local: SocketAddr, advertise: Option<&str>) -> Result<String> {
     if let Some(advertise) = advertise {
         return Ok(format!("http://{advertise}"));
     }
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::Config(format!("cannot read the frontend's listening address: {e}")))?;
     if local.ip().is_unspecified() {
         return Err(Error::Config(format!(
             "the frontend listens on {local}, which the catalog leader cannot send cache notices \
@@ -282,22 +279,18 @@ mod tests {
         assert!(error.to_string().contains("PYGMY_ADMIN_TOKEN"), "{error}");
     }
 
-    #[tokio::test]
-    async fn notices_go_to_the_advertised_address_and_a_wildcard_needs_one() {
+    #[test]
+    fn notices_go_to_the_advertised_address_and_a_wildcard_needs_one() {
         // Goal: the cache notice URL is the advertised address when one is given, else the
         // listener's; a listener on 0.0.0.0 without one is refused with a message naming the
         // flag (the leader could never reach "0.0.0.0").
-        let local = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = local.local_addr().unwrap().port();
-        assert_eq!(
-            notice_base(&local, None).unwrap(),
-            format!("http://127.0.0.1:{port}")
-        );
-        let wildcard = TcpListener::bind("0.0.0.0:0").await.unwrap();
-        let error = notice_base(&wildcard, None).unwrap_err().to_string();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(notice_base(local, None).unwrap(), "http://127.0.0.1:8080");
+        let wildcard: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let error = notice_base(wildcard, None).unwrap_err().to_string();
         assert!(error.contains("--advertise"), "{error}");
         assert_eq!(
-            notice_base(&wildcard, Some("frontend-1:8080")).unwrap(),
+            notice_base(wildcard, Some("frontend-1:8080")).unwrap(),
             "http://frontend-1:8080"
         );
     }

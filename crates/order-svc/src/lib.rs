@@ -83,7 +83,6 @@ pub async fn serve(
             .no_proxy()
             .build()
             .expect("reqwest client builds with static settings"),
-        tasks: tasks.clone(),
     };
     tasks.spawn(resolver::run(state.clone(), resolved_tx, cancel.child_token()).in_current_span());
     let app = router(state);

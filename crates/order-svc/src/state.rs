@@ -7,7 +7,6 @@ use api::{ApiError, ErrorCode};
 use storage::Replica;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::task::TaskTracker;
 
 use crate::catalog_client::CatalogClient;
 use crate::confirmations::Confirmations;
@@ -26,8 +25,6 @@ pub struct AppState {
     pub resolved_term: watch::Receiver<u64>,
     /// Client for forwarding buys to the leader.
     pub http: reqwest::Client,
-    /// Background work (the resolver, the confirmations' sender), awaited at shutdown.
-    pub tasks: TaskTracker,
 }
 
 impl AppState {
