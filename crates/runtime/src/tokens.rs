@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{check_token, Cluster, ClusterOverrides};
+use crate::cluster::{check_token, Cluster};
 use crate::error::{Error, Result};
 
 /// Name of the file in the data directory.
@@ -153,18 +153,12 @@ pub fn adopt(cluster: &mut Cluster) -> Result<()> {
     Ok(())
 }
 
-/// For `pygmy restock` without `--admin-token`: the configuration's admin token, else the one
-/// in `tokens.toml` of its data directory (`data` overrides it).
+/// For `pygmy restock` and `pygmy bench` without `--admin-token`: the admin token of `cluster`,
+/// loaded with its stored tokens adopted (`runtime::entry::ConfigArgs::load`).
 ///
 /// # Errors
-/// The configuration is invalid, or no admin token is to be found.
-pub fn admin_token(config: Option<&Path>, data: Option<PathBuf>) -> Result<String> {
-    let overrides = ClusterOverrides {
-        data_dir: data,
-        ..ClusterOverrides::default()
-    };
-    let mut cluster = Cluster::load(config, &overrides)?;
-    adopt(&mut cluster)?;
+/// Neither the configuration nor `tokens.toml` has one.
+pub fn admin_token(cluster: &Cluster) -> Result<String> {
     if cluster.admin_token.is_empty() {
         return Err(Error::Config(format!(
             "no admin token: pass --admin-token or set PYGMY_ADMIN_TOKEN (`pygmy up` stores the \
@@ -172,12 +166,13 @@ pub fn admin_token(config: Option<&Path>, data: Option<PathBuf>) -> Result<Strin
             path(&cluster.data_dir).display()
         )));
     }
-    Ok(cluster.admin_token)
+    Ok(cluster.admin_token.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ClusterOverrides;
 
     fn cluster(data_dir: &Path) -> Cluster {
         let mut c = Cluster::load(None, &ClusterOverrides::default()).unwrap();

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal as _, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::cluster_cpu::ClusterCpu;
 use crate::output::{self, Align, Table};
+use runtime::entry::ConfigArgs;
 use runtime::{tokens, Cluster, ClusterOverrides};
 
 /// Most concurrent workers allowed: each holds a connection to the frontend.
@@ -132,10 +133,16 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
         .await
         .with_context(|| format!("the frontend at {} does not answer", client.base_url()))?;
     let op = Op::from(args.op);
+    // Read once: for the admin token if needed, and for the ports whose CPU is measured.
+    let cluster = ConfigArgs {
+        config: args.config,
+        data: args.data,
+    }
+    .load(ClusterOverrides::default());
     if op.buys() && !args.no_restock {
         let token = match args.admin_token {
             Some(token) => token,
-            None => tokens::admin_token(args.config.as_deref(), args.data.clone())?,
+            None => tokens::admin_token(cluster.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?)?,
         };
         let copies = RESTOCK_COPIES_MIN.max(args.requests.unwrap_or(0));
         restock(&client, &token, copies).await?;
@@ -154,7 +161,9 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
     let hidden = json || !std::io::stderr().is_terminal();
     let bar = progress_bar(hidden, run.requests_max, duration);
     let key_prefix = format!("bench-{}", tokens::random_hex(8));
-    let cpu = cluster_ports(&client, args.config.as_deref(), args.data)
+    let cpu = cluster
+        .ok()
+        .and_then(|cluster| cluster_ports(&client, &cluster))
         .and_then(|ports| ClusterCpu::start(&ports));
     let target = Target::new(client, &key_prefix);
     let (recorder, elapsed, interrupted) = drive(target, &run, duration, bar).await?;
@@ -165,13 +174,9 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
 }
 
 /// The ports of the cluster's processes when it runs on this machine (the frontend's URL is a
-/// loopback address): the frontend's and every replica's of the configuration. `None` when the
-/// cluster is elsewhere, or its configuration cannot be read: then no CPU is reported.
-fn cluster_ports(
-    client: &PygmyClient,
-    config: Option<&Path>,
-    data: Option<PathBuf>,
-) -> Option<BTreeSet<u16>> {
+/// loopback address): the frontend's and every replica's of `cluster`. `None` when the cluster
+/// is elsewhere: then no CPU is reported.
+fn cluster_ports(client: &PygmyClient, cluster: &Cluster) -> Option<BTreeSet<u16>> {
     let url = reqwest::Url::parse(client.base_url()).ok()?;
     let host = url.host_str()?.trim_matches(['[', ']']);
     let local = host == "localhost"
@@ -181,11 +186,6 @@ fn cluster_ports(
     if !local {
         return None;
     }
-    let overrides = ClusterOverrides {
-        data_dir: data,
-        ..ClusterOverrides::default()
-    };
-    let cluster = Cluster::load(config, &overrides).ok()?;
     let port = |addr: &String| addr.rsplit_once(':')?.1.parse::<u16>().ok();
     let mut ports: BTreeSet<u16> = cluster
         .catalog

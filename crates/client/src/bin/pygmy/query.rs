@@ -9,7 +9,8 @@ use clap::{value_parser, Args};
 use client::PygmyClient;
 
 use crate::output::{self, print};
-use runtime::tokens;
+use runtime::entry::ConfigArgs;
+use runtime::{tokens, ClusterOverrides};
 
 /// `pygmy search [TOPIC]`.
 #[derive(Debug, Args)]
@@ -136,7 +137,13 @@ pub(crate) async fn restock(c: &PygmyClient, a: RestockArgs, json: bool) -> Resu
     }
     let token = match a.admin_token {
         Some(token) => token,
-        None => tokens::admin_token(a.config.as_deref(), a.data)?,
+        None => {
+            let config = ConfigArgs {
+                config: a.config,
+                data: a.data,
+            };
+            tokens::admin_token(&config.load(ClusterOverrides::default())?)?
+        }
     };
     let book = c
         .update_book(a.id, stock_delta, a.cost, &token)
