@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::ports::free_port;
+use crate::ports::{free_port, free_port_pair};
 
 /// Cluster token written into every test `cluster.toml`.
 pub const CLUSTER_TOKEN: &str = "test-cluster-token";
@@ -58,7 +58,8 @@ impl ClusterDir {
             config_path: root.join("cluster.toml"),
             catalog: addrs(catalog),
             orders: addrs(orders),
-            frontend: format!("127.0.0.1:{}", free_port()),
+            // The next port too: `pygmy up --frontends 2` takes it for the second frontend.
+            frontend: format!("127.0.0.1:{}", free_port_pair()),
             root,
             dir: Some(dir),
         };
