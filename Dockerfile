@@ -38,6 +38,10 @@ RUN find crates cluster.toml -type f -exec touch {} + \
     && mkdir -p /out \
     && cp target/release/pygmy target/release/catalog-svc target/release/order-svc \
         target/release/frontend-svc /out/
+# Marks this stage's image, which a build leaves behind untagged, so that whoever built it can
+# remove it (`docker image prune --filter label=pygmy.build=ID`); last, to keep the cache above.
+ARG PYGMY_BUILD=
+LABEL pygmy.build=$PYGMY_BUILD
 
 # --- runtime ---
 FROM debian:bookworm-slim

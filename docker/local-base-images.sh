@@ -5,7 +5,8 @@
 #                          `docker import`;
 #   rust:1.95-bookworm     the same plus gcc, libc6-dev and pkg-config, this machine's Rust
 #                          toolchain (rustup's, without its docs) in /usr/local, and a cargo home
-#                          (/usr/local/cargo) pre-filled with this machine's crates.io cache.
+#                          (/usr/local/cargo) pre-filled with this machine's crates.io cache
+#                          (`cargo fetch --locked` first fills it with what Cargo.lock names).
 # The offline path of README "Containers": the Dockerfile is never edited for it. A machine with
 # a registry needs none of this (`docker build` pulls the official images).
 #
@@ -108,6 +109,8 @@ copy_toolchain() {
     # A cargo home holding this machine's crates.io cache, so that `cargo build --locked` works
     # with no network in the build (CARGO_NET_OFFLINE below); a lock file needing a crate this
     # machine never downloaded fails with cargo's own message naming it.
+    # On a machine that never built the project the cache is empty: fetch what Cargo.lock names.
+    cargo fetch --locked --manifest-path "$repo_root/Cargo.toml" >/dev/null
     mkdir -p "$dest/cargo"
     cp -a "${CARGO_HOME:-$HOME/.cargo}/registry" "$dest/cargo/"
 }

@@ -20,7 +20,29 @@ pub enum FaultKind {
     KillFrontend,
     /// SIGKILL every replica of a group at once (only with `--max-down all`).
     KillGroup,
+    /// Cut a replica off from every other process, both ways (containers only).
+    Isolate,
+    /// Split a group: a minority of its replicas cut off from the rest of the group, both ways;
+    /// they still reach the frontends and the other group (containers only).
+    Split,
+    /// A replica's own requests to the rest of its group are dropped, theirs to it pass
+    /// (containers only).
+    OneWay,
+    /// A frontend cut off from the catalog leader, both ways: it cannot renew its cache lease
+    /// (containers only).
+    CutFrontend,
 }
+
+/// The names `--faults` takes, in the order of [`FaultKind`]'s variants that can be asked for.
+const FAULT_NAMES: [(&str, FaultKind); 7] = [
+    ("kill", FaultKind::Kill),
+    ("pause", FaultKind::Pause),
+    ("frontend", FaultKind::KillFrontend),
+    ("isolate", FaultKind::Isolate),
+    ("split", FaultKind::Split),
+    ("oneway", FaultKind::OneWay),
+    ("frontend-cut", FaultKind::CutFrontend),
+];
 
 impl FaultKind {
     /// Parses `--faults kill,pause,frontend`.
@@ -30,15 +52,37 @@ impl FaultKind {
     pub fn parse_list(list: &str) -> Result<Vec<FaultKind>, String> {
         list.split(',')
             .filter(|s| !s.trim().is_empty())
-            .map(|s| match s.trim() {
-                "kill" => Ok(FaultKind::Kill),
-                "pause" => Ok(FaultKind::Pause),
-                "frontend" => Ok(FaultKind::KillFrontend),
-                other => Err(format!(
-                    "unknown fault {other:?}: use kill, pause, frontend"
-                )),
+            .map(|s| {
+                let name = s.trim();
+                FAULT_NAMES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, kind)| *kind)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = FAULT_NAMES.iter().map(|(n, _)| *n).collect();
+                        format!("unknown fault {name:?}: use {}", known.join(", "))
+                    })
             })
             .collect()
+    }
+
+    /// Whether it cuts the network rather than stopping a process: only containers, each in
+    /// its own network namespace, can be cut off from one another.
+    pub fn is_partition(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay | FaultKind::CutFrontend
+        )
+    }
+
+    /// Shortest and longest time it lasts, ms. A partition lasts long enough for the cut-off
+    /// side's followers to elect a new leader (about two election timeouts) and for it to serve.
+    fn down_range_ms(self) -> (u64, u64) {
+        if self.is_partition() {
+            (3_000, 8_000)
+        } else {
+            (1_000, 5_000)
+        }
     }
 }
 
@@ -169,7 +213,8 @@ impl Schedule {
             } else {
                 Role::Follower
             };
-            let down_ms = draw.range(1_000, 5_000);
+            let (shortest, longest) = kind.down_range_ms();
+            let down_ms = draw.range(shortest, longest);
             steps.push(FaultStep {
                 at_ms,
                 kind,
@@ -276,7 +321,20 @@ mod tests {
             FaultKind::parse_list("kill,pause").unwrap(),
             vec![FaultKind::Kill, FaultKind::Pause]
         );
-        assert!(FaultKind::parse_list("kill,flood").is_err());
+        let e = FaultKind::parse_list("kill,flood").unwrap_err();
+        assert!(
+            e.contains("frontend-cut"),
+            "the error lists every fault: {e}"
+        );
+        assert_eq!(
+            FaultKind::parse_list("isolate, split,oneway,frontend-cut").unwrap(),
+            [
+                FaultKind::Isolate,
+                FaultKind::Split,
+                FaultKind::OneWay,
+                FaultKind::CutFrontend
+            ]
+        );
         assert!("most".parse::<MaxDown>().is_err());
         let mut all = config(1);
         all.max_down = MaxDown::All;
@@ -285,5 +343,22 @@ mod tests {
             .steps
             .iter()
             .any(|s| s.kind == FaultKind::KillGroup));
+    }
+
+    #[test]
+    fn partitions_last_long_enough_for_an_election_and_other_faults_keep_their_draws() {
+        // Goal: a partition outlasts a failover (about 3 s), and adding partitions to the
+        // fault kinds changes nothing of a schedule without them (CI's seed replays). Method:
+        // a long schedule of partitions only; the pinned CI steps are checked above.
+        let mut cuts = config(5);
+        cuts.faults = vec![FaultKind::Split, FaultKind::CutFrontend];
+        cuts.duration_ms = 600_000;
+        let steps = Schedule::draw(&cuts).steps;
+        assert!(steps.len() > 50);
+        assert!(steps
+            .iter()
+            .all(|s| s.kind.is_partition() && (3_000..8_000).contains(&s.down_ms)));
+        assert!(steps.iter().any(|s| s.kind == FaultKind::Split));
+        assert!(!FaultKind::Kill.is_partition() && !FaultKind::KillGroup.is_partition());
     }
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::{BasicNode, RaftMetrics};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::follow::Target;
@@ -95,6 +97,7 @@ impl<M: ServiceMachine> Replica<M> {
         deadline: Instant,
     ) -> LeaderReply<Written<M::Response>> {
         let raft = self.inner.raft.clone();
+        let deposed = deposed(raft.metrics());
         let proposal = tokio::spawn(async move {
             let result = raft.client_write(command).await;
             if let Some((fence, ticket)) = after {
@@ -102,7 +105,16 @@ impl<M: ServiceMachine> Replica<M> {
             }
             result
         });
-        match tokio::time::timeout_at(deadline, proposal).await {
+        let committed = tokio::select! {
+            biased;
+            committed = tokio::time::timeout_at(deadline, proposal) => committed,
+            () = deposed => {
+                return LeaderReply::Unknown(
+                    "this replica stopped leading before the write committed".to_string(),
+                );
+            }
+        };
+        match committed {
             // 0.9 has no CheckQuorum: a leader cut off from its quorum waits here forever.
             Err(_) => LeaderReply::Unknown("not committed before the deadline".to_string()),
             Ok(Err(join)) => LeaderReply::Unknown(format!("the proposal task failed: {join}")),
@@ -137,5 +149,68 @@ impl<M: ServiceMachine> Replica<M> {
             Err(e @ PeerCallError::Connect { .. }) => LeaderReply::Unavailable(e.to_string()),
             Err(e @ PeerCallError::Failed { .. }) => LeaderReply::Unknown(e.to_string()),
         }
+    }
+}
+
+/// Resolves once `metrics` show another term or another leader than when it was called (or the
+/// replica stopped). A leader deposed by a higher term (cut off from its followers, which
+/// elected another) does not fail what it had proposed: openraft keeps it waiting. Its writes
+/// give up at this point, so that the caller tries the new leader instead of waiting out the
+/// deadline; their outcome is unknown (an entry replicated before may still commit).
+fn deposed(
+    mut metrics: watch::Receiver<RaftMetrics<ReplicaId, BasicNode>>,
+) -> impl std::future::Future<Output = ()> + Send {
+    let (term, leader) = {
+        let now = metrics.borrow();
+        (now.current_term, now.current_leader)
+    };
+    async move {
+        let _ = metrics
+            .wait_for(|m| m.current_term != term || m.current_leader != leader)
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn leading(id: ReplicaId, term: u64) -> RaftMetrics<ReplicaId, BasicNode> {
+        let mut m = RaftMetrics::new_initial(id);
+        m.current_term = term;
+        m.current_leader = Some(id);
+        m
+    }
+
+    #[tokio::test]
+    async fn a_write_gives_up_when_its_leader_is_deposed_and_not_before() {
+        // Goal: a write pending on a leader stops waiting as soon as a higher term or another
+        // leader shows, and never for a change of anything else (applied index, replication).
+        // Method: metrics sent by hand on a watch channel, as openraft sends them.
+        let (tx, rx) = watch::channel(leading(1, 4));
+        let mut wait = Box::pin(deposed(rx));
+        let mut progress = leading(1, 4);
+        progress.last_log_index = Some(90);
+        tx.send(progress).unwrap();
+        let still = tokio::time::timeout(Duration::from_millis(50), &mut wait).await;
+        assert!(
+            still.is_err(),
+            "the same leader in the same term: keep waiting"
+        );
+        let mut newer = leading(1, 4);
+        newer.current_term = 5;
+        newer.current_leader = Some(2);
+        tx.send(newer).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), &mut wait)
+            .await
+            .expect("a higher term ends the wait");
+        let (tx, rx) = watch::channel(leading(3, 7));
+        let wait = deposed(rx);
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("a replica that stopped ends the wait");
     }
 }

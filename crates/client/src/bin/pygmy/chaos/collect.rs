@@ -38,16 +38,12 @@ pub(crate) struct ReplicaReader {
 }
 
 impl ReplicaReader {
-    /// A reader with the cluster token `token` (10 s per request).
-    pub(crate) fn new(token: &str) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(Self {
+    /// A reader through `http` with the cluster token `token`.
+    pub(crate) fn new(http: reqwest::Client, token: &str) -> Self {
+        Self {
             http,
             token: token.to_string(),
-        })
+        }
     }
 
     async fn get<T: DeserializeOwned>(&self, addr: &str, path: &str) -> Result<T> {

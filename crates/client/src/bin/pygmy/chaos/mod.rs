@@ -9,45 +9,76 @@
 //! ([`liveness`]); read every replica's final state ([`collect`]); check the history
 //! ([`check`]); report ([`report`]). Exit 1 if any check failed.
 //!
-//! Layout: `setup` (directory, configuration, processes), `workload` (clients and history),
-//! `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what may go down),
-//! `liveness`, `collect`, `report` (table, JSON, SVG plot).
+//! With `--compose FILE` the cluster is a Compose project of its own instead ([`compose`]):
+//! the same workload and checks, faults by `docker kill`/`pause`, and network partitions.
+//!
+//! Layout: `setup` (directory, configuration, processes), `compose` (the project, its
+//! containers and cuts), `subject` (what the nemesis acts on, either way), `workload` (clients
+//! and history), `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what
+//! may go down; `partition`: who is cut from whom; `event`: a fault as it happened;
+//! `lease_probe`: cache hits of a cut-off frontend), `liveness`, `collect`, `report` (table,
+//! JSON, SVG plot).
 
 mod classify;
 mod collect;
+mod compose;
+mod event;
+mod lease_probe;
 mod liveness;
 mod nemesis;
 mod outages;
+mod partition;
 mod report;
 mod setup;
+mod subject;
 mod workload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use client::chaos::{FaultKind, MaxDown, Schedule, ScheduleConfig};
+use runtime::Cluster;
 use tokio::time::Instant;
 
 use crate::chaos::collect::ReplicaReader;
-use crate::chaos::nemesis::Nemesis;
+use crate::chaos::compose::{ContainerDns, Project, SharedDns};
+use crate::chaos::nemesis::{Nemesis, Scene};
+use crate::chaos::subject::Subject;
 use crate::chaos::workload::{Recorder, Workload};
 
 /// Mean pause between two operations of one client: keeps per-book histories small enough for
 /// an exhaustive linearizability search.
 const CLIENT_PAUSE: Duration = Duration::from_millis(50);
+/// Faults of a run on processes unless `--faults` says otherwise.
+const DEFAULT_FAULTS: &str = "kill,pause,frontend";
+/// Faults of a run on a Compose project unless `--faults` says otherwise.
+const DEFAULT_COMPOSE_FAULTS: &str = "kill,pause,frontend,isolate,split,oneway,frontend-cut";
+/// Timeout of the nemesis's `/status` calls and lease probes.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+/// Timeout of the checker's reads of the replicas.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `pygmy chaos ...`.
 #[derive(Debug, Args)]
 pub(crate) struct ChaosArgs {
     /// Cluster configuration (default: a generated one on fresh loopback ports).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "compose")]
     config: Option<PathBuf>,
-    /// Keep the cluster's data here (default: a temporary directory, removed if every check passes).
+    /// Keep the cluster's data here (default: a temporary directory, removed if every check
+    /// passes); with --compose, the configuration and the containers' logs.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Run against a Compose project made from this file (e.g. docker-compose.yml) instead of
+    /// processes on loopback: a project of its own with fresh volumes, removed afterwards (kept,
+    /// stopped, if a check fails). Partitions need it, and root on the Docker host.
+    #[arg(long)]
+    compose: Option<PathBuf>,
+    /// Name of the Compose project (default: pygmychaos<pid>).
+    #[arg(long, requires = "compose", value_parser = parse_project)]
+    project: Option<String>,
     /// How long the clients and the nemesis run, e.g. 60s, 10m.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     duration: Duration,
@@ -61,9 +92,11 @@ pub(crate) struct ChaosArgs {
     /// one frontend check what writes through another did.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
     frontends: u16,
-    /// Faults to inject: kill, pause, frontend (comma-separated; empty for none).
-    #[arg(long, default_value = "kill,pause,frontend", value_parser = parse_faults)]
-    faults: FaultList,
+    /// Faults to inject, comma-separated (empty for none): kill, pause, frontend; with
+    /// --compose also isolate, split, oneway, frontend-cut [default: kill,pause,frontend, and
+    /// with --compose every fault]
+    #[arg(long, value_parser = parse_faults)]
+    faults: Option<FaultList>,
     /// Shortest and longest gap between two faults, e.g. 1s..6s.
     #[arg(long, default_value = "1s..6s", value_parser = parse_interval)]
     interval: (Duration, Duration),
@@ -92,6 +125,34 @@ struct FaultList(Vec<FaultKind>);
 
 fn parse_faults(text: &str) -> Result<FaultList, String> {
     FaultKind::parse_list(text).map(FaultList)
+}
+
+fn parse_project(text: &str) -> Result<String, String> {
+    let ok = text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        return Err(format!(
+            "{text:?} is no Compose project name: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+impl ChaosArgs {
+    /// `--faults`, or the default for where the run goes.
+    fn faults(&self) -> Vec<FaultKind> {
+        let default = if self.compose.is_some() {
+            DEFAULT_COMPOSE_FAULTS
+        } else {
+            DEFAULT_FAULTS
+        };
+        self.faults.clone().map_or_else(
+            || FaultKind::parse_list(default).unwrap_or_default(),
+            |f| f.0,
+        )
+    }
 }
 
 fn parse_interval(text: &str) -> Result<(Duration, Duration), String> {
@@ -124,9 +185,30 @@ pub(crate) fn run(args: ChaosArgs, json: bool) -> Result<()> {
 }
 
 async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
+    if let Some(compose) = args.compose.clone() {
+        return experiment_on_compose(args, &compose, seed, json).await;
+    }
+    if args.faults().iter().any(|k| k.is_partition()) {
+        bail!("isolate, split, oneway and frontend-cut need --compose: processes sharing one loopback cannot be cut off from one another");
+    }
     let mut lab =
         setup::Lab::start(args.config.as_deref(), args.data.as_deref(), args.frontends).await?;
-    let outcome = drive(&args, seed, &mut lab).await;
+    let stage = Stage {
+        cluster: lab.started.cluster.clone(),
+        frontends: lab
+            .started
+            .frontend_names()
+            .into_iter()
+            .zip(lab.started.frontends.clone())
+            .collect(),
+        dns: None,
+    };
+    let logs = lab.started.logs_dir();
+    let subject = Subject::Processes {
+        children: &mut lab.children,
+        logs,
+    };
+    let outcome = drive(&args, seed, &stage, subject).await;
     lab.children.stop().await;
     let failed = match outcome {
         Ok(result) => report::emit(&result, &args.report, &args.plot, json)?,
@@ -142,13 +224,87 @@ async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// [`experiment`] on a Compose project made from `file`.
+async fn experiment_on_compose(
+    args: ChaosArgs,
+    file: &std::path::Path,
+    seed: u64,
+    json: bool,
+) -> Result<()> {
+    let (temp, dir) = setup::run_dir(args.data.as_deref(), "pygmy-chaos-compose-")?;
+    let name = args
+        .project
+        .clone()
+        .unwrap_or_else(|| format!("pygmychaos{}", std::process::id()));
+    let mut project = Project::up(file, &name, &dir).await?;
+    let outcome = async {
+        if args.faults().iter().any(|k| k.is_partition()) {
+            project.check_partitions().await?;
+        }
+        let stage = Stage {
+            cluster: project.cluster().clone(),
+            frontends: project.frontends().to_vec(),
+            dns: Some(project.dns()),
+        };
+        drive(&args, seed, &stage, Subject::Containers(&mut project)).await
+    }
+    .await;
+    let failed = outcome.and_then(|result| report::emit(&result, &args.report, &args.plot, json));
+    let passed = matches!(failed, Ok(0));
+    project.finish(!passed).await;
+    if !passed {
+        let kept = temp.map_or(dir, tempfile::TempDir::keep);
+        eprintln!(
+            "pygmy chaos: configuration and logs kept in {}",
+            kept.display()
+        );
+    }
+    match failed? {
+        0 => Ok(()),
+        n => Err(ChecksFailed(n).into()),
+    }
+}
+
+/// The cluster under test as the clients and the checker see it.
+struct Stage {
+    /// The configuration, tokens filled.
+    cluster: Cluster,
+    /// `(name, host:port)` of every frontend.
+    frontends: Vec<(String, String)>,
+    /// How the replicas' names resolve, for a Compose project.
+    dns: Option<Arc<ContainerDns>>,
+}
+
+impl Stage {
+    /// An HTTP client for the replicas, with `timeout` per request.
+    fn http(&self, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+        let builder = reqwest::Client::builder().no_proxy().timeout(timeout);
+        match &self.dns {
+            Some(dns) => builder.dns_resolver(Arc::new(SharedDns(dns.clone()))),
+            None => builder,
+        }
+        .build()
+    }
+
+    fn frontend_addrs(&self) -> Vec<String> {
+        self.frontends.iter().map(|(_, a)| a.clone()).collect()
+    }
+}
+
 /// Workload and faults, then healing, settling, collecting and checking.
-async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<report::RunResult> {
-    let reader = ReplicaReader::new(&lab.started.cluster.cluster_token)?;
-    let (initial_stock, orders_before) = lab.prepare(&reader).await?;
+async fn drive(
+    args: &ChaosArgs,
+    seed: u64,
+    stage: &Stage,
+    subject: Subject<'_>,
+) -> Result<report::RunResult> {
+    let cluster = &stage.cluster;
+    let frontends = stage.frontend_addrs();
+    let reader = ReplicaReader::new(stage.http(READ_TIMEOUT)?, &cluster.cluster_token);
+    let (initial_stock, orders_before) = setup::prepare(&frontends[0], cluster, &reader).await?;
     let schedule = Schedule::draw(&ScheduleConfig {
         seed,
-        faults: args.faults.0.clone(),
+        faults: args.faults(),
         interval_ms: (
             args.interval.0.as_millis() as u64,
             args.interval.1.as_millis() as u64,
@@ -160,8 +316,8 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     let stop = start + args.duration;
     let recorder = Arc::new(Recorder::new(start));
     let workload = Arc::new(Workload::new(
-        &lab.started.frontends,
-        &lab.started.cluster.admin_token,
+        &frontends,
+        &cluster.admin_token,
         recorder.clone(),
         CLIENT_PAUSE,
         seed,
@@ -170,16 +326,13 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         .map(|i| tokio::spawn(workload.clone().client(i, stop)))
         .collect();
     let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
-    let cluster = lab.started.cluster.clone();
-    let frontend_names = lab.started.frontend_names();
-    let mut nemesis = Nemesis::new(
-        &mut lab.children,
-        &cluster,
-        frontend_names,
-        args.max_down,
-        seed,
-        start,
-    )?;
+    let scene = Scene {
+        subject,
+        cluster,
+        frontends: stage.frontends.clone(),
+        http: stage.http(STATUS_TIMEOUT)?,
+    };
+    let mut nemesis = Nemesis::new(scene, args.max_down, seed, start);
     nemesis.run(&schedule, stop).await;
     for c in clients {
         c.await.context("a chaos client failed")?;
@@ -187,26 +340,21 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
     progress.abort();
     nemesis.heal_all().await;
     let events = std::mem::take(&mut nemesis.events);
+    let subject = nemesis.into_subject();
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
-    let settled = reader.settle(&lab.started.cluster).await;
-    let cache_live = if lab.started.cluster.cache.enabled {
+    let settled = reader.settle(cluster).await;
+    let cache_live = if cluster.cache.enabled {
         eprintln!("pygmy chaos: checking that every frontend's cache serves hits again");
         let books: Vec<u64> = initial_stock.keys().copied().collect();
-        let live = liveness::check_cache_live(
-            &workload.http,
-            &lab.started.frontends,
-            &books,
-            lab.started.cluster.cache.lease,
-        )
-        .await;
+        let live =
+            liveness::check_cache_live(&workload.http, &frontends, &books, cluster.cache.lease)
+                .await;
         Some(live.map_err(|e| format!("{e:#}")))
     } else {
         None
     };
-    let state = reader
-        .collect(&lab.started.cluster, &lab.started.logs_dir())
-        .await?;
+    let state = reader.collect(cluster, &subject.logs().await?).await?;
     Ok(report::RunResult::check(report::RunFacts {
         seed,
         args_summary: format!("{args:?}"),
@@ -222,6 +370,7 @@ async fn drive(args: &ChaosArgs, seed: u64, lab: &mut setup::Lab) -> Result<repo
         state,
         settled: settled.err().map(|e| format!("{e:#}")),
         cache_live,
+        lease: cluster.cache.lease,
         search_states_max: args.search_states_max,
     }))
 }

@@ -1,109 +1,65 @@
-//! The nemesis: carries out the seeded fault schedule against the child processes (SIGKILL and
-//! restart, SIGSTOP and SIGCONT), never taking down more of a group than `--max-down` allows.
+//! The nemesis: carries out the seeded fault schedule against the cluster under test (kill and
+//! restart, pause and resume, network cuts and their healing), never taking down more of a group
+//! than `--max-down` allows.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Result;
-use client::chaos::{Draw, FaultKind, FaultScope, FaultStep, MaxDown, Role, Schedule};
-use nix::sys::signal::Signal;
+use client::chaos::{Draw, FaultKind, FaultStep, MaxDown, Role, Schedule};
 use runtime::{Cluster, GroupName};
-use serde::Serialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::chaos::outages::{pick_replica, Down, Outages};
-use crate::launch::{group_leader, Children};
+use crate::chaos::event::FaultEvent;
+use crate::chaos::lease_probe::{self, LeaseProbe};
+use crate::chaos::outages::{pick_replica, Down, Outage, Outages};
+use crate::chaos::partition::{minority_side, Cut, Layout};
+use crate::chaos::subject::Subject;
+use crate::launch::group_leader;
 
-/// Timeout of a `/status` call made to find a leader.
-const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// A fault as it happened.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct FaultEvent {
-    /// When it fired, ms after the workload started.
-    pub(crate) at_ms: f64,
-    /// What it was.
-    pub(crate) kind: FaultKind,
-    /// The processes it hit (empty if it was skipped).
-    pub(crate) targets: Vec<String>,
-    /// Which role it aimed at.
-    pub(crate) role: Role,
-    /// When its targets were restarted or resumed, ms after the start.
-    pub(crate) healed_at_ms: Option<f64>,
-    /// Why it was skipped, if it was.
-    pub(crate) skipped: Option<String>,
-}
-
-impl FaultEvent {
-    /// What it hit, for the unavailability figures.
-    pub(crate) fn scope(&self) -> FaultScope {
-        match (self.kind, self.targets.first()) {
-            (FaultKind::KillFrontend, _) => FaultScope::Frontend,
-            (_, Some(t)) if t.starts_with("orders") => FaultScope::Orders,
-            _ => FaultScope::Catalog,
-        }
-    }
-
-    /// A one-line description, e.g. `kill orders-2 (leader)`.
-    pub(crate) fn describe(&self) -> String {
-        let kind = match self.kind {
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-            FaultKind::KillFrontend => "kill",
-            FaultKind::KillGroup => "kill all of",
-        };
-        let role = match (self.kind, self.role) {
-            (FaultKind::Kill | FaultKind::Pause, Role::Leader) => " (leader)",
-            (FaultKind::Kill | FaultKind::Pause, Role::Follower) => " (follower)",
-            _ => "",
-        };
-        format!("{kind} {}{role}", self.targets.join(", "))
-    }
+/// Who the nemesis acts on, and how it reads the cluster.
+pub(crate) struct Scene<'a> {
+    /// The processes or containers.
+    pub(crate) subject: Subject<'a>,
+    /// The configuration (replica addresses, cluster token).
+    pub(crate) cluster: &'a Cluster,
+    /// `(name, host:port)` of every frontend.
+    pub(crate) frontends: Vec<(String, String)>,
+    /// For `/status` calls (a short timeout) and the lease probes.
+    pub(crate) http: reqwest::Client,
 }
 
 /// The fault injector of one run.
 pub(crate) struct Nemesis<'a> {
-    children: &'a mut Children,
-    cluster: &'a Cluster,
-    /// Children names of the frontends.
-    frontends: Vec<String>,
-    http: reqwest::Client,
+    scene: Scene<'a>,
     max_down: MaxDown,
     draw: Draw,
     start: Instant,
     outages: Outages,
+    /// Lease probes running, by event index, with what stops each.
+    probes: BTreeMap<usize, (JoinHandle<LeaseProbe>, oneshot::Sender<()>)>,
     /// Every fault, in firing order.
     pub(crate) events: Vec<FaultEvent>,
 }
 
 impl<'a> Nemesis<'a> {
-    /// A nemesis over `children` (with `frontends` the frontends' names), its draws seeded by
-    /// `seed`, its times counted from `start`.
-    ///
-    /// # Errors
-    /// The HTTP client for leader lookups cannot be built.
-    pub(crate) fn new(
-        children: &'a mut Children,
-        cluster: &'a Cluster,
-        frontends: Vec<String>,
-        max_down: MaxDown,
-        seed: u64,
-        start: Instant,
-    ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(STATUS_TIMEOUT)
-            .build()?;
-        Ok(Self {
-            children,
-            cluster,
-            frontends,
-            http,
+    /// A nemesis acting on `scene`, its draws seeded by `seed`, its times counted from `start`.
+    pub(crate) fn new(scene: Scene<'a>, max_down: MaxDown, seed: u64, start: Instant) -> Self {
+        Self {
+            scene,
             max_down,
             draw: Draw::new(seed ^ 0x6e656d65),
             start,
             outages: Outages::default(),
+            probes: BTreeMap::new(),
             events: Vec::new(),
-        })
+        }
+    }
+
+    /// What it acted on, once it is done.
+    pub(crate) fn into_subject(self) -> Subject<'a> {
+        self.scene.subject
     }
 
     fn ms_since_start(&self) -> f64 {
@@ -136,7 +92,7 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Restarts and resumes everything still down.
+    /// Restarts, resumes and reconnects everything still down.
     pub(crate) async fn heal_all(&mut self) {
         self.heal_due(Instant::now() + Duration::from_secs(24 * 3600))
             .await;
@@ -144,19 +100,51 @@ impl<'a> Nemesis<'a> {
 
     async fn heal_due(&mut self, now: Instant) {
         for d in self.outages.take_due(now) {
-            for name in &d.names {
-                let healed = if d.paused {
-                    self.children.signal(name, Signal::SIGCONT)
-                } else {
-                    self.children.restart(name)
-                };
-                if let Err(e) = healed {
-                    eprintln!("pygmy chaos: cannot bring {name} back: {e:#}");
+            // The probe stops before the cut heals: what it saw was all seen during the cut.
+            if let Some((probe, stop)) = self.probes.remove(&d.event) {
+                let _ = stop.send(());
+                self.events[d.event].lease_probe = probe.await.ok();
+            }
+            let healed = match &d.how {
+                Outage::Killed => self.each(&d.names, Action::Restart).await,
+                Outage::Paused => self.each(&d.names, Action::Resume).await,
+                Outage::Cut(cut) => {
+                    if let Some(group) = d
+                        .group
+                        .filter(|_| self.events[d.event].kind != FaultKind::CutFrontend)
+                    {
+                        self.events[d.event].leader_after =
+                            self.leader_beside(group, &cut.side).await;
+                    }
+                    self.scene.subject.heal(cut).await
                 }
+            };
+            if let Err(e) = healed {
+                eprintln!(
+                    "pygmy chaos: cannot bring {} back: {e:#}",
+                    d.names.join(", ")
+                );
             }
             let at = self.ms_since_start();
             self.events[d.event].healed_at_ms = Some(at);
         }
+    }
+
+    /// Applies `action` to each of `names`; the first error, after trying them all.
+    async fn each(&mut self, names: &[String], action: Action) -> anyhow::Result<()> {
+        let mut first = Ok(());
+        for name in names {
+            let done = match action {
+                Action::Kill => self.scene.subject.kill(name).await,
+                Action::Restart => self.scene.subject.restart(name).await,
+                Action::Pause => self.scene.subject.pause(name).await,
+                Action::Resume => self.scene.subject.resume(name).await,
+            };
+            if let Err(e) = done {
+                first = first.and(Err(e.context(name.clone())));
+            }
+        }
+        first
     }
 
     async fn fire(&mut self, step: &FaultStep) {
@@ -164,72 +152,206 @@ impl<'a> Nemesis<'a> {
             "catalog" => GroupName::Catalog,
             _ => GroupName::Orders,
         };
-        let targets = match step.kind {
-            FaultKind::KillFrontend => self
-                .outages
-                .frontend_target(&self.frontends, &mut self.draw),
-            FaultKind::KillGroup => self
-                .outages
-                .group_target(group, replica_names(self.cluster, group)),
-            FaultKind::Kill | FaultKind::Pause => self.replica_target(group, step.role).await,
+        let mut event = FaultEvent::new(self.ms_since_start(), step.kind, step.role);
+        let planned = self.plan(step, group, &mut event).await;
+        let (names, how, down_group) = match planned {
+            Err(why) => {
+                event.skipped = Some(why);
+                self.events.push(event);
+                return;
+            }
+            Ok(p) => p,
         };
-        let mut event = FaultEvent {
-            at_ms: self.ms_since_start(),
-            kind: step.kind,
-            targets: Vec::new(),
-            role: step.role,
-            healed_at_ms: None,
-            skipped: None,
+        let hit = match &how {
+            Outage::Killed => self.each(&event.targets.clone(), Action::Kill).await,
+            Outage::Paused => self.each(&event.targets.clone(), Action::Pause).await,
+            Outage::Cut(cut) => self.scene.subject.cut(cut).await,
         };
-        match targets {
-            Err(why) => event.skipped = Some(why),
-            Ok(names) => {
-                let paused = step.kind == FaultKind::Pause;
-                for name in &names {
-                    let hit = if paused {
-                        self.children.signal(name, Signal::SIGSTOP)
-                    } else {
-                        self.children.kill(name).await
-                    };
-                    if let Err(e) = hit {
-                        eprintln!("pygmy chaos: cannot fault {name}: {e:#}");
-                    }
-                }
-                let group = (step.kind != FaultKind::KillFrontend).then_some(group);
-                let until = Instant::now() + Duration::from_millis(step.down_ms);
-                self.outages.push(Down {
-                    names: names.clone(),
-                    group,
-                    paused,
-                    until,
-                    event: self.events.len(),
-                });
-                event.targets = names;
-                eprintln!(
-                    "pygmy chaos: {:>6.1}s {}",
-                    event.at_ms / 1000.0,
-                    event.describe()
-                );
+        if let Err(e) = hit {
+            eprintln!(
+                "pygmy chaos: cannot fault {}: {e:#}",
+                event.targets.join(", ")
+            );
+        }
+        // Counted from when the fault took hold, not from when it was aimed.
+        event.at_ms = self.ms_since_start();
+        let until = Instant::now() + Duration::from_millis(step.down_ms);
+        if step.kind == FaultKind::CutFrontend {
+            let base = self
+                .scene
+                .frontends
+                .iter()
+                .find(|(name, _)| Some(name) == event.targets.first())
+                .map(|(_, addr)| addr.clone());
+            if let Some(base) = base {
+                let (stop, stopped) = oneshot::channel();
+                let watch =
+                    lease_probe::watch(self.scene.http.clone(), base, Instant::now(), stopped);
+                self.probes
+                    .insert(self.events.len(), (tokio::spawn(watch), stop));
             }
         }
+        if let Outage::Cut(cut) = &how {
+            event.cut = Some(cut.clone());
+        }
+        self.outages.push(Down {
+            names,
+            group: down_group,
+            how,
+            until,
+            event: self.events.len(),
+        });
+        eprintln!(
+            "pygmy chaos: {:>6.1}s {}",
+            event.at_ms / 1000.0,
+            event.describe()
+        );
         self.events.push(event);
     }
 
+    /// What `step` takes down now: the names counted down, how, and their group; fills the
+    /// event's targets and the role they had.
+    async fn plan(
+        &mut self,
+        step: &FaultStep,
+        group: GroupName,
+        event: &mut FaultEvent,
+    ) -> Result<(Vec<String>, Outage, Option<GroupName>), String> {
+        let names = replica_names(self.scene.cluster, group);
+        match step.kind {
+            FaultKind::KillFrontend => {
+                let frontends = self.frontend_names();
+                event.targets = self.outages.frontend_target(&frontends, &mut self.draw)?;
+                Ok((event.targets.clone(), Outage::Killed, None))
+            }
+            FaultKind::KillGroup => {
+                event.targets = self.outages.group_target(group, names)?;
+                Ok((event.targets.clone(), Outage::Killed, Some(group)))
+            }
+            FaultKind::Kill | FaultKind::Pause => {
+                let (target, role) = self.replica_target(group, step.role).await?;
+                event.targets = vec![target];
+                event.role = role;
+                let how = if step.kind == FaultKind::Pause {
+                    Outage::Paused
+                } else {
+                    Outage::Killed
+                };
+                Ok((event.targets.clone(), how, Some(group)))
+            }
+            FaultKind::Isolate | FaultKind::Split | FaultKind::OneWay => {
+                let (target, role) = self.replica_target(group, step.role).await?;
+                event.role = role;
+                let mut side = vec![target];
+                if step.kind == FaultKind::Split {
+                    self.widen_split(group, &names, &mut side);
+                }
+                let everyone: Vec<String> = [GroupName::Catalog, GroupName::Orders]
+                    .into_iter()
+                    .flat_map(|g| replica_names(self.scene.cluster, g))
+                    .chain(self.frontend_names())
+                    .collect();
+                let layout = Layout {
+                    group: &names,
+                    everyone: &everyone,
+                };
+                let cut = Cut::of_replicas(step.kind, side.clone(), &layout)
+                    .ok_or("not a replica partition")?;
+                event.targets = side.clone();
+                Ok((side, Outage::Cut(cut), Some(group)))
+            }
+            FaultKind::CutFrontend => {
+                let frontends = self.frontend_names();
+                let frontend = self.outages.frontend_target(&frontends, &mut self.draw)?;
+                let catalog = replica_names(self.scene.cluster, GroupName::Catalog);
+                let up = self
+                    .outages
+                    .replicas_up(GroupName::Catalog, &catalog, self.max_down)?;
+                let leader = self
+                    .leader(GroupName::Catalog)
+                    .await
+                    .filter(|l| up.contains(l))
+                    .ok_or("no catalog leader up to cut a frontend from")?;
+                event.targets = frontend.clone();
+                let cut = Cut::of_frontend(frontend[0].clone(), leader.clone());
+                // The leader counts as down too: faulting it during the cut would elect
+                // another one, which may rightly grant the frontend a new lease.
+                let names = vec![frontend[0].clone(), leader];
+                Ok((names, Outage::Cut(cut), Some(GroupName::Catalog)))
+            }
+        }
+    }
+
+    /// Adds followers to a split's minority side until it is as large as a minority may be.
+    fn widen_split(&mut self, group: GroupName, names: &[String], side: &mut Vec<String>) {
+        let Ok(up) = self.outages.replicas_up(group, names, self.max_down) else {
+            return;
+        };
+        let allowed = self.max_down.limit(names.len()) - (names.len() - up.len());
+        let size = minority_side(names.len(), allowed);
+        let mut rest: Vec<String> = up.into_iter().filter(|n| !side.contains(n)).collect();
+        while side.len() < size && !rest.is_empty() {
+            let i = self.draw.index(rest.len());
+            side.push(rest.remove(i));
+        }
+    }
+
+    fn frontend_names(&self) -> Vec<String> {
+        self.scene
+            .frontends
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The leader of `group`, by name, as its replicas report it.
+    async fn leader(&self, group: GroupName) -> Option<String> {
+        let replicas = self.scene.cluster.replicas(group);
+        let token = &self.scene.cluster.cluster_token;
+        let id = group_leader(&self.scene.http, token, replicas).await?;
+        Some(format!("{}-{id}", group.as_str()))
+    }
+
+    /// The leader the replicas of `group` outside `side` report (the majority of a partition).
+    async fn leader_beside(&self, group: GroupName, side: &[String]) -> Option<String> {
+        let replicas: Vec<String> = replica_names(self.scene.cluster, group)
+            .into_iter()
+            .zip(self.scene.cluster.replicas(group))
+            .filter(|(name, _)| !side.contains(name))
+            .map(|(_, addr)| addr.clone())
+            .collect();
+        let token = &self.scene.cluster.cluster_token;
+        let id = group_leader(&self.scene.http, token, &replicas).await?;
+        Some(format!("{}-{id}", group.as_str()))
+    }
+
+    /// The replica a fault aimed at `role` takes, and the role it has.
     async fn replica_target(
         &mut self,
         group: GroupName,
         role: Role,
-    ) -> Result<Vec<String>, String> {
-        let up =
-            self.outages
-                .replicas_up(group, &replica_names(self.cluster, group), self.max_down)?;
-        let replicas = self.cluster.replicas(group);
-        let leader = group_leader(&self.http, &self.cluster.cluster_token, replicas).await;
-        let leader_name = leader.map(|id| format!("{}-{id}", group.as_str()));
-        pick_replica(&up, role, leader_name.as_ref(), &mut self.draw)
-            .map(|n| vec![n])
-            .ok_or_else(|| format!("no replica of {} is up", group.as_str()))
+    ) -> Result<(String, Role), String> {
+        let names = replica_names(self.scene.cluster, group);
+        let up = self.outages.replicas_up(group, &names, self.max_down)?;
+        let leader = self.leader(group).await;
+        let target = pick_replica(&up, role, leader.as_ref(), &mut self.draw)
+            .ok_or_else(|| format!("no replica of {} is up", group.as_str()))?;
+        let role = if Some(&target) == leader.as_ref() {
+            Role::Leader
+        } else {
+            Role::Follower
+        };
+        Ok((target, role))
     }
+}
+
+/// What the nemesis does to one process.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Kill,
+    Restart,
+    Pause,
+    Resume,
 }
 
 /// `catalog-1`, `catalog-2`, ... as the children are named.
@@ -237,42 +359,4 @@ fn replica_names(cluster: &Cluster, group: GroupName) -> Vec<String> {
     (1..=cluster.replicas(group).len())
         .map(|id| format!("{}-{id}", group.as_str()))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(kind: FaultKind, targets: &[&str], role: Role) -> FaultEvent {
-        FaultEvent {
-            at_ms: 1500.0,
-            kind,
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            role,
-            healed_at_ms: None,
-            skipped: None,
-        }
-    }
-
-    #[test]
-    fn a_fault_says_what_it_hit_and_whose_writes_it_stops() {
-        // Goal: the report's fault column and the unavailability figures (which writes a
-        // fault can stop) come from the event. Method: one event of each kind.
-        let kill = event(FaultKind::Kill, &["orders-2"], Role::Leader);
-        assert_eq!(kill.describe(), "kill orders-2 (leader)");
-        assert_eq!(kill.scope(), FaultScope::Orders);
-        let pause = event(FaultKind::Pause, &["catalog-3"], Role::Follower);
-        assert_eq!(pause.describe(), "pause catalog-3 (follower)");
-        assert_eq!(pause.scope(), FaultScope::Catalog);
-        let frontend = event(FaultKind::KillFrontend, &["frontend-2"], Role::Leader);
-        assert_eq!(frontend.describe(), "kill frontend-2");
-        assert_eq!(frontend.scope(), FaultScope::Frontend);
-        let group = event(
-            FaultKind::KillGroup,
-            &["orders-1", "orders-2", "orders-3"],
-            Role::Leader,
-        );
-        assert_eq!(group.describe(), "kill all of orders-1, orders-2, orders-3");
-        assert_eq!(group.scope(), FaultScope::Orders);
-    }
 }

@@ -6,15 +6,28 @@ use client::chaos::{Draw, MaxDown, Role};
 use runtime::GroupName;
 use tokio::time::Instant;
 
-/// Processes down because of one fault.
+use crate::chaos::partition::Cut;
+
+/// How a fault took its processes down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outage {
+    /// Killed: restarted when it is over.
+    Killed,
+    /// Paused: resumed.
+    Paused,
+    /// Cut off from others: healed.
+    Cut(Cut),
+}
+
+/// Processes down because of one fault (a cut-off side counts as down for `--max-down`).
 #[derive(Debug)]
 pub(crate) struct Down {
     /// The children it took down.
     pub(crate) names: Vec<String>,
     /// Their group (none for a frontend).
     pub(crate) group: Option<GroupName>,
-    /// Paused (resumed by SIGCONT) rather than killed (restarted).
-    pub(crate) paused: bool,
+    /// How they were taken down, hence how they come back.
+    pub(crate) how: Outage,
     /// When they come back.
     pub(crate) until: Instant,
     /// The fault's index among the run's events.

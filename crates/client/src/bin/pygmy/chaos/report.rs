@@ -13,10 +13,11 @@ use client::chaos::{FaultScope, MaxDown, Schedule, Timeline, Write};
 use serde::Serialize;
 
 use crate::chaos::collect::FinalState;
-use crate::chaos::nemesis::FaultEvent;
+use crate::chaos::event::FaultEvent;
 use crate::chaos::workload::Recorder;
 use crate::output::{Align, Table};
 
+mod partitions;
 mod plot;
 
 /// Everything a run produced, before checking.
@@ -49,6 +50,8 @@ pub(crate) struct RunFacts {
     pub(crate) settled: Option<String>,
     /// Whether every frontend's cache served hits again after healing (`None`: no cache).
     pub(crate) cache_live: Option<Result<String, String>>,
+    /// The frontends' cache lease.
+    pub(crate) lease: Duration,
     /// Most states the linearizability search explores per book.
     pub(crate) search_states_max: u64,
 }
@@ -119,6 +122,9 @@ impl RunResult {
                 ops: Vec::new(),
             });
         }
+        checks
+            .checks
+            .extend(partitions::lease_check(&facts.events, facts.lease));
         let samples: Vec<Sample> = input.history.iter().map(sample).collect();
         let faults: Vec<(f64, String, FaultScope)> = facts
             .events
@@ -219,6 +225,7 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
         ("fault", Align::Left),
         ("down for", Align::Right),
         ("writes back after", Align::Right),
+        ("leader after", Align::Left),
     ]);
     for (e, u) in r
         .faults
@@ -237,6 +244,7 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
             e.describe(),
             down,
             gap,
+            e.leader_after.clone().unwrap_or_default(),
         ]);
     }
     t.write(out)?;
@@ -246,6 +254,18 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
         .longest_unavailability_ms()
         .map_or("-".into(), |g| format!("{:.2}s", g / 1000.0));
     writeln!(out, "{} faults injected, {skipped} skipped (limit of --max-down); longest write unavailability {longest}; {:.1} ok ops/s", r.faults.len() - skipped, r.timeline.ok_per_second)?;
+    let samples: Vec<Sample> = r.history.iter().map(sample).collect();
+    let leaders = partitions::leader_partitions(&r.faults, &samples);
+    if leaders.count > 0 {
+        let slowest = leaders.failovers_ms.iter().copied().reduce(f64::max);
+        writeln!(
+            out,
+            "{} partition(s) cut a leader off from its group; in {} of them the rest elected another leader, which answered a write sent after the cut before the cut healed (at the latest {} after the cut)",
+            leaders.count,
+            leaders.failovers_ms.len(),
+            slowest.map_or("-".into(), |ms| format!("{:.2}s", ms / 1000.0))
+        )?;
+    }
     writeln!(out, "\nchecks")?;
     let mut t = Table::new(&[
         ("check", Align::Left),

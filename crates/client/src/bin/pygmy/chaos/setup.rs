@@ -40,22 +40,7 @@ impl Lab {
         data: Option<&Path>,
         frontend_count: u16,
     ) -> Result<Lab> {
-        let (temp, data_dir) = match data {
-            Some(d) => (None, d.to_path_buf()),
-            None => {
-                let t = tempfile::Builder::new()
-                    .prefix("pygmy-chaos-")
-                    .tempdir()
-                    .context("cannot create a temporary directory")?;
-                let path = t.path().to_path_buf();
-                (Some(t), path)
-            }
-        };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&data_dir)
-            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let (temp, data_dir) = run_dir(data, "pygmy-chaos-")?;
         let config_path = match config {
             Some(c) => c.to_path_buf(),
             None => write_config(&data_dir)?,
@@ -108,40 +93,67 @@ impl Lab {
             .map_or_else(|| self.started.cluster.data_dir.clone(), |t| t.keep());
         eprintln!("pygmy chaos: data and logs kept in {}", path.display());
     }
+}
 
-    /// Restocks every book; returns the stock the history starts from and the number of orders
-    /// already in the log (non-zero when a kept `--data` directory is reused).
-    ///
-    /// # Errors
-    /// The frontend refuses the restocks or the stock cannot be read.
-    pub(crate) async fn prepare(
-        &self,
-        reader: &ReplicaReader,
-    ) -> Result<(BTreeMap<u64, u64>, u64)> {
-        let cluster = &self.started.cluster;
-        let frontend = PygmyClient::new(&cluster.frontend_addr)?;
-        for item in 1..=ITEMS {
-            let mut done = false;
-            for _ in 0..RESTOCK_ATTEMPTS {
-                let token = &cluster.admin_token;
-                if frontend
-                    .update_book(item, Some(RESTOCK_BEFORE), None, token)
-                    .await
-                    .is_ok()
-                {
-                    done = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            if !done {
-                bail!("cannot restock book {item} before the run");
-            }
+/// The run's directory: `data` (created, private), or a new temporary one named `prefix...`.
+///
+/// # Errors
+/// It cannot be created.
+pub(crate) fn run_dir(
+    data: Option<&Path>,
+    prefix: &str,
+) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    let (temp, dir) = match data {
+        Some(d) => (None, d.to_path_buf()),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            let path = t.path().to_path_buf();
+            (Some(t), path)
         }
-        let stock = reader.stock(&cluster.catalog[0]).await?;
-        let orders = reader.order_count(&cluster.orders[0]).await?;
-        Ok((stock, orders))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok((temp, dir))
+}
+
+/// Restocks every book through `frontend`; returns the stock the history starts from and the
+/// number of orders already in the log (non-zero when a kept `--data` directory is reused).
+///
+/// # Errors
+/// The frontend refuses the restocks or the stock cannot be read.
+pub(crate) async fn prepare(
+    frontend: &str,
+    cluster: &Cluster,
+    reader: &ReplicaReader,
+) -> Result<(BTreeMap<u64, u64>, u64)> {
+    let client = PygmyClient::new(frontend)?;
+    for item in 1..=ITEMS {
+        let mut done = false;
+        for _ in 0..RESTOCK_ATTEMPTS {
+            let token = &cluster.admin_token;
+            if client
+                .update_book(item, Some(RESTOCK_BEFORE), None, token)
+                .await
+                .is_ok()
+            {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if !done {
+            bail!("cannot restock book {item} before the run");
+        }
     }
+    let stock = reader.stock(&cluster.catalog[0]).await?;
+    let orders = reader.order_count(&cluster.orders[0]).await?;
+    Ok((stock, orders))
 }
 
 /// Writes a `cluster.toml` on fresh loopback ports into `dir`; returns its path.
@@ -166,7 +178,7 @@ fn write_config(dir: &Path) -> Result<PathBuf> {
 }
 
 /// A TCP port on 127.0.0.1 free right now.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
 }

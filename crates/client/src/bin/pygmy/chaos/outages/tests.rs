@@ -24,7 +24,7 @@ fn down(names: &[&str], group: Option<GroupName>) -> Down {
     Down {
         names: names.iter().map(|n| n.to_string()).collect(),
         group,
-        paused: false,
+        how: Outage::Killed,
         until: Instant::now() + Duration::from_secs(60),
         event: 0,
     }
@@ -56,20 +56,31 @@ fn replay(seed: u64, max_down: MaxDown) -> Vec<Vec<String>> {
         let replicas = names(group.as_str());
         let leader = replicas[0].clone();
         let targets = match step.kind {
-            FaultKind::KillFrontend => outages.frontend_target(&frontends, &mut draw),
+            FaultKind::KillFrontend | FaultKind::CutFrontend => {
+                outages.frontend_target(&frontends, &mut draw)
+            }
             FaultKind::KillGroup => outages.group_target(group, replicas),
-            FaultKind::Kill | FaultKind::Pause => outages
+            FaultKind::Kill
+            | FaultKind::Pause
+            | FaultKind::Isolate
+            | FaultKind::Split
+            | FaultKind::OneWay => outages
                 .replicas_up(group, &replicas, max_down)
                 .map(|up| pick_replica(&up, step.role, Some(&leader), &mut draw))
                 .map(|pick| pick.into_iter().collect()),
         };
         let targets = targets.unwrap_or_default();
         if !targets.is_empty() {
-            let group = (step.kind != FaultKind::KillFrontend).then_some(group);
+            let frontend = matches!(step.kind, FaultKind::KillFrontend | FaultKind::CutFrontend);
+            let group = (!frontend).then_some(group);
             outages.push(Down {
                 names: targets.clone(),
                 group,
-                paused: step.kind == FaultKind::Pause,
+                how: if step.kind == FaultKind::Pause {
+                    Outage::Paused
+                } else {
+                    Outage::Killed
+                },
                 until: now + Duration::from_millis(step.down_ms),
                 event,
             });

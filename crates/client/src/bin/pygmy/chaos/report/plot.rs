@@ -8,7 +8,7 @@ use client::chaos::FaultKind;
 use client::chaos::Timeline;
 use plotters::prelude::*;
 
-use crate::chaos::nemesis::FaultEvent;
+use crate::chaos::event::FaultEvent;
 
 /// Drawing size in pixels.
 const SIZE: (u32, u32) = (1200, 700);
@@ -103,6 +103,8 @@ fn panel<'b>(
         let x = fault.at_ms / 1000.0;
         let color = if fault.kind == FaultKind::Pause {
             RGBColor(230, 140, 0)
+        } else if fault.kind.is_partition() {
+            RGBColor(40, 90, 200)
         } else {
             BLACK
         };

@@ -75,12 +75,10 @@ fn clean_run() -> RunFacts {
         })
         .collect();
     let fault = |kind, target: &str, skipped: Option<&str>| FaultEvent {
-        at_ms: 1000.0,
-        kind,
         targets: skipped.map_or(vec![target.into()], |_| Vec::new()),
-        role: Role::Leader,
         healed_at_ms: skipped.map_or(Some(3500.0), |_| None),
         skipped: skipped.map(String::from),
+        ..FaultEvent::new(1000.0, kind, Role::Leader)
     };
     RunFacts {
         seed: 9,
@@ -111,6 +109,7 @@ fn clean_run() -> RunFacts {
         },
         settled: None,
         cache_live: Some(Ok("7 books hit through each of 2 frontends".into())),
+        lease: Duration::from_millis(1000),
         search_states_max: 10_000,
     }
 }
