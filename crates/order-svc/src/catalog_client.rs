@@ -14,6 +14,9 @@ use tokio::time::{sleep, Instant};
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Time allowed for one call to a catalog replica.
 const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+/// Time allowed for opening a connection to a catalog replica: a dead or cut-off host fails
+/// fast instead of holding a call for [`CALL_TIMEOUT`].
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The catalog's answer to a reservation.
 #[derive(Debug)]
@@ -41,6 +44,7 @@ impl CatalogClient {
     pub fn new(replicas: Vec<String>, token: String) -> Self {
         let http = reqwest::Client::builder()
             .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .expect("reqwest client builds with static settings");
         Self {
@@ -113,7 +117,17 @@ impl CatalogClient {
                     return Ok(value);
                 }
                 Err(e @ Attempt::Definitive(_)) => return Err(e),
-                Err(e) => last = e,
+                Err(e) => {
+                    // Calls starting from now begin elsewhere: one that waited out a cut-off
+                    // replica is enough.
+                    let _ = self.preferred.compare_exchange(
+                        at,
+                        (at + 1) % self.replicas.len(),
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    last = e;
+                }
             }
         }
         Err(last)
@@ -185,5 +199,34 @@ mod tests {
             let sorted = sort(ApiError::new(code, "m"));
             assert!(matches!(sorted, Attempt::Definitive(_)), "{code:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_never_answers_is_skipped_by_the_next_call() {
+        // Goal: once a call waited out a catalog replica that stopped answering (a host cut
+        // off mid-connection looks so), the next call starts at another replica instead of
+        // waiting there again. Method: a listener that never answers, then one that refuses
+        // the reservation outright.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let answering = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let answering_addr = answering.local_addr().unwrap().to_string();
+        let refuse = || async { ApiError::new(ErrorCode::Conflict, "the key holds another buy") };
+        let app = axum::Router::new().route("/reserve", axum::routing::post(refuse));
+        tokio::spawn(async move { axum::serve(answering, app).await });
+        let replicas = vec![silent.local_addr().unwrap().to_string(), answering_addr];
+        let client = CatalogClient::new(replicas, "token".into());
+        let req = ReserveRequest {
+            key: "k".into(),
+            item: 1,
+            quantity: 1,
+        };
+        let first = client
+            .reserve(&req, Instant::now() + Duration::from_millis(300))
+            .await;
+        assert!(matches!(first, ReserveAnswer::Unknown(_)), "{first:?}");
+        let second = client
+            .reserve(&req, Instant::now() + Duration::from_secs(5))
+            .await;
+        assert!(matches!(second, ReserveAnswer::Refused(_)), "{second:?}");
     }
 }
