@@ -9,6 +9,7 @@
 //! port 8080 on `127.0.0.1:${PYGMY_FRONTEND_N_PORT}` (the run picks free ports); every
 //! container reads the configuration from `$PYGMY_CONFIG` and the tokens from its environment.
 
+mod create;
 mod dns;
 mod docker;
 mod netcut;
@@ -16,19 +17,15 @@ mod netcut;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use runtime::{Cluster, ClusterOverrides, GroupName};
-use tokio::time::Instant;
+use runtime::{Cluster, GroupName};
 
 pub(crate) use dns::{ContainerDns, SharedDns};
 use docker::{docker, Compose};
 
 use crate::chaos::partition::Cut;
 
-/// How long the containers may take to report healthy.
-const HEALTHY_TIMEOUT: Duration = Duration::from_secs(180);
 /// The container port every frontend listens on.
 const FRONTEND_PORT: &str = "8080";
 
@@ -50,60 +47,52 @@ pub(crate) struct Project {
 }
 
 impl Project {
-    /// Creates the project `name` from `file` (fresh: any earlier project of that name and its
-    /// volumes are removed first), waits until every container is healthy, reads the
-    /// configuration the containers run with; `dir` receives it and, later, their logs.
+    /// Creates the project `name` from `file` (a name in use is refused: its data is not this
+    /// run's to delete), waits until every container is healthy, reads the configuration the
+    /// containers run with; `dir` receives it and, later, their logs. A project that does not
+    /// come up is stopped and kept for a look, with the command that removes it.
     ///
     /// # Errors
     /// Docker or Compose is missing, the project does not come up healthy, or its configuration
     /// cannot be read.
     pub(crate) async fn up(file: &Path, name: &str, dir: &Path) -> Result<Project> {
-        if !file.is_file() {
-            bail!("compose file {} does not exist", file.display());
+        let created = create::Created::up(file, name).await?;
+        match Self::attach(&created, dir).await {
+            Ok(project) => Ok(project),
+            Err(e) => {
+                let stopped = created.compose.run_long(&["stop"]).await;
+                eprintln!(
+                    "pygmy chaos: the project did not come up; {}; remove it with: {}",
+                    if stopped.is_ok() {
+                        "kept, stopped"
+                    } else {
+                        "kept"
+                    },
+                    created.compose.shown("down -v")
+                );
+                Err(e)
+            }
         }
-        let services_probe = Compose::detect(file, name, Vec::new()).await?;
-        let services = services_probe.run(&["config", "--services"]).await?;
-        let services: Vec<String> = services.lines().map(str::to_string).collect();
-        let mut envs = Vec::new();
-        let frontend_services: Vec<String> = services
-            .iter()
-            .filter(|s| frontend_number(s).is_some())
-            .cloned()
-            .collect();
-        if frontend_services.is_empty() {
-            bail!("{} has no service named frontend-N", file.display());
-        }
-        for s in &frontend_services {
-            let n = frontend_number(s).unwrap_or_default();
-            envs.push((
-                format!("PYGMY_FRONTEND_{n}_PORT"),
-                crate::chaos::setup::free_port()?.to_string(),
-            ));
-        }
-        let compose = Compose::detect(file, name, envs).await?;
-        // A project left by a run that was killed: start over.
-        compose
-            .run_long(&["down", "-v", "--remove-orphans"])
-            .await?;
-        eprintln!(
-            "pygmy chaos: creating compose project {} from {}",
-            compose.project(),
-            file.display()
-        );
-        compose.run_long(&["up", "-d", "--no-build"]).await.context(
-            "the project did not start (is the image built? `docker build -t pygmy .`, README \"Containers\")",
-        )?;
+    }
+
+    /// The project `created`, once healthy, with the configuration its containers run with.
+    async fn attach(created: &create::Created, dir: &Path) -> Result<Project> {
+        let compose = &created.compose;
         let mut by_service = BTreeMap::new();
-        for s in &services {
+        for s in &created.services {
             let id = compose.run(&["ps", "-q", s]).await?;
             if id.is_empty() {
                 bail!("service {s} has no container after `up`");
             }
             by_service.insert(s.clone(), id);
         }
-        wait_healthy(&compose, &by_service).await?;
-        let first_frontend = &by_service[&frontend_services[0]];
-        let cluster = read_cluster(first_frontend, dir).await?;
+        create::wait_healthy(compose, &by_service).await?;
+        let frontend_services: Vec<&String> = created
+            .services
+            .iter()
+            .filter(|s| frontend_number(s).is_some())
+            .collect();
+        let cluster = create::read_cluster(&by_service[frontend_services[0]], dir).await?;
         let mut containers = BTreeMap::new();
         for group in [GroupName::Catalog, GroupName::Orders] {
             for (id, addr) in (1..).zip(cluster.replicas(group)) {
@@ -115,7 +104,7 @@ impl Project {
             }
         }
         let mut frontends = Vec::new();
-        for s in &frontend_services {
+        for s in frontend_services {
             let published = compose.run(&["port", s, FRONTEND_PORT]).await?;
             containers.insert(s.clone(), by_service[s].clone());
             frontends.push((s.clone(), published));
@@ -127,7 +116,7 @@ impl Project {
                 .collect(),
         ));
         Ok(Project {
-            compose,
+            compose: compose.clone(),
             containers,
             dns,
             cluster,
@@ -302,78 +291,13 @@ impl Project {
 }
 
 /// `N` of a service named `frontend-N`.
-fn frontend_number(service: &str) -> Option<u16> {
+pub(crate) fn frontend_number(service: &str) -> Option<u16> {
     service.strip_prefix("frontend-")?.parse().ok()
 }
 
 /// `catalog-1` of `catalog-1:8101`.
 fn host_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(host, _)| host)
-}
-
-/// Waits until every container of `containers` is healthy (or running, without a health
-/// check).
-async fn wait_healthy(compose: &Compose, containers: &BTreeMap<String, String>) -> Result<()> {
-    let deadline = Instant::now() + HEALTHY_TIMEOUT;
-    let format = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}";
-    loop {
-        let mut waiting = Vec::new();
-        for (service, id) in containers {
-            let state = docker(&["inspect", "--format", format, id]).await?;
-            match state.split_whitespace().collect::<Vec<_>>()[..] {
-                ["running"] | ["running", "healthy"] => {}
-                ["running", ..] => waiting.push(format!("{service} ({state})")),
-                _ => {
-                    let logs = docker(&["logs", "--tail", "20", id])
-                        .await
-                        .unwrap_or_default();
-                    bail!(
-                        "container {service} is {state} before the run; its last lines:\n{logs}\n(see `{}`)",
-                        compose.shown("logs")
-                    );
-                }
-            }
-        }
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "not healthy within {HEALTHY_TIMEOUT:?}: {} (see `{}`)",
-                waiting.join(", "),
-                compose.shown("logs")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// The configuration `container` runs with: the file `$PYGMY_CONFIG` names inside it (copied to
-/// `dir`), the tokens from its environment.
-async fn read_cluster(container: &str, dir: &Path) -> Result<Cluster> {
-    let text = docker(&["exec", container, "sh", "-c", "cat \"$PYGMY_CONFIG\""])
-        .await
-        .context("cannot read $PYGMY_CONFIG in a frontend container")?;
-    let path = dir.join("cluster.toml");
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    let overrides = ClusterOverrides {
-        data_dir: Some(dir.to_path_buf()),
-        ..ClusterOverrides::default()
-    };
-    let mut cluster = Cluster::load(Some(&path), &overrides)?;
-    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", container]).await?;
-    let env: Vec<String> = serde_json::from_str(&env).context("docker inspect: bad Config.Env")?;
-    for pair in env {
-        match pair.split_once('=') {
-            Some(("PYGMY_CLUSTER_TOKEN", v)) => cluster.cluster_token = v.to_string(),
-            Some(("PYGMY_ADMIN_TOKEN", v)) => cluster.admin_token = v.to_string(),
-            _ => {}
-        }
-    }
-    if cluster.cluster_token.is_empty() || cluster.admin_token.is_empty() {
-        bail!("the frontend container has no PYGMY_CLUSTER_TOKEN or PYGMY_ADMIN_TOKEN (docker/compose-secrets.sh writes them)");
-    }
-    Ok(cluster)
 }
 
 #[cfg(test)]

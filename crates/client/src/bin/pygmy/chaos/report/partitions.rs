@@ -90,9 +90,11 @@ pub(crate) fn lease_check(events: &[FaultEvent], lease: Duration) -> Option<Chec
     };
     let details = if violations.is_empty() {
         vec![format!(
-            "{} frontend cut(s), {reads} probe reads: the last hit was sent {} after its cut (lease {lease_ms:.0} ms)",
+            "{} frontend cut(s), {reads} probe reads: {} (lease {lease_ms:.0} ms)",
             cuts.len(),
-            latest.map_or("never".into(), |ms| format!("{ms:.0} ms")),
+            latest.map_or("no hit after any cut".into(), |ms| format!(
+                "the last hit answered a read sent {ms:.0} ms after its cut"
+            )),
         )]
     } else {
         violations
