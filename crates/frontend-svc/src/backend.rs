@@ -33,6 +33,10 @@ const BACKOFF_MS_MAX: u64 = 1_000;
 /// Idle keep-alive connections kept per replica.
 const IDLE_CONNECTIONS_PER_REPLICA_MAX: usize = 64;
 
+/// How often a call waiting on a replica checks whether the probes saw another replica elected
+/// in a higher term.
+const SUPERSEDED_CHECK: Duration = Duration::from_millis(100);
+
 const _: () = assert!(BACKOFF_MS_MIN < BACKOFF_MS_MAX);
 
 /// What a retry may do, given what the call changes.
@@ -210,9 +214,11 @@ impl Backend {
             if remaining.is_zero() {
                 break;
             }
-            let attempt = self
-                .attempt(replica, call, ctx, remaining.min(self.backend_timeout))
-                .await;
+            let attempt = self.attempt(replica, call, ctx, remaining.min(self.backend_timeout));
+            let attempt = match call.targets {
+                Targets::LeaderFirst => unless_superseded(pool, replica.id, attempt).await,
+                Targets::AnyReplica => attempt.await,
+            };
             count(group, &attempt);
             let replica_id = replica.id;
             match attempt {
@@ -352,6 +358,34 @@ impl Backend {
         }
         let body = read_body(response).await?;
         serde_json::from_slice(&body).map_err(|e| format!("GET /status body: {e}"))
+    }
+}
+
+/// Runs `attempt` at replica `replica_id` unless, before it ends, the probes see another replica
+/// lead in a higher term than when it began: a leader cut off from its group keeps a request
+/// waiting (openraft 0.9 has no CheckQuorum), and its outcome is then unknown anyway, so the
+/// call moves on (a buy to the new leader, with its key) instead of waiting out the timeout.
+async fn unless_superseded(
+    pool: &ReplicaPool,
+    replica_id: u64,
+    attempt: impl std::future::Future<Output = Attempt>,
+) -> Attempt {
+    let (_, term) = pool.leader_and_term();
+    let superseded = async {
+        loop {
+            tokio::time::sleep(SUPERSEDED_CHECK).await;
+            match pool.leader_and_term() {
+                (Some(leader), now) if now > term && leader != replica_id => return (leader, now),
+                _ => {}
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        attempt = attempt => attempt,
+        (leader, now) = superseded => Attempt::Unknown(format!(
+            "replica {replica_id}: replica {leader} leads in term {now} (was {term}); stopped waiting"
+        )),
     }
 }
 

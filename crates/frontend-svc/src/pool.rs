@@ -153,6 +153,12 @@ impl ReplicaPool {
     }
 
     /// Replicas currently healthy.
+    /// Replica `id` (from 1), for tests that set what the probes saw.
+    #[cfg(test)]
+    pub(crate) fn replica(&self, id: u64) -> &PoolReplica {
+        &self.replicas[usize::try_from(id - 1).unwrap()]
+    }
+
     pub(crate) fn healthy_count(&self) -> usize {
         self.replicas.iter().filter(|r| r.is_healthy()).count()
     }

@@ -73,7 +73,7 @@ fn buy_key(headers: &HeaderMap) -> Result<String, ApiError> {
 mod tests {
     use std::time::Duration;
 
-    use api::ReplicaRole;
+    use api::{ReplicaRole, ReplicaStatus};
     use axum::http::StatusCode;
     use serde_json::json;
 
@@ -316,5 +316,47 @@ mod tests {
             ),
             (0, 3)
         );
+    }
+
+    #[tokio::test]
+    async fn a_buy_waiting_on_a_leader_that_was_replaced_moves_to_the_new_one() {
+        // Goal: a buy sent to the order leader, which then stops answering (cut off from its
+        // group, it never learns it was replaced), moves to the new leader as soon as the
+        // probes see it, instead of waiting on the old one until the deadline. Method: an old
+        // leader that accepts and never answers, a live replica the probes then see leading in
+        // a higher term; one replica call may last longer than the whole buy's deadline.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_addr = silent.local_addr().unwrap().to_string();
+        let live = FakeServer::start(Fake::new("orders", 2)).await;
+        let catalog = FakeServer::start(Fake::new("catalog", 1)).await;
+        let mut config = config(&[&catalog.addr], &[&silent_addr, &live.addr]);
+        config.backend_timeout = Duration::from_secs(60);
+        let state = crate::AppState::new(config).unwrap();
+        let status = |id, role, leader, term| ReplicaStatus {
+            id,
+            role,
+            leader: Some(leader),
+            term,
+            ..live.fake.status()
+        };
+        let orders = state.orders.clone();
+        orders
+            .replica(1)
+            .record_status(status(1, ReplicaRole::Leader, 1, 3));
+        orders
+            .replica(2)
+            .record_status(status(2, ReplicaRole::Follower, 1, 3));
+        let app = crate::router(state);
+        let buy =
+            tokio::spawn(
+                async move { send(&app, post_json("/orders", r#"{"item": 1}"#, &[])).await },
+            );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        orders
+            .replica(2)
+            .record_status(status(2, ReplicaRole::Leader, 2, 4));
+        let answer = buy.await.unwrap();
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+        assert_eq!(live.fake.seen("/buy").len(), 1);
     }
 }

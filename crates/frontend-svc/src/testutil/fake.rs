@@ -117,6 +117,11 @@ impl Fake {
         self.script.lock().unwrap().push_back((status, body));
     }
 
+    /// What it reports on `/status`.
+    pub(crate) fn status(&self) -> ReplicaStatus {
+        self.status.lock().unwrap().clone()
+    }
+
     /// Reports `role`, `leader` and `term` on `/status`.
     pub(crate) fn set_status(&self, role: ReplicaRole, leader: Option<u64>, term: u64) {
         let mut status = self.status.lock().unwrap();
