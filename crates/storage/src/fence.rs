@@ -1,5 +1,5 @@
 //! A leader's hook around its writes: told before a command is proposed and after it applies,
-//! and asked how long a new leader must stay quiet. The catalog uses it to keep the frontends'
+//! and asked how long what it grants as leader stays valid. The catalog uses it to keep the frontends'
 //! caches coherent (DESIGN.md section 6); a group without one writes straight through.
 
 use std::time::Duration;
@@ -22,9 +22,14 @@ pub enum FenceEntry {
 
 /// Hook around a leader's writes.
 pub trait WriteFence<M: ServiceMachine>: Send + Sync + 'static {
-    /// How long a newly elected leader serves neither reads nor writes (so that whatever the
-    /// fence granted under an earlier leader has run out).
-    fn leader_quiet(&self) -> Duration;
+    /// How long a grant stays valid from the moment its holder asked for it: a new leader
+    /// serves nothing until grants made under an earlier leader have run out (see
+    /// `replica::handover`).
+    fn lease(&self) -> Duration;
+
+    /// The latest moment a grant this replica made may still be held, if it made any: until
+    /// then it refuses to vote for another leader.
+    fn granted_until(&self) -> Option<Instant>;
 
     /// Before `command` is proposed by the leader of `term`, with the local state in `view`;
     /// may wait, but not past `deadline`.

@@ -96,13 +96,18 @@ async fn append<M: ServiceMachine>(
     State(replica): State<Replica<M>>,
     Json(req): Json<AppendEntriesRequest<GroupTypes<M>>>,
 ) -> Json<Result<AppendEntriesResponse<ReplicaId>, RaftError<ReplicaId>>> {
-    Json(replica.raft().append_entries(req).await)
+    let answer = replica.raft().append_entries(req).await;
+    replica.heard_from_leader();
+    Json(answer)
 }
 
 async fn vote<M: ServiceMachine>(
     State(replica): State<Replica<M>>,
     Json(req): Json<VoteRequest<ReplicaId>>,
 ) -> Json<Result<VoteResponse<ReplicaId>, RaftError<ReplicaId>>> {
+    if let Some(refusal) = replica.refuse_vote(&req) {
+        return Json(Ok(refusal));
+    }
     Json(replica.raft().vote(req).await)
 }
 
@@ -110,7 +115,9 @@ async fn snapshot<M: ServiceMachine>(
     State(replica): State<Replica<M>>,
     Json(req): Json<InstallSnapshotRequest<GroupTypes<M>>>,
 ) -> Json<Result<InstallSnapshotResponse<ReplicaId>, RaftError<ReplicaId, InstallSnapshotError>>> {
-    Json(replica.raft().install_snapshot(req).await)
+    let answer = replica.raft().install_snapshot(req).await;
+    replica.heard_from_leader();
+    Json(answer)
 }
 
 async fn write<M: ServiceMachine>(

@@ -5,7 +5,8 @@
 //! is waited out until its lease ends, and its session ends with it. Once the write applied,
 //! they are told at which index ([`CacheNotice::Done`]). A lease grant carries the writes still
 //! in flight and the applied index, so a frontend that missed a `Done` catches up. A new
-//! leader stays quiet for one lease so that leases granted by its predecessor have run out.
+//! leader serves nothing until leases granted by its predecessor have run out, and a replica
+//! refuses votes while leases it granted may run (`storage`'s `replica::handover`).
 //!
 //! - `registry`: the frontends and their leases; `in_flight`: the writes announced and not
 //!   applied; `notify`: the HTTP side of notices.
@@ -179,8 +180,12 @@ impl Drop for Unproposed<'_> {
 }
 
 impl WriteFence<CatalogMachine> for CacheFence {
-    fn leader_quiet(&self) -> Duration {
+    fn lease(&self) -> Duration {
         self.inner.lease
+    }
+
+    fn granted_until(&self) -> Option<Instant> {
+        self.inner.registry.granted_until()
     }
 
     fn before<'a>(

@@ -29,6 +29,8 @@ pub(crate) struct FrontendRegistry {
 struct RegistryState {
     by_frontend: HashMap<String, Registration>,
     last_session: u64,
+    /// The latest lease end ever registered, kept when registrations are forgotten.
+    granted_until: Option<Instant>,
 }
 
 impl FrontendRegistry {
@@ -43,6 +45,7 @@ impl FrontendRegistry {
     ) -> u64 {
         let mut state = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let expires = now + lease;
+        state.granted_until = state.granted_until.max(Some(expires));
         if let Some(r) = state.by_frontend.get_mut(frontend) {
             if r.expires > now && r.notify_url == notify_url {
                 r.expires = expires;
@@ -61,6 +64,14 @@ impl FrontendRegistry {
             },
         );
         session
+    }
+
+    /// The latest moment a lease registered here may run to (`None`: none ever was).
+    pub(crate) fn granted_until(&self) -> Option<Instant> {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .granted_until
     }
 
     /// Every registration whose lease runs past `now` (expired ones are forgotten).
@@ -86,6 +97,17 @@ mod tests {
     use super::*;
 
     const LEASE: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn the_latest_lease_end_outlives_its_registration() {
+        let registry = FrontendRegistry::default();
+        assert_eq!(registry.granted_until(), None);
+        let t0 = Instant::now();
+        registry.renew("f", "http://a", t0 + LEASE, LEASE);
+        registry.renew("g", "http://b", t0, LEASE);
+        assert!(registry.live(t0 + LEASE * 3).is_empty());
+        assert_eq!(registry.granted_until(), Some(t0 + LEASE * 2));
+    }
 
     #[test]
     fn renewals_keep_the_session_until_it_lapses_or_ends() {

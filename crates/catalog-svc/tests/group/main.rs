@@ -177,6 +177,101 @@ async fn killed_leader_is_replaced_and_writes_go_on() {
     set.assert_no_panics();
 }
 
+/// A vote request for `candidate` in `term`, with a log longer than anyone's, sent to `to`;
+/// whether it was granted.
+async fn vote_granted(
+    dir: &ClusterDir,
+    set: &ReplicaSet<'_>,
+    to: u64,
+    candidate: u64,
+    term: u64,
+) -> bool {
+    let cluster_id = std::fs::read_to_string(dir.data_dir().join("cluster_id")).unwrap();
+    let leader_id = json!({ "term": term, "node_id": candidate });
+    let request = json!({
+        "vote": { "leader_id": leader_id, "committed": false },
+        "last_log_id": { "leader_id": leader_id, "index": 1_000_000 },
+    });
+    let answer: Value = set
+        .client()
+        .post(set.url(to, "/raft/vote"))
+        .header("x-pygmy-cluster", cluster_id.trim())
+        .json(&request)
+        .send()
+        .await
+        .expect("replica answers")
+        .json()
+        .await
+        .expect("a vote answer");
+    answer["Ok"]["vote_granted"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("not a vote answer: {answer}"))
+}
+
+#[tokio::test]
+async fn a_leader_refuses_votes_while_a_cache_lease_it_granted_may_run() {
+    // Goal: a new catalog leader serves at once after its election (#13), which is safe only if
+    // the old leader cannot help elect it while a frontend may still serve under its lease.
+    // Method: grant a lease, then ask the leader to vote for a candidate with a longer log: it
+    // refuses while the lease may run, and grants the same request once it has run out (so
+    // the refusal was the lease's); the group then elects a leader and takes writes again.
+    let dir = ClusterDir::new(3, 1, &[]);
+    let (set, leader) = start(&dir).await;
+    // Not a member: a request in a member's name would make it see a vote it never cast.
+    let candidate = 99;
+    let term = set.status(leader).await.unwrap().term + 10;
+    let lease = Duration::from_millis(750);
+    let mut refused_within_lease = 0;
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let grant = set
+            .client()
+            .post(set.url(leader, "/cache/lease"))
+            .json(&json!({ "frontend": "test", "notify_url": "http://127.0.0.1:9" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(grant.status(), StatusCode::OK);
+        let granted = vote_granted(&dir, &set, leader, candidate, term).await;
+        // Answered within the lease counted from before the grant: the refusal must hold.
+        if asked.elapsed() < lease {
+            assert!(!granted, "the leader voted while a lease it granted ran");
+            refused_within_lease += 1;
+        }
+    }
+    assert!(
+        refused_within_lease > 0,
+        "no vote request was answered within the lease"
+    );
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    // The leader, unless a loaded machine had the group elect another since (a follower
+    // refuses votes while it hears from a leader, whatever its leases).
+    poll_until(
+        SETTLE,
+        "the leader to vote once the lease ran out",
+        || async {
+            let leader = set.wait_leader(SETTLE).await;
+            vote_granted(&dir, &set, leader, candidate, term)
+                .await
+                .then_some(())
+        },
+    )
+    .await;
+    poll_until(
+        SETTLE,
+        "a write after the leader voted itself out",
+        || async {
+            let leader = set.wait_leader(SETTLE).await;
+            (try_restock(&set, leader, 1, 1).await? == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+    assert!(set
+        .log(leader)
+        .contains("refused a vote while leases granted here may still be held"));
+    set.assert_no_panics();
+}
+
 #[tokio::test]
 async fn downed_replica_catches_up_from_the_log() {
     // Goal: writes go on with one replica down; restarted, it catches up with no operator action.

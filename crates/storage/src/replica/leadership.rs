@@ -27,11 +27,11 @@ impl<M: ServiceMachine> Replica<M> {
         }
     }
 
-    /// The term this replica leads, once it has led it for `quiet` (waiting until `deadline`
-    /// at most); otherwise the reply to give instead.
+    /// The term this replica leads, once grants of `lease` made under earlier leaders have run
+    /// out (waiting until `deadline` at most, see `handover`); otherwise the reply to give.
     pub(super) async fn quiet_leader<T>(
         &self,
-        quiet: Duration,
+        lease: Duration,
         deadline: Instant,
     ) -> std::result::Result<u64, LeaderReply<T>> {
         let leadership = self.leadership();
@@ -39,7 +39,7 @@ impl<M: ServiceMachine> Replica<M> {
             return Err(LeaderReply::NotLeader(leadership.leader));
         }
         let since = led_since(&self.inner.leader_since, leadership.term);
-        let ready = since + quiet;
+        let ready = self.serving_from(since, lease);
         if ready > deadline {
             return Err(LeaderReply::Unavailable(
                 "a new leader is waiting out the cache leases of the previous one".to_string(),

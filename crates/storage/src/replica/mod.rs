@@ -8,12 +8,14 @@
 //!   accessors, shutdown;
 //! - `start`: the directory and its identity, the Raft node, a fresh group's membership;
 //! - `leadership`: who leads, a new leader's quiet period, leadership confirmed by a quorum;
+//! - `handover`: when a new leader's quiet period ends, and votes refused while leases run;
 //! - `follow`: the one loop that finds the leader, asks it, backs off and retries until a
 //!   deadline;
 //! - `write`: commands committed through the leader (proposal, fence, forwarding);
 //! - `read`: linearizable reads (the leader's read index, then applying up to it here).
 
 mod follow;
+mod handover;
 mod leadership;
 mod read;
 mod start;
@@ -85,6 +87,8 @@ struct Inner<M: ServiceMachine> {
     fence: Option<Arc<dyn WriteFence<M>>>,
     /// The term this replica last led and when it first knew it led it.
     leader_since: Arc<Mutex<Option<(u64, Instant)>>>,
+    /// Its last contact with a leader, and votes refused after a restart.
+    handover: handover::Handover,
 }
 
 impl<M: ServiceMachine> Clone for Replica<M> {

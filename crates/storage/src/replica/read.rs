@@ -61,7 +61,7 @@ impl<M: ServiceMachine> Replica<M> {
     pub async fn read_index_as_leader(&self, wait: Duration) -> LeaderReply<u64> {
         let deadline = Instant::now() + wait;
         if let Some(fence) = &self.inner.fence {
-            if let Err(reply) = self.quiet_leader(fence.leader_quiet(), deadline).await {
+            if let Err(reply) = self.quiet_leader(fence.lease(), deadline).await {
                 return reply;
             }
         }

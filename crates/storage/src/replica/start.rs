@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use openraft::error::{InitializeError, RaftError};
 use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Raft};
+use tokio::time::Instant;
 
+use super::handover::Handover;
 use super::leadership::watch_leadership;
 use super::{Inner, Replica};
 use crate::admission;
@@ -50,17 +52,20 @@ impl<M: ServiceMachine> Replica<M> {
             replica_id: spec.id,
             reason,
         };
+        let started = Instant::now();
+        let stored_vote = log_store
+            .read_vote()
+            .await
+            .map_err(|e| raft_err(e.to_string()))?;
         let fresh = log_store
             .get_log_state()
             .await
             .map_err(|e| raft_err(e.to_string()))?
             .last_log_id
             .is_none()
-            && log_store
-                .read_vote()
-                .await
-                .map_err(|e| raft_err(e.to_string()))?
-                .is_none();
+            && stored_vote.is_none();
+        let led_last = stored_vote.is_some_and(|v| v.leader_id().voted_for() == Some(spec.id));
+        let handover = Handover::new(started, led_last, fence.as_ref().map(|f| f.lease()));
         let cluster_id = admission::settle(&db, &spec, fresh).await?;
         let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
         admission::greet_peers(&spec, &peers).await?;
@@ -100,6 +105,7 @@ impl<M: ServiceMachine> Replica<M> {
                 peers,
                 fence,
                 leader_since,
+                handover,
             }),
         })
     }

@@ -74,7 +74,7 @@ impl<M: ServiceMachine> Replica<M> {
         command: M::Command,
         deadline: Instant,
     ) -> LeaderReply<Written<M::Response>> {
-        let term = match self.quiet_leader(fence.leader_quiet(), deadline).await {
+        let term = match self.quiet_leader(fence.lease(), deadline).await {
             Ok(term) => term,
             Err(reply) => return reply,
         };
