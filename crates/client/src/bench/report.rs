@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::checkpoint::Checkpoint;
 use super::plan::Op;
 use super::recorder::{KindStats, Recorder};
 
@@ -23,6 +24,9 @@ pub struct RunInfo {
     pub duration_ms_max: Option<u64>,
     /// Whether the run was stopped early (Ctrl-C).
     pub interrupted: bool,
+    /// Requests per checkpoint (`--checkpoint-every`), if checkpoints were taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<u64>,
 }
 
 /// Latency percentiles, in milliseconds (microsecond resolution, 3 significant digits).
@@ -100,6 +104,9 @@ pub struct Report {
     /// CPU the cluster's processes spent during the run, when they could be measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuUse>,
+    /// One per `--checkpoint-every` requests, in order (a last, partial window has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 /// CPU spent by the cluster's processes during a run.
@@ -145,6 +152,7 @@ impl Report {
             kinds,
             tiers,
             cpu: None,
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -198,7 +206,7 @@ fn kind_report(kind: &str, stats: &KindStats, seconds: f64) -> KindReport {
 }
 
 /// `value` rounded to `decimals` decimal places.
-fn round(value: f64, decimals: i32) -> f64 {
+pub(crate) fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
 }
@@ -217,6 +225,7 @@ mod tests {
             requests_max: Some(200),
             duration_ms_max: None,
             interrupted: false,
+            checkpoint_every: None,
         }
     }
 

@@ -1,8 +1,10 @@
-//! The CPU time the cluster's processes spend, read from `/proc`: which processes listen on the
-//! cluster's ports, and their user and system time, so that `pygmy bench` can report CPU per
-//! request beside throughput and latency.
+//! The CPU time and memory of the cluster's processes, read from `/proc`: which processes listen
+//! on the cluster's ports, their user and system time, and their resident memory, so that
+//! `pygmy bench` can report CPU per request beside throughput and latency, and each replica's
+//! memory at its checkpoints.
 //!
-//! Linux only; elsewhere, or when no process is found, the bench reports no CPU figure.
+//! Linux only; elsewhere, or when no process is found, the bench reports no CPU or memory
+//! figure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,15 +45,57 @@ impl ClusterCpu {
 
     /// The CPU they spent since [`ClusterCpu::start`], over `requests` requests.
     pub(crate) fn finish(self, requests: u64) -> CpuUse {
-        let spent = ticks(&self.pids).saturating_sub(self.ticks_at_start);
+        let spent = self.spent_ticks();
         CpuUse {
             processes: self.pids.len(),
             cpu_s: spent as f64 / TICKS_PER_SECOND as f64,
-            per_request_us: (spent * 1_000_000 / TICKS_PER_SECOND)
-                .checked_div(requests)
-                .unwrap_or(0),
+            per_request_us: us_per_request(spent, requests),
         }
     }
+
+    /// The CPU they spent since [`ClusterCpu::start`], in clock ticks (10 ms each).
+    pub(crate) fn spent_ticks(&self) -> u64 {
+        ticks(&self.pids).saturating_sub(self.ticks_at_start)
+    }
+}
+
+/// `ticks` of CPU per request of `requests`, in microseconds; 0 without requests.
+pub(crate) fn us_per_request(ticks: u64, requests: u64) -> u64 {
+    (ticks * 1_000_000 / TICKS_PER_SECOND)
+        .checked_div(requests)
+        .unwrap_or(0)
+}
+
+/// The one process listening on `port` here; `None` if none does, or several do (which one a
+/// figure would belong to is then unknown).
+pub(crate) fn listener_pid(port: u16) -> Option<u32> {
+    let inodes: BTreeSet<u64> = listening_inodes(&BTreeSet::from([port]))
+        .into_values()
+        .flatten()
+        .collect();
+    match owners(&inodes)[..] {
+        [pid] => Some(pid),
+        _ => None,
+    }
+}
+
+/// The command name of process `pid` (`/proc/<pid>/comm`, at most 15 bytes).
+pub(crate) fn command_name(pid: u32) -> Option<String> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(comm.trim_end().to_string())
+}
+
+/// Resident memory of process `pid` (`VmRSS`), in bytes; `None` once it is gone.
+pub(crate) fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    vm_rss_bytes(&status)
+}
+
+/// The `VmRSS:   1234 kB` line of a `/proc/<pid>/status`, in bytes.
+fn vm_rss_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1_024)
 }
 
 /// Socket inodes listening on each of `ports` that has a listener, over IPv4 and IPv6.
@@ -155,6 +199,35 @@ mod tests {
         let stat = "4242 (pygmy (x) y) S 1 4242 4242 0 -1 4194560 10 0 0 0 150 37 0 0 20 0 12 0";
         assert_eq!(stat_ticks(stat), Some(187));
         assert_eq!(stat_ticks("no name here"), None);
+    }
+
+    #[test]
+    fn resident_memory_is_read_from_the_vm_rss_line() {
+        // Goal: VmRSS in bytes; no line, or a malformed one, gives nothing.
+        let status = "Name:\tpygmy\nVmPeak:\t  90000 kB\nVmRSS:\t   61440 kB\nThreads:\t9\n";
+        assert_eq!(vm_rss_bytes(status), Some(61_440 * 1_024));
+        assert_eq!(vm_rss_bytes("Name:\tkthreadd\n"), None);
+        assert_eq!(vm_rss_bytes("VmRSS:\t12 MB\n"), None);
+    }
+
+    #[test]
+    fn the_listener_of_a_port_is_this_process_with_its_memory() {
+        // Goal: on Linux, the one process listening on a port is found, named and measured.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let pid = listener_pid(port).expect("this process listens on the port");
+        assert_eq!(pid, std::process::id());
+        assert!(command_name(pid).is_some_and(|name| !name.is_empty()));
+        assert!(resident_bytes(pid).is_some_and(|bytes| bytes > 1_024 * 1_024));
+        drop(listener);
+        assert_eq!(
+            listener_pid(port),
+            None,
+            "nobody listens on the port any more"
+        );
     }
 
     #[test]

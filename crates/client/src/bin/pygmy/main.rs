@@ -1,7 +1,8 @@
 //! `pygmy`: the Pygmy bookstore from a terminal, and the way to run it.
 //!
 //! Layout (one file per subcommand or group of them):
-//! - `bench`: `pygmy bench`, a load generator with latency percentiles.
+//! - `bench`: `pygmy bench`, a load generator with latency percentiles, and checkpoints as
+//!   the store grows (`--checkpoint-every`, `--svg`).
 //! - `inspect`: `pygmy inspect`, offline inspection of replica directories (through a copy).
 //! - `query`: `search`, `lookup`, `buy`, `order`, `restock`, `cluster` over the public API;
 //!   `output` prints their results (tables, or JSON with `--json`).

@@ -4,7 +4,13 @@
 //! (keep-alive connections) and a [`Budget`] of sequence numbers; each sends the request its
 //! number stands for ([`Op::plan`]), waits for the answer, records it in its own [`Recorder`]
 //! and goes on until the budget runs out (request count, duration, or Ctrl-C). The recorders
-//! are merged into a [`Report`], printed as a table or as JSON.
+//! are merged into a [`Report`], printed as a table or as JSON. With `--checkpoint-every N`,
+//! each completed request is also counted into a window of N requests, and tasks of
+//! `growth` make a checkpoint of every window off the workers' path (`--svg` draws them).
+//!
+//! Layout: this file has the flags, the set-up and the workers; `growth` the checkpoint
+//! tasks; `plot` the drawing and `svg_file` its file; `print` the tables; `progress` the
+//! progress line.
 //!
 //! Setup failures (frontend unreachable, no admin token, restock refused) are errors (exit
 //! 2); failed requests during the run are counted and reported, and the run still succeeds.
@@ -19,15 +25,25 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use api::book::STOCK_DELTA_ABS_MAX;
 use clap::{value_parser, Args, ValueEnum};
-use client::bench::{Budget, Op, Recorder, Report, RunInfo, Target, BOOK_IDS};
+use client::bench::{
+    Budget, Checkpoint, Op, Recorder, Report, RunInfo, Target, WindowRecorder, BOOK_IDS,
+};
 use client::PygmyClient;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
+use self::growth::{Setup, CHECKPOINTS_MAX};
+use self::svg_file::SvgFile;
 use crate::cluster_cpu::ClusterCpu;
-use crate::output::{self, Align, Table};
+use crate::output;
 use runtime::entry::ConfigArgs;
 use runtime::{tokens, Cluster, ClusterOverrides};
+
+mod growth;
+mod plot;
+mod print;
+mod progress;
+mod svg_file;
 
 /// Most concurrent workers allowed: each holds a connection to the frontend.
 const CONCURRENCY_MAX: u64 = 1_024;
@@ -36,11 +52,6 @@ const DURATION_DEFAULT: Duration = Duration::from_secs(10);
 /// Before a buying run, every book is topped up to at least this many copies (or to the
 /// request budget, if larger), so that buys do not run out of stock.
 const RESTOCK_COPIES_MIN: u64 = 1_000_000;
-/// How often the progress line is redrawn, in milliseconds.
-const PROGRESS_TICK_MS: u64 = 200;
-/// The rate shown is over this many ticks (1 s).
-const PROGRESS_RATE_TICKS: usize = 5;
-
 /// `pygmy bench --op OP [--concurrency C] [--duration D] [--requests N]`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -72,6 +83,18 @@ pub(crate) struct BenchArgs {
     /// as out of stock, which is counted apart).
     #[arg(long)]
     no_restock: bool,
+    /// Take a checkpoint every N completed requests: that window's throughput and p50/p99
+    /// latency (of its own requests, not the run so far), each replica's GET /status time
+    /// (median of 5) and resident memory (VmRSS, when it runs on this machine), and the
+    /// cluster's CPU per request. Printed as a table after the run, and in --json. At most
+    /// 10000 checkpoints; a last window shorter than N has none.
+    #[arg(long, value_name = "N", value_parser = value_parser!(u64).range(1..))]
+    checkpoint_every: Option<u64>,
+    /// Draw the checkpoints into this SVG file: throughput, p50/p99 latency, /status time and
+    /// memory per replica against the requests (orders) done. Needs --checkpoint-every; the
+    /// file is opened before the run, so a path that cannot be written fails at once.
+    #[arg(long, value_name = "FILE", requires = "checkpoint_every")]
+    svg: Option<PathBuf>,
 }
 
 /// `--op`.
@@ -110,6 +133,8 @@ fn duration(text: &str) -> std::result::Result<Duration, String> {
 /// `pygmy bench`, on a multi-threaded runtime of its own (one thread per core), so that the
 /// load generator itself is not the bottleneck.
 pub(crate) fn run(args: BenchArgs, url: &str, json: bool) -> Result<()> {
+    check_checkpoints(args.checkpoint_every, args.requests)?;
+    let svg = args.svg.as_deref().map(SvgFile::open).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,10 +144,51 @@ pub(crate) fn run(args: BenchArgs, url: &str, json: bool) -> Result<()> {
     if json {
         output::json(out, &report)?;
     } else {
-        print_report(out, &report)?;
+        print::print_report(out, &report)?;
+        if report.run.checkpoint_every.is_some() {
+            print::print_checkpoints(out, &report.checkpoints, report.run.op)?;
+        }
     }
     out.flush()?;
+    if let Some(svg) = svg {
+        svg.write(&plot::render(
+            &report.checkpoints,
+            count_name(report.run.op),
+        )?)?;
+    }
     Ok(())
+}
+
+/// Refuses checkpoints the run cannot take: one larger than the request budget, or more of
+/// them than [`CHECKPOINTS_MAX`].
+fn check_checkpoints(every: Option<u64>, requests: Option<u64>) -> Result<()> {
+    let (Some(every), Some(requests)) = (every, requests) else {
+        return Ok(());
+    };
+    if every > requests {
+        anyhow::bail!(
+            "--checkpoint-every {every} is more than --requests {requests}: the run would end \
+             before its first checkpoint"
+        );
+    }
+    if requests / every > CHECKPOINTS_MAX {
+        anyhow::bail!(
+            "--requests {requests} with --checkpoint-every {every} makes {} checkpoints; at most \
+             {CHECKPOINTS_MAX} are taken: raise --checkpoint-every to at least {}",
+            requests / every,
+            requests.div_ceil(CHECKPOINTS_MAX)
+        );
+    }
+    Ok(())
+}
+
+/// What the requests of `op` are counted as: orders when every request is a buy.
+fn count_name(op: Op) -> &'static str {
+    if op == Op::Buy {
+        "orders"
+    } else {
+        "requests"
+    }
 }
 
 /// Checks the frontend, tops up stock if the run buys, then runs the load.
@@ -133,7 +199,8 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
         .await
         .with_context(|| format!("the frontend at {} does not answer", client.base_url()))?;
     let op = Op::from(args.op);
-    // Read once: for the admin token if needed, and for the ports whose CPU is measured.
+    // Read once: for the admin token if needed, for the ports whose CPU is measured, and for
+    // the replicas that checkpoints look at.
     let cluster = ConfigArgs {
         config: args.config,
         data: args.data,
@@ -157,20 +224,48 @@ async fn bench(args: BenchArgs, url: &str, json: bool) -> Result<Report> {
         requests_max: args.requests,
         duration_ms_max: duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         interrupted: false,
+        checkpoint_every: args.checkpoint_every,
     };
     let hidden = json || !std::io::stderr().is_terminal();
-    let bar = progress_bar(hidden, run.requests_max, duration);
+    let bar = progress::progress_bar(hidden, run.requests_max, duration);
     let key_prefix = format!("bench-{}", tokens::random_hex(8));
-    let cpu = cluster
+    let ports = cluster
+        .as_ref()
         .ok()
-        .and_then(|cluster| cluster_ports(&client, &cluster))
-        .and_then(|ports| ClusterCpu::start(&ports));
+        .and_then(|cluster| cluster_ports(&client, cluster));
+    let growth = args
+        .checkpoint_every
+        .map(|every| growth_setup(every, &cluster, ports.as_ref()))
+        .transpose()?;
+    let cpu = ports.and_then(|ports| ClusterCpu::start(&ports));
     let target = Target::new(client, &key_prefix);
-    let (recorder, elapsed, interrupted) = drive(target, &run, duration, bar).await?;
-    run.interrupted = interrupted;
-    let mut report = Report::new(run, &recorder, elapsed);
+    let driven = drive(target, &run, duration, bar, growth).await?;
+    run.interrupted = driven.interrupted;
+    let mut report = Report::new(run, &driven.recorder, driven.elapsed);
     report.cpu = cpu.map(|c| c.finish(report.requests));
+    report.checkpoints = driven.checkpoints;
     Ok(report)
+}
+
+/// What the checkpoint tasks need: the replicas of `cluster` (with their processes when
+/// `ports` says the cluster runs here), a CPU meter of those ports, a `/status` probe.
+///
+/// # Errors
+/// The cluster configuration could not be read: without it there are no replicas to look at.
+fn growth_setup(
+    every: u64,
+    cluster: &runtime::Result<Cluster>,
+    ports: Option<&BTreeSet<u16>>,
+) -> Result<Setup> {
+    let cluster = cluster.as_ref().map_err(|e| {
+        anyhow::anyhow!("{e}").context("checkpoints need the cluster configuration")
+    })?;
+    Ok(Setup {
+        every,
+        replicas: growth::replicas(cluster, ports.is_some()),
+        cpu: ports.and_then(ClusterCpu::start),
+        status: growth::StatusProbe::new(&cluster.cluster_token)?,
+    })
 }
 
 /// The ports of the cluster's processes when it runs on this machine (the frontend's URL is a
@@ -218,23 +313,48 @@ async fn restock(client: &PygmyClient, token: &str, copies: u64) -> Result<()> {
     Ok(())
 }
 
-/// Runs the workers until the budget is spent; returns what they recorded, the time it took,
-/// and whether Ctrl-C cut the run short.
+/// What the workers of a run produced.
+struct Driven {
+    /// Every request.
+    recorder: Recorder,
+    /// From the first request sent to the last answer read.
+    elapsed: Duration,
+    /// Whether Ctrl-C cut the run short.
+    interrupted: bool,
+    /// One per closed window, when `--checkpoint-every` was given.
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// Runs the workers until the budget is spent, with the checkpoint tasks of `growth` beside
+/// them if given.
 async fn drive(
     target: Target,
     run: &RunInfo,
     duration: Option<Duration>,
     bar: ProgressBar,
-) -> Result<(Recorder, Duration, bool)> {
+    growth: Option<Setup>,
+) -> Result<Driven> {
     let started = Instant::now();
     let budget = Arc::new(Budget::new(run.requests_max, duration.map(|d| started + d)));
     let done = Arc::new(AtomicU64::new(0));
+    let windows = growth
+        .as_ref()
+        .map(|g| Arc::new(WindowRecorder::new(g.every, CHECKPOINTS_MAX)));
+    let checkpointing = growth
+        .zip(windows.clone())
+        .map(|(g, w)| g.start(w, started));
     let mut workers = JoinSet::new();
     for _ in 0..run.concurrency {
-        workers.spawn(worker(target.clone(), run.op, budget.clone(), done.clone()));
+        let shared = (budget.clone(), done.clone(), windows.clone());
+        workers.spawn(worker(target.clone(), run.op, shared));
     }
     let by_count = run.requests_max.is_some();
-    let progress = tokio::spawn(show_progress(bar.clone(), done, started, by_count));
+    let progress = tokio::spawn(progress::show_progress(
+        bar.clone(),
+        done,
+        started,
+        by_count,
+    ));
     let interrupt = tokio::spawn({
         let budget = budget.clone();
         async move {
@@ -251,142 +371,33 @@ async fn drive(
     progress.abort();
     interrupt.abort();
     bar.finish_and_clear();
-    Ok((recorder, elapsed, budget.is_stopped()))
+    let checkpoints = match checkpointing {
+        Some(checkpointing) => checkpointing.finish().await?,
+        None => Vec::new(),
+    };
+    Ok(Driven {
+        recorder,
+        elapsed,
+        interrupted: budget.is_stopped(),
+        checkpoints,
+    })
 }
+
+/// What the workers share: the budget, the count of requests done (for the progress bar),
+/// and the windows of the checkpoints, if any.
+type Shared = (Arc<Budget>, Arc<AtomicU64>, Option<Arc<WindowRecorder>>);
 
 /// One worker: sends one request at a time until the budget is spent (the budget always has
 /// a request count or a deadline, and Ctrl-C stops it).
-async fn worker(target: Target, op: Op, budget: Arc<Budget>, done: Arc<AtomicU64>) -> Recorder {
+async fn worker(target: Target, op: Op, (budget, done, windows): Shared) -> Recorder {
     let mut recorder = Recorder::new();
     while let Some(seq) = budget.next() {
-        recorder.record(target.send(op.plan(seq)).await);
+        let sample = target.send(op.plan(seq)).await;
+        if let Some(windows) = &windows {
+            windows.record(&sample);
+        }
+        recorder.record(sample);
         done.fetch_add(1, Ordering::Relaxed);
     }
     recorder
-}
-
-/// The progress bar on stderr: requests done out of the budget, or time out of the duration.
-fn progress_bar(hidden: bool, requests: Option<u64>, duration: Option<Duration>) -> ProgressBar {
-    if hidden {
-        return ProgressBar::hidden();
-    }
-    let length = match (requests, duration) {
-        (Some(requests), _) => requests,
-        (None, Some(d)) => u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-        (None, None) => 0,
-    };
-    let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr_with_hz(10));
-    let style = ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {msg}")
-        .expect("the template is valid")
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar
-}
-
-/// Redraws the progress bar every tick with the requests done and the rate over the last
-/// second. Loops until aborted by `drive`.
-async fn show_progress(bar: ProgressBar, done: Arc<AtomicU64>, started: Instant, by_count: bool) {
-    let mut tick = tokio::time::interval(Duration::from_millis(PROGRESS_TICK_MS));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut window = std::collections::VecDeque::with_capacity(PROGRESS_RATE_TICKS + 1);
-    loop {
-        tick.tick().await;
-        let (now, count) = (Instant::now(), done.load(Ordering::Relaxed));
-        window.push_back((now, count));
-        if window.len() > PROGRESS_RATE_TICKS + 1 {
-            window.pop_front();
-        }
-        let (then, before) = window.front().copied().unwrap_or((now, count));
-        let seconds = now.duration_since(then).as_secs_f64();
-        let rate = if seconds > 0.0 {
-            (count - before) as f64 / seconds
-        } else {
-            0.0
-        };
-        let elapsed_ms = u64::try_from(now.duration_since(started).as_millis()).unwrap_or(u64::MAX);
-        bar.set_position(if by_count { count } else { elapsed_ms });
-        bar.set_message(format!("{count} requests, {rate:.0} req/s"));
-    }
-}
-
-/// The report as tables: a summary line, one row per request kind and one for all of them,
-/// the errors by kind, and the time spent per tier.
-fn print_report(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
-    let run = &report.run;
-    let cut = if run.interrupted {
-        " (interrupted)"
-    } else {
-        ""
-    };
-    writeln!(
-        out,
-        "op {}, concurrency {}: {} requests in {:.2} s, {:.1} req/s{cut}\n",
-        run.op.name(),
-        run.concurrency,
-        report.requests,
-        report.elapsed_s,
-        report.throughput_rps
-    )?;
-    let mut table = Table::new(&[
-        ("KIND", Align::Left),
-        ("COUNT", Align::Right),
-        ("OK", Align::Right),
-        ("OUT_OF_STOCK", Align::Right),
-        ("ERRORS", Align::Right),
-        ("REQ/S", Align::Right),
-        ("P50_MS", Align::Right),
-        ("P90_MS", Align::Right),
-        ("P99_MS", Align::Right),
-        ("P99.9_MS", Align::Right),
-        ("MAX_MS", Align::Right),
-    ]);
-    let mut errors = Vec::new();
-    for k in report.kinds.iter().chain(std::iter::once(&report.total)) {
-        let l = &k.latency_ms;
-        let counts = [k.count, k.ok, k.out_of_stock, k.errors].map(|n| n.to_string());
-        let rate = format!("{:.1}", k.throughput_rps);
-        let ms = [l.p50, l.p90, l.p99, l.p999, l.max].map(|v| format!("{v:.3}"));
-        table.row([&[k.kind.clone()][..], &counts, &[rate], &ms].concat());
-        if k.kind != "all" && k.errors > 0 {
-            let list: Vec<String> = k
-                .errors_by_kind
-                .iter()
-                .map(|(e, n)| format!("{e} {n}"))
-                .collect();
-            errors.push(format!("errors of {}: {}", k.kind, list.join(", ")));
-        }
-    }
-    table.write(out)?;
-    for line in errors {
-        writeln!(out, "{line}")?;
-    }
-    if let Some(cpu) = &report.cpu {
-        writeln!(
-            out,
-            "\nCPU of the cluster's {} processes: {:.2} s, {} us per request",
-            cpu.processes, cpu.cpu_s, cpu.per_request_us
-        )?;
-    }
-    print_tiers(out, report)
-}
-
-/// Time per tier from `Server-Timing`, or a line saying there was none.
-fn print_tiers(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
-    writeln!(out)?;
-    if report.tiers.is_empty() {
-        return writeln!(out, "no Server-Timing entries were received");
-    }
-    let mut table = Table::new(&[
-        ("TIER", Align::Left),
-        ("COUNT", Align::Right),
-        ("P50_MS", Align::Right),
-        ("P99_MS", Align::Right),
-        ("MAX_MS", Align::Right),
-    ]);
-    for t in &report.tiers {
-        let l = &t.latency_ms;
-        let ms = [l.p50, l.p99, l.max].map(|v| format!("{v:.3}"));
-        table.row([&[t.tier.clone(), t.count.to_string()][..], &ms[..]].concat());
-    }
-    table.write(out)
 }
