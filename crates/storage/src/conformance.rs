@@ -21,7 +21,10 @@ impl StoreBuilder<GroupTypes<Registers>, LogStore<Registers>, StateMachineStore<
         let dir = tempfile::tempdir().expect("temp dir");
         let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES)
             .expect("fresh sled db opens");
-        Ok((dir, LogStore::new(db.clone()), StateMachineStore::new(db)))
+        let sm = StateMachineStore::open(db.clone())
+            .await
+            .expect("a fresh state machine opens");
+        Ok((dir, LogStore::new(db), sm))
     }
 }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
+use crate::snapshot::{encode_chunk, CHUNK_CONTENT_TYPE};
 use crate::types::{GroupTypes, ReplicaId};
 use runtime::throttle::LogThrottle;
 
@@ -90,6 +91,28 @@ impl PeerClient {
         body: &Req,
         timeout: Duration,
     ) -> Result<Resp, PeerCallError> {
+        let body = serde_json::to_vec(body).map_err(|e| PeerCallError::Failed {
+            addr: addr.to_string(),
+            path: path.to_string(),
+            status: None,
+            reason: format!("the request does not serialize: {e}"),
+        })?;
+        self.post_body(addr, path, ("application/json", body), timeout)
+            .await
+    }
+
+    /// POSTs `body` (its content type and bytes) to `http://{addr}{path}` and decodes the JSON
+    /// answer, within `timeout`.
+    ///
+    /// # Errors
+    /// As [`PeerClient::post`].
+    pub async fn post_body<Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        (content_type, body): (&str, Vec<u8>),
+        timeout: Duration,
+    ) -> Result<Resp, PeerCallError> {
         let failed = |status: Option<u16>, reason: String| PeerCallError::Failed {
             addr: addr.to_string(),
             path: path.to_string(),
@@ -101,7 +124,8 @@ impl PeerClient {
             .post(format!("http://{addr}{path}"))
             .bearer_auth(&self.token)
             .header(CLUSTER_ID_HEADER, &*self.cluster_id)
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
             .timeout(timeout)
             .send()
             .await;
@@ -195,9 +219,24 @@ impl<M> PeerLink<M> {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let body = serde_json::to_vec(req).expect("Raft messages serialize");
+        self.call_body(path, ("application/json", body), option)
+            .await
+    }
+
+    async fn call_body<Resp, E>(
+        &self,
+        path: &str,
+        body: (&str, Vec<u8>),
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         let reply: Result<Resp, RaftError<ReplicaId, E>> = self
             .client
-            .post(&self.addr, path, req, option.hard_ttl())
+            .post_body(&self.addr, path, body, option.hard_ttl())
             .await
             .map_err(|e| match e {
                 // Unreachable makes openraft back off before the next try; a peer that refused
@@ -227,7 +266,8 @@ impl<M: ServiceMachine> RaftNetwork<GroupTypes<M>> for PeerLink<M> {
         rpc: InstallSnapshotRequest<GroupTypes<M>>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<ReplicaId>, InstallSnapshotError> {
-        self.call("/raft/snapshot", &rpc, &option).await
+        let body = (CHUNK_CONTENT_TYPE, encode_chunk::<M>(rpc));
+        self.call_body("/raft/snapshot", body, &option).await
     }
 
     async fn vote(

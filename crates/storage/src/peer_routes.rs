@@ -1,6 +1,7 @@
 //! Inbound peer routes: Raft RPC, forwarded writes, read index, the start-up greeting; all
 //! behind the cluster token, and the Raft ones behind the cluster id too.
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -8,8 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotResponse, VoteRequest, VoteResponse,
 };
 use std::sync::Arc;
 
@@ -20,9 +20,10 @@ use crate::admission::{Hello, HELLO_PATH};
 use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
 use crate::replica::{LeaderReply, Replica, Written, SNAPSHOT_CHUNK_BYTES_MAX};
+use crate::snapshot::decode_chunk;
 use crate::types::{GroupTypes, ReplicaId};
 
-/// Largest peer request body: a snapshot chunk as a JSON number array is 3-4x its bytes.
+/// Largest peer request body: room for a snapshot chunk and for a full AppendEntries batch.
 const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
 
 /// The routes every replica serves whatever its service: token-protected Raft RPC, forwarded
@@ -111,13 +112,18 @@ async fn vote<M: ServiceMachine>(
     Json(replica.raft().vote(req).await)
 }
 
+/// A snapshot chunk, in `snapshot::chunk`'s encoding (its bytes as they are, not JSON).
 async fn snapshot<M: ServiceMachine>(
     State(replica): State<Replica<M>>,
-    Json(req): Json<InstallSnapshotRequest<GroupTypes<M>>>,
-) -> Json<Result<InstallSnapshotResponse<ReplicaId>, RaftError<ReplicaId, InstallSnapshotError>>> {
+    body: Bytes,
+) -> Result<
+    Json<Result<InstallSnapshotResponse<ReplicaId>, RaftError<ReplicaId, InstallSnapshotError>>>,
+    ApiError,
+> {
+    let req = decode_chunk::<M>(&body).map_err(ApiError::bad_request)?;
     let answer = replica.raft().install_snapshot(req).await;
     replica.heard_from_leader();
-    Json(answer)
+    Ok(Json(answer))
 }
 
 async fn write<M: ServiceMachine>(

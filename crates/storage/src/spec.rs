@@ -63,8 +63,8 @@ impl ReplicaSpec {
     }
 }
 
-/// Largest snapshot chunk, bytes; its JSON form (a number array, 3-4x larger) must fit the peer
-/// body limit.
+/// Largest snapshot chunk, bytes (sent as they are, `snapshot::chunk`); must fit the peer body
+/// limit.
 pub(crate) const SNAPSHOT_CHUNK_BYTES_MAX: u64 = 1 << 20;
 
 /// Entries in one AppendEntries request (openraft's default, set here on purpose). openraft times
@@ -88,7 +88,8 @@ pub fn raft_config(spec: &ReplicaSpec) -> Result<openraft::Config> {
         election_timeout_min: t.election_min.as_millis() as u64,
         election_timeout_max: t.election_max.as_millis() as u64,
         install_snapshot_timeout: t.install_snapshot_timeout.as_millis() as u64,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(t.snapshot_logs_since_last),
+        // Snapshots are asked for by `replica::compaction`, spaced by the state's size.
+        snapshot_policy: SnapshotPolicy::Never,
         max_in_snapshot_log_to_keep: t.snapshot_logs_kept,
         snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES_MAX,
         max_payload_entries: PAYLOAD_ENTRIES_MAX,

@@ -1,19 +1,25 @@
 //! The state-machine runner: applies committed entries to the service's state trees and
-//! `last_applied` in one sled transaction, and installs snapshots by replacing the state.
+//! `last_applied` in one sled transaction, and takes and installs snapshots (`snapshot`).
 
-use std::io::Cursor;
 use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{BasicNode, EntryPayload, OptionalSend, StoredMembership};
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 use crate::db::ReplicaDb;
 use crate::digest::{StateDigest, STATE_DIGEST};
+use crate::error::{Error, Result as OpenResult};
 use crate::machine::{ServiceMachine, StateTxn};
-use crate::snapshot::{SnapshotBuilder, StateImage, SNAPSHOT_DATA, SNAPSHOT_META};
+use crate::snapshot::{
+    self, Installing, SnapshotBuilder, SnapshotFiles, SNAPSHOT_FILE, SNAPSHOT_META,
+};
 use crate::types::{GroupTypes, LogId, ReplicaId, StorageError};
 use openraft::StorageIOError;
 
@@ -28,16 +34,44 @@ type Membership = StoredMembership<ReplicaId, BasicNode>;
 /// openraft's `RaftStateMachine` for the service machine `M`, on the replica's sled Db.
 pub struct StateMachineStore<M> {
     db: ReplicaDb,
+    files: SnapshotFiles,
+    /// The `.part` file a snapshot is being received into.
+    incoming: Option<PathBuf>,
+    /// Entries of the last image written or installed (`replica::compaction` reads it).
+    image_entries: Arc<AtomicU64>,
     _machine: PhantomData<fn() -> M>,
 }
 
 impl<M: ServiceMachine> StateMachineStore<M> {
-    /// The state machine over `db`.
-    pub fn new(db: ReplicaDb) -> Self {
-        Self {
+    /// The state machine over `db`, once what a stop left half-done is put right (an
+    /// interrupted snapshot install, see `snapshot::recover`).
+    ///
+    /// # Errors
+    /// [`Error::DataDirUnreadable`]: the snapshot directory or sled failed.
+    pub async fn open(db: ReplicaDb) -> OpenResult<Self> {
+        let unreadable = |reason: String| Error::DataDirUnreadable {
+            path: db.path().to_path_buf(),
+            reason,
+        };
+        let files = SnapshotFiles::open(db.path())
+            .map_err(|e| unreadable(format!("its snapshot directory: {e}")))?;
+        let (db2, files2) = (db.clone(), files.clone());
+        tokio::task::spawn_blocking(move || snapshot::recover(&db2, &files2))
+            .await
+            .map_err(|e| unreadable(e.to_string()))?
+            .map_err(unreadable)?;
+        Ok(Self {
             db,
+            files,
+            incoming: None,
+            image_entries: Arc::default(),
             _machine: PhantomData,
-        }
+        })
+    }
+
+    /// The entry count of the last image written or installed, kept up to date.
+    pub(crate) fn image_entries(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.image_entries)
     }
 
     fn meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -51,6 +85,40 @@ impl<M: ServiceMachine> StateMachineStore<M> {
                 .map_err(|e| StorageError::from(StorageIOError::read_state_machine(&e)))
         })
         .transpose()
+    }
+
+    /// Makes the received snapshot data `file` the image `name`: the `.part` file it was received
+    /// into is renamed; any other file (openraft's API allows one) is copied.
+    async fn adopt_received(
+        &mut self,
+        mut file: tokio::fs::File,
+        name: &str,
+    ) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        let received = file.metadata().await?;
+        let part = self.incoming.take();
+        let same = |p: &PathBuf| {
+            std::fs::metadata(p)
+                .is_ok_and(|m| m.dev() == received.dev() && m.ino() == received.ino())
+        };
+        match part {
+            Some(part) if same(&part) => {
+                file.sync_all().await?;
+                drop(file);
+                self.files.adopt(&part, name)
+            }
+            _ => {
+                let seq = self.db.db.generate_id().map_err(std::io::Error::other)?;
+                let (part, copy) = self.files.incoming(seq)?;
+                let mut copy = tokio::fs::File::from_std(copy);
+                file.seek(std::io::SeekFrom::Start(0)).await?;
+                tokio::io::copy(&mut file, &mut copy).await?;
+                copy.flush().await?;
+                copy.sync_all().await?;
+                drop(copy);
+                self.files.adopt(&part, name)
+            }
+        }
     }
 
     /// The last applied log id as stored (a snapshot install stores `null` for none).
@@ -86,7 +154,8 @@ impl<M: ServiceMachine> StateMachineStore<M> {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+/// `value` as stored in the metadata trees.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("metadata always serializes")
 }
 
@@ -176,14 +245,33 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Runs serialized with apply: the copy is one point of the state.
+        // Runs serialized with apply: the image is one point of the state.
         let (last_applied, membership) = self
             .applied_state()
             .await
             .expect("state-machine metadata is readable");
-        let image = StateImage::capture(&self.db).expect("state trees are readable");
+        let seq = self.db.db.generate_id().expect("sled generates ids");
+        let image = SnapshotFiles::new_name(seq);
+        let (db, files, name) = (self.db.clone(), self.files.clone(), image.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let trees: Vec<(&str, sled::Tree)> = db
+                .state_names
+                .iter()
+                .copied()
+                .zip(db.state.iter().cloned())
+                .collect();
+            files.write(&name, &trees)
+        })
+        .await
+        .expect("the snapshot writer does not panic");
+        // openraft's builder cannot fail here; a replica that cannot write its own snapshot
+        // stops rather than compact its log onto nothing.
+        let (bytes, entries) = written.unwrap_or_else(|e| panic!("writing a snapshot image: {e}"));
+        self.image_entries.store(entries, Ordering::Relaxed);
+        tracing::info!(%image, bytes, entries, last_applied = ?last_applied, "wrote a snapshot image");
         SnapshotBuilder {
             db: self.db.clone(),
+            files: self.files.clone(),
             image,
             last_applied,
             membership,
@@ -191,63 +279,62 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let failed = |e: &dyn std::error::Error| {
+            StorageError::from(StorageIOError::write_snapshot(
+                None,
+                openraft::AnyError::error(e.to_string()),
+            ))
+        };
+        let seq = self.db.db.generate_id().map_err(|e| failed(&e))?;
+        let (path, file) = self.files.incoming(seq).map_err(|e| failed(&e))?;
+        self.incoming = Some(path);
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<ReplicaId, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let sig = || Some(meta.signature());
-        let image = StateImage::decode(&data).map_err(|e| {
-            StorageError::from(StorageIOError::read_snapshot(
-                sig(),
-                openraft::AnyError::error(e),
+        let failed = |reason: String| {
+            StorageError::from(StorageIOError::write_snapshot(
+                Some(meta.signature()),
+                openraft::AnyError::error(reason),
             ))
-        })?;
-        let names: Vec<&str> = image.trees.iter().map(|(n, _)| n.as_str()).collect();
-        if names != M::STATE_TREES {
-            let msg = format!(
-                "snapshot has trees {names:?}, expected {:?}",
-                M::STATE_TREES
-            );
-            return Err(StorageError::from(StorageIOError::read_snapshot(
-                sig(),
-                openraft::AnyError::error(msg),
-            )));
-        }
+        };
+        let mut file = *snapshot;
+        file.flush().await.map_err(|e| failed(e.to_string()))?;
+        let image = SnapshotFiles::new_name(
+            self.db
+                .db
+                .generate_id()
+                .map_err(|e| failed(e.to_string()))?,
+        );
+        self.adopt_received(file, &image)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let installing = Installing {
+            meta: meta.clone(),
+            image,
+        };
         assert_not_behind(meta.last_log_id, self.last_applied()?);
-        let old = StateImage::capture(&self.db)
-            .map_err(|e| StorageError::from(StorageIOError::read_snapshot(sig(), &e)))?;
-        // Replace, never merge: keys absent from the snapshot must go.
-        let installed = self.transact(|sm_meta, state| {
-            for ((name, old_entries), (_, new_entries)) in old.trees.iter().zip(&image.trees) {
-                for (k, _) in old_entries {
-                    state.remove(name, k)?;
-                }
-                for (k, v) in new_entries {
-                    state.insert_raw(name, k, v)?;
-                }
-            }
-            sm_meta.insert(LAST_APPLIED, json(&meta.last_log_id))?;
-            sm_meta.insert(MEMBERSHIP, json(&meta.last_membership))?;
-            sm_meta.insert(SNAPSHOT_META, json(meta))?;
-            sm_meta.insert(SNAPSHOT_DATA, data.clone())?;
-            Ok(())
-        });
-        installed.map_err(|e| StorageError::from(StorageIOError::write_snapshot(sig(), &e)))?;
+        let (db, files) = (self.db.clone(), self.files.clone());
+        let entries = tokio::task::spawn_blocking(move || {
+            let entries = snapshot::check_image(&files, &installing.image, M::STATE_TREES)?;
+            snapshot::install(&db, &files, &installing)?;
+            Ok::<_, String>(entries)
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)?;
+        self.image_entries.store(entries, Ordering::Relaxed);
         assert_eq!(
             self.last_applied()?,
             meta.last_log_id,
             "install snapshot: last_applied must be the snapshot's last log id"
         );
-        self.db
-            .flush()
-            .await
-            .map_err(|e| StorageError::from(StorageIOError::write_snapshot(sig(), &e)))
+        Ok(())
     }
 
     async fn get_current_snapshot(
@@ -256,18 +343,25 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
         let Some(meta) = self.meta::<SnapshotMeta<ReplicaId, BasicNode>>(SNAPSHOT_META)? else {
             return Ok(None);
         };
-        let data = self
+        let failed = |reason: String| {
+            StorageError::from(StorageIOError::read_snapshot(
+                Some(meta.signature()),
+                openraft::AnyError::error(reason),
+            ))
+        };
+        let name = self
             .db
             .sm_meta
-            .get(SNAPSHOT_DATA)
-            .map_err(|e| {
-                StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
-            })?
-            .map(|v| v.to_vec())
-            .unwrap_or_default();
+            .get(SNAPSHOT_FILE)
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or_else(|| failed("the snapshot has no image file".into()))?;
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let file = tokio::fs::File::open(self.files.path(&name))
+            .await
+            .map_err(|e| failed(format!("its image {name}: {e}")))?;
         Ok(Some(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(file),
         }))
     }
 }
@@ -277,11 +371,12 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
+    use crate::snapshot::StateImage;
     use crate::testutil::{blanks, log_id, registers_db, Registers, Set};
 
-    fn store() -> (TempDir, StateMachineStore<Registers>) {
+    async fn store() -> (TempDir, StateMachineStore<Registers>) {
         let (dir, db) = registers_db();
-        (dir, StateMachineStore::new(db))
+        (dir, StateMachineStore::open(db).await.unwrap())
     }
 
     fn set(index: u64, value: &str) -> Entry<Registers> {
@@ -300,7 +395,8 @@ mod tests {
             last_membership: Membership::default(),
             snapshot_id: format!("1-{index}-0"),
         };
-        let data = Box::new(Cursor::new(image.encode()));
+        let mut data = sm.begin_receiving_snapshot().await.unwrap();
+        data.write_all(&image.encode()).await.unwrap();
         sm.install_snapshot(&meta, data).await.unwrap();
     }
 
@@ -308,7 +404,7 @@ mod tests {
     async fn in_order_applies_and_newer_snapshots_pass_the_checks() {
         // Goal: the normal paths keep every invariant: contiguous batches from the start, a
         // snapshot ahead of what was applied (and one exactly at it), the entry after it.
-        let (_dir, mut sm) = store();
+        let (_dir, mut sm) = store().await;
         sm.apply(blanks([0])).await.unwrap();
         sm.apply([set(1, "x"), set(2, "y")]).await.unwrap();
         install_at(&mut sm, 10).await;
@@ -321,7 +417,7 @@ mod tests {
     #[should_panic(expected = "apply: the first entry (2) must be above last_applied (2)")]
     async fn applying_an_entry_twice_is_a_bug() {
         // Goal: an entry at or below last_applied stops the replica rather than applying again.
-        let (_dir, mut sm) = store();
+        let (_dir, mut sm) = store().await;
         sm.apply(blanks([1, 2])).await.unwrap();
         let _ = sm.apply([set(2, "again")]).await;
     }
@@ -330,7 +426,7 @@ mod tests {
     #[should_panic(expected = "apply: entries of one call must be contiguous (3 after 1)")]
     async fn a_hole_in_an_apply_batch_is_a_bug() {
         // Goal: a batch that skips an index stops the replica rather than applying over a hole.
-        let (_dir, mut sm) = store();
+        let (_dir, mut sm) = store().await;
         let _ = sm.apply(blanks([1, 3])).await;
     }
 
@@ -339,7 +435,7 @@ mod tests {
     async fn a_snapshot_behind_the_applied_state_is_a_bug() {
         // Goal: a snapshot older than what was applied stops the replica rather than undoing
         // applied entries.
-        let (_dir, mut sm) = store();
+        let (_dir, mut sm) = store().await;
         sm.apply(blanks([0, 1, 2, 3, 4, 5])).await.unwrap();
         install_at(&mut sm, 3).await;
     }
@@ -357,7 +453,7 @@ mod tests {
         // Goal: the digest each apply keeps equals a scan of the trees after inserts,
         // overwrites, several writes to one key in one batch, and a snapshot install that
         // replaces the state (old keys taken out, new ones added).
-        let (_dir, mut sm) = store();
+        let (_dir, mut sm) = store().await;
         let empty = sm.db.digest();
         assert_eq!(empty, scanned(&sm));
         sm.apply([set(1, "x")]).await.unwrap();

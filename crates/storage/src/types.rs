@@ -2,7 +2,6 @@
 
 use std::cmp::Ordering;
 use std::fmt;
-use std::io::Cursor;
 use std::marker::PhantomData;
 
 use openraft::{BasicNode, RaftTypeConfig, TokioRuntime};
@@ -25,7 +24,8 @@ impl<M: ServiceMachine> RaftTypeConfig for GroupTypes<M> {
     type NodeId = ReplicaId;
     type Node = BasicNode;
     type Entry = openraft::Entry<Self>;
-    type SnapshotData = Cursor<Vec<u8>>;
+    // A file in the snapshot directory: images are streamed, never held whole in memory.
+    type SnapshotData = tokio::fs::File;
     type AsyncRuntime = TokioRuntime;
     type Responder = openraft::impls::OneshotResponder<Self>;
 }

@@ -121,7 +121,10 @@ fn base_of<M: ServiceMachine>(meta: &RaftMeta) -> Result<(Option<u64>, StateImag
             last.index
         ));
     }
-    let data = meta.snapshot_data.as_deref().unwrap_or_default();
+    let data = meta
+        .snapshot_data
+        .as_deref()
+        .ok_or("the snapshot's image file is missing")?;
     let image = StateImage::decode(data).map_err(|e| format!("the snapshot image: {e}"))?;
     let names: Vec<&str> = image.trees.iter().map(|(n, _)| n.as_str()).collect();
     if names != M::STATE_TREES {

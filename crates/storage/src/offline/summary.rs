@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::identity::CLUSTER_ID_KEY;
 use crate::keys::try_key_u64;
 use crate::log_store::{COMMITTED, LAST_PURGED, VOTE};
-use crate::snapshot::{SNAPSHOT_DATA, SNAPSHOT_META};
+use crate::snapshot::{SNAPSHOTS_DIR, SNAPSHOT_DATA, SNAPSHOT_FILE, SNAPSHOT_META};
 use crate::state_machine::{LAST_APPLIED, MEMBERSHIP};
 use crate::types::{LogId, ReplicaId};
 
@@ -171,6 +171,19 @@ impl ReplicaCopy {
             .transpose())
     }
 
+    /// The current snapshot's image: its file in the copy's snapshot directory, or the bytes a
+    /// version before #13 kept in sled; `None` if there is none or its file is missing.
+    fn snapshot_image(&self) -> Result<Option<Vec<u8>>> {
+        match self.get(SM_META, SNAPSHOT_FILE)? {
+            Some(name) => {
+                let name = String::from_utf8_lossy(&name).into_owned();
+                let path = self.copy.path().join(SNAPSHOTS_DIR).join(name);
+                Ok(std::fs::read(path).ok())
+            }
+            None => self.get(SM_META, SNAPSHOT_DATA),
+        }
+    }
+
     /// The Raft metadata, each value decoded on its own.
     pub(crate) fn raft_meta(&self) -> Result<RaftMeta> {
         let committed: Meta<Option<LogId>> = self.meta(RAFT_META, COMMITTED)?;
@@ -181,7 +194,7 @@ impl ReplicaCopy {
             last_applied: self.meta(SM_META, LAST_APPLIED)?,
             membership: self.meta(SM_META, MEMBERSHIP)?,
             snapshot: self.meta(SM_META, SNAPSHOT_META)?,
-            snapshot_data: self.get(SM_META, SNAPSHOT_DATA)?,
+            snapshot_data: self.snapshot_image()?,
         })
     }
 

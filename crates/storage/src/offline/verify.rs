@@ -331,7 +331,9 @@ mod tests {
             let raw = serde_json::to_vec(e).unwrap();
             db.raft_log.insert(u64_key(e.log_id.index), raw).unwrap();
         }
-        let mut sm = StateMachineStore::<Registers>::new(db.clone());
+        let mut sm = StateMachineStore::<Registers>::open(db.clone())
+            .await
+            .unwrap();
         sm.apply(entries.clone()).await.unwrap();
         let committed = serde_json::to_vec(&Some(entries[5].log_id)).unwrap();
         db.raft_meta.insert(COMMITTED, committed).unwrap();

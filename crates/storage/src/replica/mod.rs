@@ -9,11 +9,13 @@
 //! - `start`: the directory and its identity, the Raft node, a fresh group's membership;
 //! - `leadership`: who leads, a new leader's quiet period, leadership confirmed by a quorum;
 //! - `handover`: when a new leader's quiet period ends, and votes refused while leases run;
+//! - `compaction`: when a snapshot is due (spaced by the size of the last image);
 //! - `follow`: the one loop that finds the leader, asks it, backs off and retries until a
 //!   deadline;
 //! - `write`: commands committed through the leader (proposal, fence, forwarding);
 //! - `read`: linearizable reads (the leader's read index, then applying up to it here).
 
+mod compaction;
 mod follow;
 mod handover;
 mod leadership;

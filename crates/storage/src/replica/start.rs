@@ -8,6 +8,7 @@ use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Raft};
 use tokio::time::Instant;
 
+use super::compaction::schedule_snapshots;
 use super::handover::Handover;
 use super::leadership::watch_leadership;
 use super::{Inner, Replica};
@@ -70,15 +71,22 @@ impl<M: ServiceMachine> Replica<M> {
         let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
         admission::greet_peers(&spec, &peers).await?;
         spec.cluster_id = Some(cluster_id);
+        let state_machine = StateMachineStore::<M>::open(db.clone()).await?;
+        let image_entries = state_machine.image_entries();
         let raft = Raft::new(
             spec.id,
             Arc::new(spec::raft_config(&spec)?),
             PeerNetwork::<M>::new(peers.clone()),
             log_store,
-            StateMachineStore::<M>::new(db.clone()),
+            state_machine,
         )
         .await
         .map_err(|e| raft_err(e.to_string()))?;
+        tokio::spawn(schedule_snapshots(
+            raft.clone(),
+            image_entries,
+            spec.raft.snapshot_logs_since_last,
+        ));
         if fresh {
             let members: BTreeMap<ReplicaId, BasicNode> = spec
                 .peers
