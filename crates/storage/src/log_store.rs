@@ -15,6 +15,9 @@ use crate::machine::ServiceMachine;
 use crate::types::{GroupTypes, LogId, ReplicaId, StorageError};
 use openraft::StorageIOError;
 
+/// Log entries removed per sled batch when the log is purged.
+const PURGE_BATCH_ENTRIES: usize = 4096;
+
 /// raft_meta key of the vote.
 pub(crate) const VOTE: &[u8] = b"vote";
 /// raft_meta key of the last committed log id.
@@ -266,14 +269,32 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
         // Record the purge point first: a crash between the two steps leaves extra entries below
         // it, which are never read, rather than a hole above it.
         self.set_meta(LAST_PURGED, &log_id)?;
-        let mut batch = sled::Batch::default();
-        for key in self.db.raft_log.range(..=u64_key(log_id.index)).keys() {
-            batch.remove(key.map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?);
+        // In batches: one sled batch holds sled's write lock for its whole length, and a purge
+        // behind a large snapshot removes hundreds of thousands of entries; in one batch it
+        // stalled appends past an election timeout and grew the heap by hundreds of MiB.
+        let end = u64_key(log_id.index);
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for key in self
+                .db
+                .raft_log
+                .range(..=end)
+                .keys()
+                .take(PURGE_BATCH_ENTRIES)
+            {
+                batch.remove(key.map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            self.db
+                .raft_log
+                .apply_batch(batch)
+                .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
+            tokio::task::yield_now().await;
         }
-        self.db
-            .raft_log
-            .apply_batch(batch)
-            .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
         self.flush().await
     }
 }
