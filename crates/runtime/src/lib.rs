@@ -10,11 +10,13 @@
 //! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests; [`throttle`]: one
 //!   log line per interval of each repeated warning.
 //! - [`error`]: configuration, bind and serve failures, defined once for every process.
+//! - `heap`: the global allocator (jemalloc) of every process that links this crate.
 
 pub mod auth;
 pub mod cluster;
 pub mod entry;
 pub mod error;
+mod heap;
 pub mod process;
 pub mod telemetry;
 pub mod throttle;
