@@ -11,8 +11,12 @@
 //!   lease, `election_timeout_max`) after the leader's last message, so the grant has run out
 //!   by `elected + lease - vote_lease`;
 //! - X is the previous leader: it refuses votes while anything it granted may run
-//!   ([`Replica::refuse_vote`]), and for one lease after a restart if it was the last leader
-//!   it voted for.
+//!   ([`Replica::refuse_vote`]).
+//!
+//! A replica that restarts forgets both its grants and openraft's leader lease (a follower that
+//! acknowledged a confirmation just before it stopped would vote at once after a quick restart),
+//! so every replica that had voted before refuses votes for one lease after it starts; a
+//! brand-new one has acknowledged nothing.
 //!
 //! So a new leader waits until the later of the first two bounds ([`quiet_until`]), which is
 //! usually already past when it is elected: failover no longer costs a lease on top of the
@@ -41,7 +45,7 @@ pub(crate) fn quiet_until(
 }
 
 /// What a replica remembers for the handover: its last contact with a leader, and until when
-/// it refuses votes because of a restart.
+/// it refuses votes because it restarted.
 #[derive(Debug)]
 pub(crate) struct Handover {
     last_contact: Mutex<Instant>,
@@ -49,13 +53,13 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
-    /// As of a start at `started`; `led_last` when the vote this replica stored names itself
-    /// (it may have granted leases just before it stopped), with the fence's `lease`.
-    pub(crate) fn new(started: Instant, led_last: bool, lease: Option<Duration>) -> Self {
+    /// As of a start at `started`; `restarted` when the replica had stored a vote (it may have
+    /// granted or confirmed leases just before it stopped), with the fence's `lease`.
+    pub(crate) fn new(started: Instant, restarted: bool, lease: Option<Duration>) -> Self {
         Self {
             // Whatever it acknowledged before a restart, it acknowledged before `started`.
             last_contact: Mutex::new(started),
-            restart_refusal: lease.filter(|_| led_last).map(|lease| started + lease),
+            restart_refusal: lease.filter(|_| restarted).map(|lease| started + lease),
         }
     }
 
@@ -158,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_refuses_votes_only_after_leading() {
+    fn a_restart_refuses_votes_for_a_lease_a_first_start_does_not() {
         let t0 = Instant::now();
         assert_eq!(
             Handover::new(t0, true, Some(LEASE)).restart_refusal,

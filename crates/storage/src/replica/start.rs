@@ -65,8 +65,8 @@ impl<M: ServiceMachine> Replica<M> {
             .last_log_id
             .is_none()
             && stored_vote.is_none();
-        let led_last = stored_vote.is_some_and(|v| v.leader_id().voted_for() == Some(spec.id));
-        let handover = Handover::new(started, led_last, fence.as_ref().map(|f| f.lease()));
+        let restarted = stored_vote.is_some();
+        let handover = Handover::new(started, restarted, fence.as_ref().map(|f| f.lease()));
         let cluster_id = admission::settle(&db, &spec, fresh).await?;
         let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
         admission::greet_peers(&spec, &peers).await?;
