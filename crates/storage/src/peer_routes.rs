@@ -98,6 +98,8 @@ async fn append<M: ServiceMachine>(
     Json(req): Json<AppendEntriesRequest<GroupTypes<M>>>,
 ) -> Json<Result<AppendEntriesResponse<ReplicaId>, RaftError<ReplicaId>>> {
     let answer = replica.raft().append_entries(req).await;
+    // Noted before the answer leaves: an acknowledgement a leader can count (for a lease) is
+    // always noted, even if this future is dropped right after openraft handled the request.
     replica.heard_from_leader();
     Json(answer)
 }

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use openraft::storage::{RaftSnapshotBuilder, Snapshot, SnapshotMeta};
 use openraft::{BasicNode, StorageIOError, StoredMembership};
 
-use super::{SnapshotFiles, SNAPSHOT_DATA, SNAPSHOT_FILE, SNAPSHOT_META};
+use super::{name_current, SnapshotFiles};
 use crate::db::ReplicaDb;
 use crate::machine::ServiceMachine;
 use crate::types::{GroupTypes, LogId, ReplicaId, StorageError};
@@ -46,12 +46,7 @@ impl<M: ServiceMachine> RaftSnapshotBuilder<GroupTypes<M>> for SnapshotBuilder<M
             ))
         };
         let mut batch = sled::Batch::default();
-        batch.insert(
-            SNAPSHOT_META,
-            serde_json::to_vec(&meta).expect("meta serializes"),
-        );
-        batch.insert(SNAPSHOT_FILE, self.image.as_bytes());
-        batch.remove(SNAPSHOT_DATA);
+        name_current(&mut batch, &meta, &self.image);
         self.db.sm_meta.apply_batch(batch).map_err(|e| failed(&e))?;
         self.db.flush().await.map_err(|e| failed(&e))?;
         self.files.keep_only(&self.image);

@@ -54,15 +54,39 @@ impl SnapshotFiles {
     /// # Errors
     /// Reading a tree or writing, syncing or renaming the file failed.
     pub(crate) fn write(&self, name: &str, trees: &[(&str, sled::Tree)]) -> io::Result<(u64, u64)> {
+        self.write_with(name, |file| {
+            let mut out = BufWriter::new(file);
+            let entries = trees.iter().map(|(n, t)| (*n, sled_entries(t)));
+            let count = write_image(&mut out, entries)?;
+            out.flush()?;
+            Ok(count)
+        })
+    }
+
+    /// Writes all of `bytes` to the new image `name` (an image stored by an older version inside
+    /// sled, moved out to a file).
+    ///
+    /// # Errors
+    /// Writing, syncing or renaming failed.
+    pub(crate) fn write_bytes(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write_with(name, |mut file| file.write_all(bytes))
+            .map(|_| ())
+    }
+
+    /// The one way an image is written here: `fill` writes a `.part` file, which is then synced
+    /// and renamed to `name`; its size in bytes and what `fill` returned.
+    fn write_with<T>(
+        &self,
+        name: &str,
+        fill: impl FnOnce(&File) -> io::Result<T>,
+    ) -> io::Result<(u64, T)> {
         let part = self.path(&format!("{name}{PART}"));
-        let mut out = BufWriter::new(create_private(&part)?);
-        let entries = trees.iter().map(|(n, t)| (*n, sled_entries(t)));
-        let count = write_image(&mut out, entries)?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let file = create_private(&part)?;
+        let filled = fill(&file)?;
         file.sync_all()?;
         let bytes = file.metadata()?.len();
         self.adopt(&part, name)?;
-        Ok((bytes, count))
+        Ok((bytes, filled))
     }
 
     /// A new `.part` file to receive an image into (any other `.part` file is removed: openraft
@@ -116,19 +140,6 @@ fn create_private(path: &Path) -> io::Result<File> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-}
-
-/// Writes all of `bytes` to the new image `name` (an image stored by an older version inside
-/// sled, moved out to a file).
-///
-/// # Errors
-/// Writing, syncing or renaming failed.
-pub(crate) fn write_bytes(files: &SnapshotFiles, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let part = files.path(&format!("{name}{PART}"));
-    let mut file = create_private(&part)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    files.adopt(&part, name)
 }
 
 #[cfg(test)]

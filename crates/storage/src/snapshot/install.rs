@@ -15,10 +15,9 @@ use openraft::storage::SnapshotMeta;
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
 
-use super::files::write_bytes;
 use super::{
-    read_image, ImageItem, SnapshotFiles, SNAPSHOT_DATA, SNAPSHOT_FILE, SNAPSHOT_INSTALLING,
-    SNAPSHOT_META,
+    name_current, read_image, ImageItem, SnapshotFiles, SNAPSHOT_DATA, SNAPSHOT_FILE,
+    SNAPSHOT_INSTALLING,
 };
 use crate::db::ReplicaDb;
 use crate::digest::{StateDigest, STATE_DIGEST};
@@ -133,11 +132,9 @@ fn replace_state(
     let mut batch = sled::Batch::default();
     batch.insert(LAST_APPLIED, json(&meta.last_log_id));
     batch.insert(MEMBERSHIP, json(&meta.last_membership));
-    batch.insert(SNAPSHOT_META, json(meta));
-    batch.insert(SNAPSHOT_FILE, installing.image.as_bytes());
+    name_current(&mut batch, meta, &installing.image);
     batch.insert(STATE_DIGEST, &digest.to_bytes()[..]);
     batch.remove(SNAPSHOT_INSTALLING);
-    batch.remove(SNAPSHOT_DATA);
     db.sm_meta.apply_batch(batch).map_err(sled_err)?;
     db.db.flush().map_err(sled_err)?;
     files.keep_only(&installing.image);
@@ -165,7 +162,9 @@ pub(crate) fn recover(db: &ReplicaDb, files: &SnapshotFiles) -> Result<(), Strin
         if let Some(bytes) = db.sm_meta.get(SNAPSHOT_DATA).map_err(sled_err)? {
             let seq = db.db.generate_id().map_err(sled_err)?;
             let name = SnapshotFiles::new_name(seq);
-            write_bytes(files, &name, &bytes).map_err(|e| e.to_string())?;
+            files
+                .write_bytes(&name, &bytes)
+                .map_err(|e| e.to_string())?;
             let mut batch = sled::Batch::default();
             batch.insert(SNAPSHOT_FILE, name.as_bytes());
             batch.remove(SNAPSHOT_DATA);
@@ -185,7 +184,7 @@ mod tests {
     use super::*;
     use crate::digest::StateDigest;
     use crate::machine::ServiceMachine as _;
-    use crate::snapshot::StateImage;
+    use crate::snapshot::{StateImage, SNAPSHOT_META};
     use crate::state_machine::StateMachineStore;
     use crate::testutil::{log_id, registers_db, Registers, Set};
 
@@ -235,12 +234,12 @@ mod tests {
             meta: meta(9),
             image: SnapshotFiles::new_name(1),
         };
-        write_bytes(
-            &files,
-            &installing.image,
-            &image(&[("a", "1"), ("b", "2")]).encode(),
-        )
-        .unwrap();
+        files
+            .write_bytes(
+                &installing.image,
+                &image(&[("a", "1"), ("b", "2")]).encode(),
+            )
+            .unwrap();
         db.sm_meta
             .insert(SNAPSHOT_INSTALLING, json(&installing))
             .unwrap();

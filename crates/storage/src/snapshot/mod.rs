@@ -31,3 +31,15 @@ pub(crate) const SNAPSHOT_FILE: &[u8] = b"snapshot_file";
 pub(crate) const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 /// sm_meta key present while an install replaces the state trees: what is being installed.
 pub(crate) const SNAPSHOT_INSTALLING: &[u8] = b"snapshot_installing";
+
+/// Adds to `batch` what makes the image `image` with `meta` the current snapshot (and drops an
+/// image an older version kept in sled).
+pub(crate) fn name_current(
+    batch: &mut sled::Batch,
+    meta: &openraft::storage::SnapshotMeta<crate::types::ReplicaId, openraft::BasicNode>,
+    image: &str,
+) {
+    batch.insert(SNAPSHOT_META, crate::state_machine::json(meta));
+    batch.insert(SNAPSHOT_FILE, image.as_bytes());
+    batch.remove(SNAPSHOT_DATA);
+}
