@@ -16,8 +16,10 @@ pub const TOPIC_BYTES_MAX: usize = 256;
 
 /// A book of the catalog, as every route shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Book {
     /// Catalog id (item number), starting at 1.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub id: u64,
     /// Title.
     pub title: String,
@@ -31,6 +33,7 @@ pub struct Book {
 
 /// The `{"books": [...]}` body of searches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BookList {
     /// The books found, ordered by id.
     pub books: Vec<Book>,
@@ -73,14 +76,23 @@ pub struct ConfirmAllOutcome {
 }
 
 /// Body of `POST /admin/books/{id}`: a restock and/or a new cost, applied together.
+/// (Its OpenAPI schema is written by hand, in `schema.rs`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBook {
     /// Copies to add (negative: remove); stock never goes below zero.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::number::some_whole"
+    )]
     pub stock_delta: Option<i64>,
     /// New cost.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::number::some_whole"
+    )]
     pub cost: Option<u64>,
 }
 

@@ -6,6 +6,7 @@ use crate::ReplicaStatus;
 
 /// Body of `GET /cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterView {
     /// The catalog group and the order group.
     pub groups: Vec<GroupView>,
@@ -16,6 +17,7 @@ pub struct ClusterView {
 
 /// A frontend's cache as it reports itself in `/cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CacheView {
     /// Most entries it keeps.
     pub capacity: u64,
@@ -41,6 +43,7 @@ pub struct CacheView {
 
 /// One replicated group as the frontend sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupView {
     /// `catalog` or `orders`.
     pub name: String,
@@ -54,6 +57,7 @@ pub struct GroupView {
 
 /// One replica as the frontend sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaView {
     /// Replica id.
     pub id: u64,

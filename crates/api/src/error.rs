@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// What went wrong, as a stable snake_case code; each code has one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     /// Malformed request (400).
     BadRequest,
@@ -197,13 +198,15 @@ impl From<ErrorBody> for ApiError {
 
 /// The JSON body of an error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
-/// Code and message inside [`ErrorBody`].
+/// Code and message inside `ErrorBody`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Stable code.
     pub code: ErrorCode,

@@ -14,9 +14,12 @@ pub mod book;
 pub mod cluster;
 pub mod coherence;
 pub mod error;
+mod number;
 pub mod order;
 pub mod readiness;
 pub mod replica;
+#[cfg(feature = "openapi")]
+mod schema;
 #[cfg(feature = "server")]
 pub mod server;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Where an order stands. Orders are only ever shown once committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OrderStatus {
     /// Committed to the order log: the stock is sold.
     Committed,
@@ -12,10 +13,13 @@ pub enum OrderStatus {
 
 /// A committed order, as every route shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     /// Order number: 1, 2, 3, ... with no gaps.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub number: u64,
     /// Book id.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub item: u64,
     /// Book title at the time of the order.
     pub title: String,
@@ -30,11 +34,15 @@ pub struct Order {
 /// Body of the public `POST /orders`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewOrder {
     /// Book id.
+    #[serde(deserialize_with = "crate::number::whole")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub item: u64,
-    /// Copies, 1 to [`crate::book::QUANTITY_MAX`]; 1 if absent.
-    #[serde(default = "one")]
+    /// Copies, 1 to 1000 (`QUANTITY_MAX`); 1 if absent.
+    #[serde(default = "one", deserialize_with = "crate::number::whole")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000, default = 1))]
     pub quantity: u64,
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Body of `/ready`: 200 when `ready`, 503 otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Readiness {
     /// Whether the process can serve now.
     pub ready: bool,

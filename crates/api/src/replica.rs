@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A replica's role in its Raft group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReplicaRole {
     /// Leads the group: takes writes.
     Leader,
@@ -20,6 +21,7 @@ pub enum ReplicaRole {
 
 /// Body of `GET /status` on a replica.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplicaStatus {
     /// Group name, `catalog` or `orders`.
     pub group: String,

@@ -25,6 +25,7 @@ mod context;
 pub mod error;
 mod intake;
 mod layers;
+mod openapi;
 mod pool;
 mod probe;
 mod routes;
@@ -39,17 +40,20 @@ use std::sync::Arc;
 use api::coherence::NOTICE_PATH;
 use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, MethodRouter};
-use axum::Router;
+use axum::routing::post;
+use axum::{Extension, Router};
 use runtime::auth::require_token;
 use runtime::entry::{listen, FrontendArgs, Shutdown};
-use runtime::telemetry::{render_metrics, track_http};
+use runtime::telemetry::track_http;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
-use crate::cache::CacheLayer;
+use crate::cache::{CacheLayer, ReadCache};
+use crate::routes::{admin, books, cache_notice, cluster, health, legacy, metrics, orders};
 
 pub use config::FrontendConfig;
 pub use error::{Error, Result};
@@ -60,48 +64,24 @@ const TIER: &str = "frontend";
 
 /// The public routes, wrapped in the frontend's tower stack; `/health` and `/ready`, and (with a
 /// cache) the internal notice route, outside the load shedder, so that a busy frontend still
-/// answers its probes and never delays a write.
+/// answers its probes and never delays a write. Every public route is registered with its
+/// OpenAPI operation (`routes!`), so the router and `/openapi.json` list the same routes.
 pub fn router(state: AppState) -> Router {
-    use routes::{admin, books, cache_notice, cluster, health, legacy, orders};
-    let admin_token: Arc<str> = state.config.admin_token.as_str().into();
     let config = Arc::clone(&state.config);
-    let update_book =
-        post(admin::update_book).route_layer(from_fn_with_state(admin_token, require_token));
-    let cache = state.cache.clone();
-    // Every catalog read: conditional GET outside, the cache (if any) inside.
-    let read = |handler: MethodRouter<AppState>| {
-        let handler = match &cache {
-            Some(cache) => handler.layer(CacheLayer::new(Arc::clone(cache))),
-            None => handler,
-        };
-        handler.layer(axum::middleware::from_fn(conditional::conditional_get))
-    };
-    let routes = Router::new()
-        .route("/books", read(get(books::list)))
-        .route("/books/{id}", read(get(books::get)))
-        .route("/orders", post(orders::create))
-        .route("/orders/{number}", get(orders::get))
-        .route("/admin/books/{id}", update_book)
-        .route("/search", read(get(legacy::search)))
-        .route("/lookup", read(get(legacy::lookup)))
-        // axum answers HEAD with the GET handler; a HEAD must never buy (issue #11 item 4).
-        .route(
-            "/buy",
-            get(legacy::buy).head(api::server::method_not_allowed),
-        )
-        .route("/cluster", get(cluster::cluster))
-        .route("/metrics", get(render_metrics))
+    let admin_token: Arc<str> = config.admin_token.as_str().into();
+    let (public, probes, description) = public_routes(state.cache.as_ref(), admin_token);
+    let rendered = openapi::Rendered::of(&description);
+    let public = public
         // Before the route layer, so that 405 answers are counted and timed too.
         .method_not_allowed_fallback(api::server::method_not_allowed)
         .route_layer(from_fn_with_state(TIER, track_http))
         .fallback(api::server::route_not_found.layer(from_fn_with_state(TIER, track_http)))
+        .layer(Extension(rendered))
         .with_state(state.clone());
-    let public = layers::apply_stack(routes, &config);
+    let public = layers::apply_stack(public, &config);
     // Probes answer from local state, outside the shedder and the deadline: a busy frontend
     // is alive, and says whether it is ready.
-    let probes = Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
+    let probes = probes
         .route_layer(from_fn_with_state(TIER, track_http))
         .with_state(state.clone());
     let public = public.merge(probes);
@@ -117,6 +97,57 @@ pub fn router(state: AppState) -> Router {
         }
         None => public,
     }
+}
+
+/// The public API's OpenAPI description, as `GET /openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    public_routes(None, "".into()).2
+}
+
+/// The public routes (inside the stack), the probes (outside it) and their description.
+fn public_routes(
+    cache: Option<&Arc<ReadCache>>,
+    admin_token: Arc<str>,
+) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    // Every catalog read: conditional GET outside, the cache (if any) inside.
+    let read = |(schemas, mut paths, handler): UtoipaMethodRouter<AppState>| {
+        openapi::describe_catalog_read(&mut paths);
+        let handler = match cache {
+            Some(cache) => handler.layer(CacheLayer::new(Arc::clone(cache))),
+            None => handler,
+        };
+        let handler = handler.layer(axum::middleware::from_fn(conditional::conditional_get));
+        (schemas, paths, handler)
+    };
+    let (schemas, paths, update_book) = routes!(admin::update_book);
+    let update_book = (
+        schemas,
+        paths,
+        update_book.route_layer(from_fn_with_state(admin_token, require_token)),
+    );
+    let (schemas, paths, buy) = routes!(legacy::buy);
+    // axum answers HEAD with the GET handler; a HEAD must never buy (issue #11 item 4).
+    let buy = (schemas, paths, buy.head(api::server::method_not_allowed));
+    let (public, public_api) = OpenApiRouter::with_openapi(openapi::head())
+        .routes(read(routes!(books::list)))
+        .routes(read(routes!(books::get)))
+        .routes(routes!(orders::create))
+        .routes(routes!(orders::get))
+        .routes(update_book)
+        .routes(read(routes!(legacy::search)))
+        .routes(read(routes!(legacy::lookup)))
+        .routes(buy)
+        .routes(routes!(cluster::cluster))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    let (probes, probes_api) = OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .split_for_parts();
+    let mut openapi = public_api;
+    openapi.merge(probes_api);
+    (public, probes, openapi::finish(openapi))
 }
 
 /// Serves the frontend for `config` on `listener` until `shutdown` resolves, with the health

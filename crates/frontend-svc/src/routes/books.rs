@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use api::{ApiError, Book, BookList};
+use api::{ApiError, Book, BookList, ErrorBody};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 
@@ -11,6 +11,20 @@ use crate::context::RequestContext;
 use crate::state::AppState;
 
 /// The books of `?topic=`, or every book.
+#[utoipa::path(
+    get,
+    path = "/books",
+    operation_id = "list_books",
+    tag = "books",
+    params(
+        ("topic" = Option<String>, Query, nullable = false, max_length = 256,
+         description = "Only the books of this topic (at most 256 bytes)"),
+    ),
+    responses(
+        (status = 200, description = "The books, by id", body = BookList),
+        (status = 400, description = "`bad_request`: a malformed query or a topic over 256 bytes", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -26,6 +40,18 @@ pub(crate) async fn list(
 }
 
 /// One book.
+#[utoipa::path(
+    get,
+    path = "/books/{id}",
+    operation_id = "get_book",
+    tag = "books",
+    params(("id" = u64, Path, minimum = 1, description = "Book id")),
+    responses(
+        (status = 200, description = "The book", body = Book),
+        (status = 400, description = "`bad_request`: the id is not a positive integer in plain decimal", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such book", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     ctx: RequestContext,

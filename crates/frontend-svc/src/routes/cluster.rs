@@ -7,6 +7,13 @@ use axum::Json;
 use crate::state::AppState;
 
 /// Every replica's health and last `/status`; each group's leader and term.
+#[utoipa::path(
+    get,
+    path = "/cluster",
+    operation_id = "cluster",
+    tag = "operations",
+    responses((status = 200, description = "Both groups and this frontend's cache", body = ClusterView))
+)]
 pub(crate) async fn cluster(State(state): State<AppState>) -> Json<ClusterView> {
     let cache = match &state.cache {
         Some(cache) => Some(cache.view().await),

@@ -10,12 +10,30 @@ use serde_json::{json, Value};
 use crate::state::AppState;
 
 /// Answers as long as the frontend serves HTTP.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\", \"service\": \"frontend\"}`",
+               body = Object))
+)]
 pub(crate) async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "service": "frontend"}))
 }
 
 /// Ready once both groups' leaders are known and, with a cache, a lease is held (503 with
 /// the reasons otherwise). Local state only: it answers at once.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 503, description = "Not ready, with the reasons", body = Readiness),
+    )
+)]
 pub(crate) async fn ready(State(state): State<AppState>) -> Readiness {
     let mut reasons = Vec::new();
     for pool in [&state.catalog, &state.orders] {

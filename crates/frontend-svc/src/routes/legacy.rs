@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use api::{ApiError, BookList, BuyRequest, ErrorCode};
+use api::{ApiError, BookList, BuyRequest, ErrorBody, ErrorCode};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 
@@ -14,6 +14,18 @@ use crate::context::RequestContext;
 use crate::state::{new_buy_key, AppState};
 
 /// `GET /search?topic=T`: the books of a topic.
+#[utoipa::path(
+    get,
+    path = "/search",
+    operation_id = "legacy_search",
+    tag = "legacy",
+    params(("topic" = String, Query, max_length = 256, description = "Topic (at most 256 bytes)")),
+    responses(
+        (status = 200, description = "The books of the topic, by id", body = BookList),
+        (status = 400, description = "`bad_request`: no topic, or one over 256 bytes",
+         body = ErrorBody),
+    )
+)]
 pub(crate) async fn search(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -29,6 +41,19 @@ pub(crate) async fn search(
 }
 
 /// `GET /lookup?item=N`: one book, in a one-element list.
+#[utoipa::path(
+    get,
+    path = "/lookup",
+    operation_id = "legacy_lookup",
+    tag = "legacy",
+    params(ItemQuery),
+    responses(
+        (status = 200, description = "The book, alone in the list", body = BookList),
+        (status = 400, description = "`bad_request`: no item, or not a positive integer in \
+                                      plain decimal", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such book", body = ErrorBody),
+    )
+)]
 pub(crate) async fn lookup(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -40,6 +65,21 @@ pub(crate) async fn lookup(
 }
 
 /// `GET /buy?item=N`: buys one copy under a fresh key; `Bought <title>` or `Out of Stock`.
+/// (`HEAD /buy` is 405: a HEAD never buys.)
+#[utoipa::path(
+    get,
+    path = "/buy",
+    operation_id = "legacy_buy",
+    tag = "legacy",
+    params(ItemQuery),
+    responses(
+        (status = 200, description = "`Bought <title>`, or `Out of Stock` (nothing bought)",
+         body = String, content_type = "text/plain"),
+        (status = 400, description = "`bad_request`: no item, or not a positive integer in \
+                                      plain decimal", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such book", body = ErrorBody),
+    )
+)]
 pub(crate) async fn buy(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -56,6 +96,16 @@ pub(crate) async fn buy(
         Err(e) if e.rejection_code() == Some(ErrorCode::OutOfStock) => Ok("Out of Stock".into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The `?item=N` of `/lookup` and `/buy`, as the description shows it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read by hand in `item_param`, for its error messages.
+pub(crate) struct ItemQuery {
+    /// Book id: a positive integer in plain decimal.
+    #[param(minimum = 1)]
+    item: u64,
 }
 
 fn item_param(

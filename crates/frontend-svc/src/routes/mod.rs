@@ -6,6 +6,7 @@ pub(crate) mod cache_notice;
 pub(crate) mod cluster;
 pub(crate) mod health;
 pub(crate) mod legacy;
+pub(crate) mod metrics;
 pub(crate) mod orders;
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! `POST /orders` (buy, exactly once per `Idempotency-Key`) and `GET /orders/{number}`.
 
-use api::{ApiError, ApiJson, BuyRequest, NewOrder, Order};
+use api::{ApiError, ApiJson, BuyRequest, ErrorBody, NewOrder, Order};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::LOCATION;
@@ -15,6 +15,32 @@ use crate::state::{new_buy_key, AppState};
 pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Buys `quantity` copies of `item`: 201 with the committed order.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    operation_id = "buy",
+    tag = "orders",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$",
+         description = "Names this buy: resending with the same key never buys twice and \
+                        answers the same order. 1 to 128 visible ASCII characters; without \
+                        one, the frontend makes one up (and a retry is a new buy)"),
+    ),
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "The committed order", body = Order,
+         headers(("Location" = String, description = "`/orders/{number}`"))),
+        (status = 400, description = "`bad_request`: a malformed body, an unknown field, item 0, \
+                                      a quantity outside 1-1000, a bad or repeated key",
+         body = ErrorBody),
+        (status = 404, description = "`not_found`: no such book", body = ErrorBody),
+        (status = 409, description = "`out_of_stock`: not enough copies, nothing taken; \
+                                      `conflict`: the key was used for another buy",
+         body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not \
+                                      `application/json`", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -39,6 +65,19 @@ pub(crate) async fn create(
 }
 
 /// One committed order.
+#[utoipa::path(
+    get,
+    path = "/orders/{number}",
+    operation_id = "get_order",
+    tag = "orders",
+    params(("number" = u64, Path, minimum = 1, description = "Order number")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 400, description = "`bad_request`: the number is not a positive integer in \
+                                      plain decimal", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     ctx: RequestContext,
@@ -147,6 +186,26 @@ mod tests {
             assert_eq!(uuid::Uuid::parse_str(key).unwrap().get_version_num(), 4);
         }
         assert_eq!(h.orders.fake.seen("/buy")[0].body["quantity"], 1);
+    }
+
+    #[tokio::test]
+    async fn whole_numbers_written_as_floats_are_numbers() {
+        // Goal: `{"item": 1.0, "quantity": 2.0}` is the order `{"item": 1, "quantity": 2}`,
+        // as JSON (and JSON Schema's `integer`) mean it; 2.5 copies is 400 (#17, found by
+        // schemathesis).
+        let h = Harness::start().await;
+        let body = r#"{"item": 1.0, "quantity": 2.0}"#;
+        let answer = send(&h.app, post_json("/orders", body, &[])).await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+        assert_eq!(h.orders.fake.seen("/buy")[0].body["quantity"], 2);
+        let half = r#"{"item": 1, "quantity": 2.5}"#;
+        let answer = send(&h.app, post_json("/orders", half, &[])).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(
+            answer.text().contains("not a whole number"),
+            "{}",
+            answer.text()
+        );
     }
 
     #[tokio::test]
