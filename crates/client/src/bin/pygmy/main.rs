@@ -14,6 +14,7 @@
 //! - `chaos`: fault injection into a cluster under load, with a history checker.
 //! - `launch`: what `up` and `chaos` share: the child processes, their plan, the data
 //!   directory, preflight checks, readiness and leader lookup.
+//! - `progress`: the progress bar that `bench` and `chaos` draw on stderr.
 //! - `tokens`: `<data_dir>/tokens.toml`, the tokens `up` generates.
 //!
 //! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
@@ -28,6 +29,7 @@ mod inspect;
 mod launch;
 mod output;
 mod probe;
+mod progress;
 mod query;
 mod serve;
 mod summary;
