@@ -17,7 +17,8 @@
 //! `subject` (what the nemesis acts on, either way), `workload` (clients and history),
 //! `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what may go down;
 //! `partition`: who is cut from whom; `event`: a fault as it happened; `lease_probe`: cache hits
-//! of a cut-off frontend), `liveness`, `collect`, `report` (table, JSON, SVG plot).
+//! of a cut-off frontend), `progress` (what is shown while it runs), `liveness`, `collect`,
+//! `report` (table, JSON, SVG plot).
 
 mod args;
 mod classify;
@@ -29,6 +30,7 @@ mod liveness;
 mod nemesis;
 mod outages;
 mod partition;
+mod progress;
 mod report;
 mod setup;
 mod subject;
@@ -48,6 +50,7 @@ use tokio::time::Instant;
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::compose::{ContainerDns, Project, SharedDns};
 use crate::chaos::nemesis::{Nemesis, Scene};
+use crate::chaos::progress::Progress;
 use crate::chaos::subject::Subject;
 use crate::chaos::workload::{Recorder, Workload};
 
@@ -276,22 +279,24 @@ async fn drive(
         CLIENT_PAUSE,
         seed,
     )?);
-    let clients: Vec<_> = (0..args.clients)
-        .map(|i| tokio::spawn(workload.clone().client(i, stop)))
-        .collect();
-    let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
     let scene = Scene {
         subject,
         cluster,
         frontends: stage.frontends.clone(),
         http: stage.http(STATUS_TIMEOUT)?,
     };
-    let mut nemesis = Nemesis::new(scene, args.max_down, seed, start);
+    let clients: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(workload.clone().client(i, stop)))
+        .collect();
+    let progress = Progress::new(args.duration);
+    let showing = tokio::spawn(progress.clone().show(recorder.clone()));
+    let mut nemesis = Nemesis::new(scene, args.max_down, seed, start, progress.clone());
     nemesis.run(&schedule, stop).await;
-    for c in clients {
-        c.await.context("a chaos client failed")?;
-    }
-    progress.abort();
+    let clients_done = join_clients(clients).await;
+    // Off the terminal before anything else is printed, whether the clients ended well or not.
+    showing.abort();
+    progress.finish();
+    clients_done?;
     nemesis.heal_all().await;
     let events = std::mem::take(&mut nemesis.events);
     let subject = nemesis.into_subject();
@@ -327,4 +332,13 @@ async fn drive(
         lease: cluster.cache.lease,
         search_states_max: args.search_states_max,
     }))
+}
+
+/// Waits for every client; an error if any of them panicked.
+async fn join_clients(clients: Vec<tokio::task::JoinHandle<()>>) -> Result<()> {
+    let mut done = Ok(());
+    for client in clients {
+        done = done.and(client.await.context("a chaos client failed"));
+    }
+    done
 }
