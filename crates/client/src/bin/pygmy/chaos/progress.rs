@@ -65,7 +65,7 @@ impl Progress {
         self.line(line);
     }
 
-    /// Fault `event` was healed (or never took hold).
+    /// Fault `event` was healed: it is no longer in force.
     pub(crate) fn healed(&self, event: usize) {
         self.faults().in_force.remove(&event);
     }

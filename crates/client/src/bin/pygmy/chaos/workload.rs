@@ -52,6 +52,9 @@ impl Tally {
     }
 }
 
+// `KINDS` is the count of variants, `Unknown` the last: arrays of tallies index by variant.
+const _: () = assert!(Tally::Unknown as usize + 1 == Tally::KINDS);
+
 /// Operations by [`Tally`], indexed by `Tally as usize`.
 pub(crate) type Tallies = [u64; Tally::KINDS];
 
