@@ -2,7 +2,6 @@
 //! from the seed ([`Draw`]) so that a run can be repeated, next year as well.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,39 +32,7 @@ pub enum FaultKind {
     CutFrontend,
 }
 
-/// The names `--faults` takes, in the order of [`FaultKind`]'s variants that can be asked for.
-const FAULT_NAMES: [(&str, FaultKind); 7] = [
-    ("kill", FaultKind::Kill),
-    ("pause", FaultKind::Pause),
-    ("frontend", FaultKind::KillFrontend),
-    ("isolate", FaultKind::Isolate),
-    ("split", FaultKind::Split),
-    ("oneway", FaultKind::OneWay),
-    ("frontend-cut", FaultKind::CutFrontend),
-];
-
 impl FaultKind {
-    /// Parses `--faults kill,pause,frontend`.
-    ///
-    /// # Errors
-    /// An unknown fault name.
-    pub fn parse_list(list: &str) -> Result<Vec<FaultKind>, String> {
-        list.split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                let name = s.trim();
-                FAULT_NAMES
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, kind)| *kind)
-                    .ok_or_else(|| {
-                        let known: Vec<&str> = FAULT_NAMES.iter().map(|(n, _)| *n).collect();
-                        format!("unknown fault {name:?}: use {}", known.join(", "))
-                    })
-            })
-            .collect()
-    }
-
     /// Whether it cuts the network rather than stopping a process: only containers, each in
     /// its own network namespace, can be cut off from one another.
     pub fn is_partition(self) -> bool {
@@ -107,20 +74,6 @@ impl MaxDown {
             MaxDown::All => replicas,
         }
         .min(replicas)
-    }
-}
-
-impl FromStr for MaxDown {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "minority" => Ok(MaxDown::Minority),
-            "majority" => Ok(MaxDown::Majority),
-            "all" => Ok(MaxDown::All),
-            other => Err(format!(
-                "--max-down is minority, majority or all, not {other:?}"
-            )),
-        }
     }
 }
 
@@ -307,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn limits_and_parsing() {
+    fn limits_per_max_down_and_whole_group_kills_with_all() {
         assert_eq!(
             (
                 MaxDown::Minority.limit(3),
@@ -317,25 +270,6 @@ mod tests {
             (1, 2, 3)
         );
         assert_eq!(MaxDown::Minority.limit(5), 2);
-        assert_eq!(
-            FaultKind::parse_list("kill,pause").unwrap(),
-            vec![FaultKind::Kill, FaultKind::Pause]
-        );
-        let e = FaultKind::parse_list("kill,flood").unwrap_err();
-        assert!(
-            e.contains("frontend-cut"),
-            "the error lists every fault: {e}"
-        );
-        assert_eq!(
-            FaultKind::parse_list("isolate, split,oneway,frontend-cut").unwrap(),
-            [
-                FaultKind::Isolate,
-                FaultKind::Split,
-                FaultKind::OneWay,
-                FaultKind::CutFrontend
-            ]
-        );
-        assert!("most".parse::<MaxDown>().is_err());
         let mut all = config(1);
         all.max_down = MaxDown::All;
         all.duration_ms = 600_000;

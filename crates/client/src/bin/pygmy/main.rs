@@ -10,9 +10,11 @@
 //! - `up`: the whole cluster as child processes until Ctrl-C, with `summary` (what it prints
 //!   once ready).
 //! - `probe`: `pygmy probe URL`, the container image's health check.
+//! - `completions`: `pygmy completions bash|zsh|fish`, the shell's completion script.
 //! - `chaos`: fault injection into a cluster under load, with a history checker.
 //! - `launch`: what `up` and `chaos` share: the child processes, their plan, the data
 //!   directory, preflight checks, readiness and leader lookup.
+//! - `progress`: the progress bar that `bench` and `chaos` draw on stderr.
 //! - `tokens`: `<data_dir>/tokens.toml`, the tokens `up` generates.
 //!
 //! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
@@ -22,10 +24,12 @@
 mod bench;
 mod chaos;
 mod cluster_cpu;
+mod completions;
 mod inspect;
 mod launch;
 mod output;
 mod probe;
+mod progress;
 mod query;
 mod serve;
 mod summary;
@@ -78,6 +82,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// GET a URL and succeed only on a 2xx answer: the container image's health check.
     Probe(probe::ProbeArgs),
+    /// Print the shell's completion script for pygmy (e.g. `pygmy completions bash`).
+    Completions(completions::CompletionsArgs),
 }
 
 /// The commands that speak the public API.
@@ -150,6 +156,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => return bench::run(args, &cli.url, json),
         Command::Inspect(args) => return inspect::run(args, json),
         Command::Probe(args) => return probe::run(args),
+        Command::Completions(args) => return completions::run(args),
         Command::Query(command) => command,
     };
     let client = PygmyClient::new(&cli.url)?;

@@ -12,13 +12,15 @@
 //! With `--compose FILE` the cluster is a Compose project of its own instead ([`compose`]):
 //! the same workload and checks, faults by `docker kill`/`pause`, and network partitions.
 //!
-//! Layout: `setup` (directory, configuration, processes), `compose` (the project, its
-//! containers and cuts), `subject` (what the nemesis acts on, either way), `workload` (clients
-//! and history), `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what
-//! may go down; `partition`: who is cut from whom; `event`: a fault as it happened;
-//! `lease_probe`: cache hits of a cut-off frontend), `liveness`, `collect`, `report` (table,
-//! JSON, SVG plot).
+//! Layout: `args` (the flags' values: fault kinds, `--max-down`, durations), `setup`
+//! (directory, configuration, processes), `compose` (the project, its containers and cuts),
+//! `subject` (what the nemesis acts on, either way), `workload` (clients and history),
+//! `classify` (answer to outcome), `nemesis` (with `outages`: what is down, what may go down;
+//! `partition`: who is cut from whom; `event`: a fault as it happened; `lease_probe`: cache hits
+//! of a cut-off frontend), `progress` (what is shown while it runs), `liveness`, `collect`,
+//! `report` (table, JSON, SVG plot).
 
+mod args;
 mod classify;
 mod collect;
 mod compose;
@@ -28,6 +30,7 @@ mod liveness;
 mod nemesis;
 mod outages;
 mod partition;
+mod progress;
 mod report;
 mod setup;
 mod subject;
@@ -38,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use clap::builder::{EnumValueParser, TypedValueParser as _};
 use clap::Args;
 use client::chaos::{FaultKind, MaxDown, Schedule, ScheduleConfig};
 use runtime::Cluster;
@@ -46,16 +50,13 @@ use tokio::time::Instant;
 use crate::chaos::collect::ReplicaReader;
 use crate::chaos::compose::{ContainerDns, Project, SharedDns};
 use crate::chaos::nemesis::{Nemesis, Scene};
+use crate::chaos::progress::Progress;
 use crate::chaos::subject::Subject;
 use crate::chaos::workload::{Recorder, Workload};
 
 /// Mean pause between two operations of one client: keeps per-book histories small enough for
 /// an exhaustive linearizability search.
 const CLIENT_PAUSE: Duration = Duration::from_millis(50);
-/// Faults of a run on processes unless `--faults` says otherwise.
-const DEFAULT_FAULTS: &str = "kill,pause,frontend";
-/// Faults of a run on a Compose project unless `--faults` says otherwise.
-const DEFAULT_COMPOSE_FAULTS: &str = "kill,pause,frontend,isolate,split,oneway,frontend-cut";
 /// Timeout of the nemesis's `/status` calls and lease probes.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Timeout of the checker's reads of the replicas.
@@ -77,10 +78,10 @@ pub(crate) struct ChaosArgs {
     #[arg(long)]
     compose: Option<PathBuf>,
     /// Name of the Compose project (default: pygmychaos<pid>).
-    #[arg(long, requires = "compose", value_parser = parse_project)]
+    #[arg(long, requires = "compose", value_parser = args::parse_project)]
     project: Option<String>,
     /// How long the clients and the nemesis run, e.g. 60s, 10m.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = args::parse_duration)]
     duration: Duration,
     /// Seed of the fault schedule and of the clients' choices (default: random, printed).
     #[arg(long)]
@@ -92,16 +93,16 @@ pub(crate) struct ChaosArgs {
     /// one frontend check what writes through another did.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
     frontends: u16,
-    /// Faults to inject, comma-separated (empty for none): kill, pause, frontend; with
-    /// --compose also isolate, split, oneway, frontend-cut [default: kill,pause,frontend, and
-    /// with --compose every fault]
-    #[arg(long, value_parser = parse_faults)]
-    faults: Option<FaultList>,
+    /// Faults to inject, comma-separated (empty for none); the network cuts need --compose
+    /// [default: kill,pause,frontend, and with --compose every fault]
+    #[arg(long, value_delimiter = ',', value_parser = args::FaultParser)]
+    faults: Option<Vec<Option<FaultKind>>>,
     /// Shortest and longest gap between two faults, e.g. 1s..6s.
-    #[arg(long, default_value = "1s..6s", value_parser = parse_interval)]
+    #[arg(long, default_value = "1s..6s", value_parser = args::parse_interval)]
     interval: (Duration, Duration),
-    /// How many replicas of a group may be down at once: minority, majority or all.
-    #[arg(long, default_value = "minority")]
+    /// How many replicas of a group may be down at once.
+    #[arg(long, default_value = "minority",
+          value_parser = EnumValueParser::<args::MaxDownArg>::new().map(MaxDown::from))]
     max_down: MaxDown,
     /// Write the full result (history, faults, checks, timeline) as JSON here.
     #[arg(long)]
@@ -115,55 +116,11 @@ pub(crate) struct ChaosArgs {
     search_states_max: u64,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    client::bench::parse_duration(text).map_err(|e| e.to_string())
-}
-
-/// `--faults`, parsed (a newtype: clap reads a bare `Vec` as a repeated option).
-#[derive(Debug, Clone)]
-struct FaultList(Vec<FaultKind>);
-
-fn parse_faults(text: &str) -> Result<FaultList, String> {
-    FaultKind::parse_list(text).map(FaultList)
-}
-
-fn parse_project(text: &str) -> Result<String, String> {
-    let ok = text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !ok {
-        return Err(format!(
-            "{text:?} is no Compose project name: lowercase letters, digits, '-' and '_', starting with a letter or digit"
-        ));
-    }
-    Ok(text.to_string())
-}
-
 impl ChaosArgs {
     /// `--faults`, or the default for where the run goes.
     fn faults(&self) -> Vec<FaultKind> {
-        let default = if self.compose.is_some() {
-            DEFAULT_COMPOSE_FAULTS
-        } else {
-            DEFAULT_FAULTS
-        };
-        self.faults.clone().map_or_else(
-            || FaultKind::parse_list(default).unwrap_or_default(),
-            |f| f.0,
-        )
+        args::faults_or_default(self.faults.as_deref(), self.compose.is_some())
     }
-}
-
-fn parse_interval(text: &str) -> Result<(Duration, Duration), String> {
-    let (lo, hi) = text
-        .split_once("..")
-        .ok_or("give the interval as MIN..MAX, e.g. 1s..6s")?;
-    let (lo, hi) = (parse_duration(lo)?, parse_duration(hi)?);
-    if lo.is_zero() || lo > hi {
-        return Err(format!("the interval {text} needs 0 < MIN <= MAX"));
-    }
-    Ok((lo, hi))
 }
 
 /// Some check failed: `main` turns this into exit code 1.
@@ -322,22 +279,24 @@ async fn drive(
         CLIENT_PAUSE,
         seed,
     )?);
-    let clients: Vec<_> = (0..args.clients)
-        .map(|i| tokio::spawn(workload.clone().client(i, stop)))
-        .collect();
-    let progress = tokio::spawn(report::progress(recorder.clone(), args.duration));
     let scene = Scene {
         subject,
         cluster,
         frontends: stage.frontends.clone(),
         http: stage.http(STATUS_TIMEOUT)?,
     };
-    let mut nemesis = Nemesis::new(scene, args.max_down, seed, start);
+    let clients: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(workload.clone().client(i, stop)))
+        .collect();
+    let progress = Progress::new(args.duration);
+    let showing = tokio::spawn(progress.clone().show(recorder.clone()));
+    let mut nemesis = Nemesis::new(scene, args.max_down, seed, start, progress.clone());
     nemesis.run(&schedule, stop).await;
-    for c in clients {
-        c.await.context("a chaos client failed")?;
-    }
-    progress.abort();
+    let clients_done = join_clients(clients).await;
+    // Off the terminal before anything else is printed, whether the clients ended well or not.
+    showing.abort();
+    progress.finish();
+    clients_done?;
     nemesis.heal_all().await;
     let events = std::mem::take(&mut nemesis.events);
     let subject = nemesis.into_subject();
@@ -375,21 +334,11 @@ async fn drive(
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals_and_fault_lists_are_checked_when_parsed() {
-        let ms = Duration::from_millis;
-        assert_eq!(parse_interval("1s..6s"), Ok((ms(1000), ms(6000))));
-        assert_eq!(parse_interval("500ms..500ms"), Ok((ms(500), ms(500))));
-        for bad in ["6s..1s", "0s..1s", "1s", "1s..x"] {
-            assert!(parse_interval(bad).is_err(), "{bad}");
-        }
-        let faults = parse_faults("kill, frontend").unwrap().0;
-        assert_eq!(faults, [FaultKind::Kill, FaultKind::KillFrontend]);
-        assert!(parse_faults("").unwrap().0.is_empty(), "no faults at all");
-        assert!(parse_faults("kill,flood").is_err());
+/// Waits for every client; an error if any of them panicked.
+async fn join_clients(clients: Vec<tokio::task::JoinHandle<()>>) -> Result<()> {
+    let mut done = Ok(());
+    for client in clients {
+        done = done.and(client.await.context("a chaos client failed"));
     }
+    done
 }

@@ -3,6 +3,7 @@
 //! than `--max-down` allows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use client::chaos::{Draw, FaultKind, FaultStep, MaxDown, Role, Schedule};
@@ -15,6 +16,7 @@ use crate::chaos::event::FaultEvent;
 use crate::chaos::lease_probe::{self, LeaseProbe};
 use crate::chaos::outages::{pick_replica, Down, Outage, Outages};
 use crate::chaos::partition::{minority_side, Cut, Layout};
+use crate::chaos::progress::Progress;
 use crate::chaos::subject::Subject;
 use crate::launch::group_leader;
 
@@ -41,11 +43,20 @@ pub(crate) struct Nemesis<'a> {
     probes: BTreeMap<usize, (JoinHandle<LeaseProbe>, oneshot::Sender<()>)>,
     /// Every fault, in firing order.
     pub(crate) events: Vec<FaultEvent>,
+    /// Where each fault and each error is shown.
+    progress: Arc<Progress>,
 }
 
 impl<'a> Nemesis<'a> {
-    /// A nemesis acting on `scene`, its draws seeded by `seed`, its times counted from `start`.
-    pub(crate) fn new(scene: Scene<'a>, max_down: MaxDown, seed: u64, start: Instant) -> Self {
+    /// A nemesis acting on `scene`, its draws seeded by `seed`, its times counted from `start`,
+    /// showing what it does on `progress`.
+    pub(crate) fn new(
+        scene: Scene<'a>,
+        max_down: MaxDown,
+        seed: u64,
+        start: Instant,
+        progress: Arc<Progress>,
+    ) -> Self {
         Self {
             scene,
             max_down,
@@ -54,6 +65,7 @@ impl<'a> Nemesis<'a> {
             outages: Outages::default(),
             probes: BTreeMap::new(),
             events: Vec::new(),
+            progress,
         }
     }
 
@@ -120,13 +132,14 @@ impl<'a> Nemesis<'a> {
                 }
             };
             if let Err(e) = healed {
-                eprintln!(
+                self.progress.line(&format!(
                     "pygmy chaos: cannot bring {} back: {e:#}",
                     d.names.join(", ")
-                );
+                ));
             }
             let at = self.ms_since_start();
             self.events[d.event].healed_at_ms = Some(at);
+            self.progress.healed(d.event);
         }
     }
 
@@ -168,10 +181,10 @@ impl<'a> Nemesis<'a> {
             Outage::Cut(cut) => self.scene.subject.cut(cut).await,
         };
         if let Err(e) = hit {
-            eprintln!(
+            self.progress.line(&format!(
                 "pygmy chaos: cannot fault {}: {e:#}",
                 event.targets.join(", ")
-            );
+            ));
         }
         // Counted from when the fault took hold, not from when it was aimed.
         event.at_ms = self.ms_since_start();
@@ -201,11 +214,9 @@ impl<'a> Nemesis<'a> {
             until,
             event: self.events.len(),
         });
-        eprintln!(
-            "pygmy chaos: {:>6.1}s {}",
-            event.at_ms / 1000.0,
-            event.describe()
-        );
+        let what = event.describe();
+        let line = format!("pygmy chaos: {:>6.1}s {what}", event.at_ms / 1000.0);
+        self.progress.fired(self.events.len(), what, &line);
         self.events.push(event);
     }
 

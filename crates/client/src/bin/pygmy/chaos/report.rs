@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -14,7 +13,7 @@ use serde::Serialize;
 
 use crate::chaos::collect::FinalState;
 use crate::chaos::event::FaultEvent;
-use crate::chaos::workload::Recorder;
+use crate::chaos::workload::{Tallies, Tally};
 use crate::output::{Align, Table};
 
 mod partitions;
@@ -304,7 +303,7 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
 
 /// Operations by kind and outcome.
 fn operations_table(history: &[Op]) -> Table {
-    let mut counts: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    let mut counts: BTreeMap<&str, Tallies> = BTreeMap::new();
     for op in history {
         let kind = match op.kind {
             OpKind::Read { .. } => "read stock",
@@ -312,13 +311,7 @@ fn operations_table(history: &[Op]) -> Table {
             OpKind::Restock { .. } => "restock",
             OpKind::ReadOrder { .. } => "read order",
         };
-        let slot = match op.outcome {
-            Outcome::Refused | Outcome::OrderMissing => 1,
-            Outcome::Failed { .. } => 2,
-            Outcome::Unknown { .. } => 3,
-            _ => 0,
-        };
-        counts.entry(kind).or_default()[slot] += 1;
+        counts.entry(kind).or_default()[Tally::of(&op.outcome) as usize] += 1;
     }
     let cols = [
         ("kind", Align::Left),
@@ -336,21 +329,6 @@ fn operations_table(history: &[Op]) -> Table {
         );
     }
     t
-}
-
-/// Prints progress on stderr every few seconds until aborted.
-pub(crate) async fn progress(recorder: Arc<Recorder>, duration: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let ops = recorder.history().len();
-        let elapsed = recorder.now_ns() as f64 / 1e9;
-        eprintln!(
-            "pygmy chaos: {elapsed:>5.0}s of {:.0}s, {ops} operations",
-            duration.as_secs_f64()
-        );
-    }
 }
 
 #[cfg(test)]

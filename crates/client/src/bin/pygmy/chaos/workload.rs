@@ -21,11 +21,51 @@ const FRONTEND_DOWN_PAUSE: Duration = Duration::from_millis(250);
 /// Books of the default catalog.
 pub(crate) const ITEMS: u64 = 7;
 
+/// How an operation's outcome is counted, in the progress and the report's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tally {
+    /// It did what it was asked (a read read, a buy bought, a restock applied).
+    Ok,
+    /// A definite no: a buy refused (out of stock) or an order read that found none.
+    RefusedOrMissing,
+    /// Nothing was applied, for sure.
+    Failed,
+    /// It may or may not have been applied.
+    Unknown,
+}
+
+impl Tally {
+    /// How many kinds of tally there are: the length of a [`Tallies`].
+    pub(crate) const KINDS: usize = 4;
+
+    /// How `outcome` is counted.
+    pub(crate) fn of(outcome: &Outcome) -> Tally {
+        match outcome {
+            Outcome::Refused | Outcome::OrderMissing => Tally::RefusedOrMissing,
+            Outcome::Failed { .. } => Tally::Failed,
+            Outcome::Unknown { .. } => Tally::Unknown,
+            Outcome::ReadStock { .. }
+            | Outcome::Bought { .. }
+            | Outcome::Restocked { .. }
+            | Outcome::OrderSeen { .. } => Tally::Ok,
+        }
+    }
+}
+
+// `KINDS` is the count of variants, `Unknown` the last: arrays of tallies index by variant.
+const _: () = assert!(Tally::Unknown as usize + 1 == Tally::KINDS);
+
+/// Operations by [`Tally`], indexed by `Tally as usize`.
+pub(crate) type Tallies = [u64; Tally::KINDS];
+
 /// The shared history of a run.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     start: Instant,
     ops: Mutex<Vec<Op>>,
+    /// The operations recorded so far by [`Tally`]: read for the progress without copying
+    /// the history.
+    tallies: [AtomicU64; Tally::KINDS],
     next_id: AtomicU64,
     next_process: AtomicU64,
     /// Highest acknowledged order number, for order reads.
@@ -38,6 +78,7 @@ impl Recorder {
         Self {
             start,
             ops: Mutex::new(Vec::new()),
+            tallies: Default::default(),
             next_id: AtomicU64::new(1),
             next_process: AtomicU64::new(1),
             max_order: AtomicU64::new(0),
@@ -65,6 +106,7 @@ impl Recorder {
         if let Outcome::Bought { order } = &outcome {
             self.max_order.fetch_max(order.number, Ordering::Relaxed);
         }
+        self.tallies[Tally::of(&outcome) as usize].fetch_add(1, Ordering::Relaxed);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let op = Op {
             id,
@@ -78,6 +120,13 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(op);
+    }
+
+    /// The operations recorded so far, by [`Tally`].
+    pub(crate) fn tallies(&self) -> Tallies {
+        self.tallies
+            .each_ref()
+            .map(|count| count.load(Ordering::Relaxed))
     }
 
     /// The history so far, in recording order.

@@ -237,3 +237,34 @@ fn the_history_keeps_open_operations_open_and_the_highest_order() {
     let (a, b) = (recorder.new_process(), recorder.new_process());
     assert_ne!(a, b);
 }
+
+#[test]
+fn the_tallies_count_each_recorded_outcome_as_the_report_does() {
+    // Goal: the progress's counts (kept as operations are recorded) agree with a count over
+    // the history, column by column. Method: record one outcome of each tally, two unknown.
+    let recorder = Recorder::new(Instant::now());
+    let read = OpKind::Read { item: 1 };
+    let outcomes = [
+        Outcome::ReadStock { stock: 5 },
+        Outcome::Refused,
+        Outcome::OrderMissing,
+        Outcome::Failed {
+            code: "no_leader".into(),
+        },
+        Outcome::Unknown {
+            reason: "timeout".into(),
+        },
+        Outcome::Unknown {
+            reason: "reset".into(),
+        },
+    ];
+    for (process, outcome) in (1..).zip(outcomes) {
+        recorder.record(process, 0, read.clone(), outcome);
+    }
+    assert_eq!(recorder.tallies(), [1, 2, 1, 2]);
+    let mut counted: Tallies = [0; Tally::KINDS];
+    for op in recorder.history() {
+        counted[Tally::of(&op.outcome) as usize] += 1;
+    }
+    assert_eq!(counted, recorder.tallies());
+}
