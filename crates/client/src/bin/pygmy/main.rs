@@ -13,9 +13,9 @@
 //! - `completions`: `pygmy completions bash|zsh|fish`, the shell's completion script.
 //! - `chaos`: fault injection into a cluster under load, with a history checker.
 //! - `launch`: what `up` and `chaos` share: the child processes, their plan, the data
-//!   directory, preflight checks, readiness and leader lookup.
+//!   directory, preflight checks, readiness and leader lookup (the tokens `up` generates
+//!   into `<data_dir>/tokens.toml` are `runtime::tokens`).
 //! - `progress`: the progress bar that `bench` and `chaos` draw on stderr.
-//! - `tokens`: `<data_dir>/tokens.toml`, the tokens `up` generates.
 //!
 //! Errors are settled here only: `pygmy: <error chain>` and a hint on stderr; exit code 0 on
 //! success, 2 on any error (bad arguments included), 1 for violations found by `chaos` or
