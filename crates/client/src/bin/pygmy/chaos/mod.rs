@@ -110,6 +110,10 @@ pub(crate) struct ChaosArgs {
     /// Draw throughput and latency over time, with the faults marked, as SVG here.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Write a self-contained HTML report here: verdict, checks with their evidence, faults,
+    /// the plot, each book's history, and the command that replays the run.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Most states the linearizability search may explore per book (about 64 bytes each);
     /// past it the check is inconclusive, which fails the run. Raise it for long soaks.
     #[arg(long, default_value_t = 1_000_000)]
@@ -117,6 +121,15 @@ pub(crate) struct ChaosArgs {
 }
 
 impl ChaosArgs {
+    /// The files the result is written to, besides stdout.
+    fn outputs(&self) -> report::Outputs<'_> {
+        report::Outputs {
+            report: self.report.as_deref(),
+            plot: self.plot.as_deref(),
+            html: self.html.as_deref(),
+        }
+    }
+
     /// `--faults`, or the default for where the run goes.
     fn faults(&self) -> Vec<FaultKind> {
         args::faults_or_default(self.faults.as_deref(), self.compose.is_some())
@@ -168,7 +181,7 @@ async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
     let outcome = drive(&args, seed, &stage, subject).await;
     lab.children.stop().await;
     let failed = match outcome {
-        Ok(result) => report::emit(&result, &args.report, &args.plot, json)?,
+        Ok(result) => report::emit(&result, &args.outputs(), json)?,
         Err(e) => {
             lab.keep();
             return Err(e);
@@ -206,7 +219,7 @@ async fn experiment_on_compose(
         drive(&args, seed, &stage, Subject::Containers(&mut project)).await
     }
     .await;
-    let failed = outcome.and_then(|result| report::emit(&result, &args.report, &args.plot, json));
+    let failed = outcome.and_then(|result| report::emit(&result, &args.outputs(), json));
     let passed = matches!(failed, Ok(0));
     project.finish(!passed).await;
     if !passed {

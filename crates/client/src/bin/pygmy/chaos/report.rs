@@ -2,7 +2,7 @@
 //! written as JSON, drawn as SVG.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -16,6 +16,7 @@ use crate::chaos::event::FaultEvent;
 use crate::chaos::workload::{Tallies, Tally};
 use crate::output::{Align, Table};
 
+mod html;
 mod partitions;
 mod plot;
 
@@ -176,32 +177,43 @@ fn sample(op: &Op) -> Sample {
     }
 }
 
-/// Prints the summary, writes the JSON and the plot; the number of checks that did not pass.
+/// Where [`emit`] writes the result besides stdout (`--report`, `--plot`, `--html`).
+pub(crate) struct Outputs<'a> {
+    /// The JSON result.
+    pub(crate) report: Option<&'a Path>,
+    /// The SVG plot.
+    pub(crate) plot: Option<&'a Path>,
+    /// The HTML report.
+    pub(crate) html: Option<&'a Path>,
+}
+
+/// Prints the summary, writes the JSON, the plot and the HTML report; the number of checks
+/// that did not pass.
 ///
 /// # Errors
 /// A file cannot be written.
-pub(crate) fn emit(
-    result: &RunResult,
-    report: &Option<PathBuf>,
-    plot: &Option<PathBuf>,
-    json: bool,
-) -> Result<usize> {
+pub(crate) fn emit(result: &RunResult, outputs: &Outputs<'_>, json: bool) -> Result<usize> {
     let mut out = std::io::stdout().lock();
     if json {
         crate::output::json(&mut out, result)?;
     } else {
         summary(&mut out, result)?;
     }
-    if let Some(path) = report {
+    if let Some(path) = outputs.report {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         serde_json::to_writer(std::io::BufWriter::new(file), result)
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("pygmy chaos: report written to {}", path.display());
     }
-    if let Some(path) = plot {
+    if let Some(path) = outputs.plot {
         plot::draw(path, &result.timeline, &result.faults)?;
         eprintln!("pygmy chaos: plot written to {}", path.display());
+    }
+    if let Some(path) = outputs.html {
+        let command: Vec<String> = std::env::args().collect();
+        html::write(path, result, &command.join(" "))?;
+        eprintln!("pygmy chaos: HTML report written to {}", path.display());
     }
     Ok(result.failed())
 }
@@ -301,8 +313,8 @@ fn summary(out: &mut dyn std::io::Write, r: &RunResult) -> std::io::Result<()> {
     )
 }
 
-/// Operations by kind and outcome.
-fn operations_table(history: &[Op]) -> Table {
+/// Operations by kind, counted by [`Tally`].
+fn operation_counts(history: &[Op]) -> BTreeMap<&'static str, Tallies> {
     let mut counts: BTreeMap<&str, Tallies> = BTreeMap::new();
     for op in history {
         let kind = match op.kind {
@@ -313,6 +325,12 @@ fn operations_table(history: &[Op]) -> Table {
         };
         counts.entry(kind).or_default()[Tally::of(&op.outcome) as usize] += 1;
     }
+    counts
+}
+
+/// Operations by kind and outcome.
+fn operations_table(history: &[Op]) -> Table {
+    let counts = operation_counts(history);
     let cols = [
         ("kind", Align::Left),
         ("ok", Align::Right),

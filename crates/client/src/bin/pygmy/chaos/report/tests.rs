@@ -194,3 +194,81 @@ fn only_answered_operations_count_as_ok_in_the_timeline() {
     assert!(matches!(samples[1].write, Some(Write::Buy)));
     assert!(samples[0].write.is_none());
 }
+
+/// Whether every element of `html` that opens is closed in order (void and self-closing
+/// elements aside): a check that the page's structure is whole.
+fn balanced(html: &str) -> Result<(), String> {
+    const VOID: [&str; 4] = ["meta", "br", "hr", "img"];
+    let mut open: Vec<String> = Vec::new();
+    for piece in html.split('<').skip(1) {
+        let tag = &piece[..piece.find('>').ok_or("an unclosed tag")?];
+        if tag.starts_with('!') {
+            continue;
+        }
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if let Some(closing) = tag.strip_prefix('/') {
+            let closing = closing.trim();
+            match open.pop() {
+                Some(top) if top == closing => {}
+                top => return Err(format!("</{closing}> closes {top:?}")),
+            }
+        } else if !tag.ends_with('/') && !VOID.contains(&name.as_str()) {
+            open.push(name);
+        }
+    }
+    match open.is_empty() {
+        true => Ok(()),
+        false => Err(format!("never closed: {open:?}")),
+    }
+}
+
+#[test]
+fn the_html_report_shows_every_check_fault_and_book_and_the_evidence_of_a_violation() {
+    // Goal: the --html report names every check with its verdict, every fault (skipped ones
+    // too), each book's history, and for a violation the operations that show it; it replays
+    // with the run's seed, escapes what it shows, and its elements nest. Method: a stale read
+    // (book 1 read as 9 after a buy left 4) under a buy key that is HTML.
+    let mut facts = clean_run();
+    facts.history.push(op(
+        6,
+        50,
+        OpKind::Read { item: 1 },
+        Outcome::ReadStock { stock: 9 },
+    ));
+    if let OpKind::Buy { key, .. } = &mut facts.history[1].kind {
+        *key = "<script>alert(1)</script>".into();
+    }
+    let result = RunResult::check(facts);
+    let failed = result.checks.get("stock_linearizable").unwrap();
+    assert_eq!(failed.status, CheckStatus::Failed);
+    let page = html::render(&result, "pygmy chaos --duration 5s --seed 3 --html r.html").unwrap();
+    balanced(&page).unwrap();
+    for check in &result.checks.checks {
+        let verdict = format!("{:?}", check.status).to_lowercase();
+        let row = page
+            .split(&format!("<tr id=\"check-{}\">", check.name))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no row for {}", check.name));
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(&verdict), "{}: {row}", check.name);
+    }
+    for event in &result.faults {
+        assert!(page.contains(&event.describe()), "{}", event.describe());
+    }
+    assert!(page.contains("skipped: 1 of catalog already down"));
+    assert!(page.contains("id=\"book-1\"") && page.contains("id=\"book-2\""));
+    assert!(page.contains("id=\"order-reads\""));
+    // The evidence: the stale read is in the violation's operations, open by default.
+    let evidence = page.split("<details open>").nth(1).expect("evidence shown");
+    assert!(evidence.contains("stock 9"), "{evidence}");
+    assert!(!page.contains("<script>"), "the key must be escaped");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.contains("pygmy chaos --duration 5s --html r.html --seed 9"));
+    assert!(page.contains("<svg") && !page.contains("<?xml"));
+    // A balanced-tags check that cannot fail is no check.
+    assert!(balanced("<table><tr></table>").is_err());
+}
