@@ -21,6 +21,9 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::config::{FrontendConfig, FDS_RESERVED};
+use runtime::metric_catalog::{
+    FRONTEND_ACCEPT_ERRORS, FRONTEND_CONNECTIONS_OPEN, FRONTEND_CONNECTIONS_REFUSED,
+};
 use runtime::throttle::LogThrottle;
 
 /// First pause after a failed accept, in ms.
@@ -43,6 +46,12 @@ pub(crate) async fn serve_connections(
     let builder = http1_builder(config);
     let graceful = GracefulShutdown::new();
     let mut pause_ms = ACCEPT_BACKOFF_MS_MIN;
+    // Registered once: every connection moves the open gauge twice.
+    let (open_gauge, refused, accept_errors) = (
+        FRONTEND_CONNECTIONS_OPEN.gauge(&[]),
+        FRONTEND_CONNECTIONS_REFUSED.counter(&[]),
+        FRONTEND_ACCEPT_ERRORS.counter(&[]),
+    );
     tokio::pin!(shutdown);
     // Meant to run forever: it ends only when `shutdown` resolves.
     loop {
@@ -56,7 +65,7 @@ pub(crate) async fn serve_connections(
                 stream
             }
             Err(error) => {
-                metrics::counter!("frontend_accept_errors_total").increment(1);
+                accept_errors.increment(1);
                 if let Some(held_back) = ACCEPT_ERROR_LOG.admit() {
                     tracing::warn!(%error, pause_ms, held_back, "accept failed; pausing");
                 }
@@ -71,7 +80,7 @@ pub(crate) async fn serve_connections(
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
             // Closed at once (the stream is dropped): a queued connection would still hold a
             // descriptor, and its client would wait for nothing.
-            metrics::counter!("frontend_connections_refused_total").increment(1);
+            refused.increment(1);
             if let Some(held_back) = REFUSED_LOG.admit() {
                 tracing::warn!(
                     connections_max,
@@ -85,14 +94,15 @@ pub(crate) async fn serve_connections(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let open_gauge = open_gauge.clone();
         let served = async move {
             let _permit = permit;
-            metrics::gauge!("frontend_connections_open").increment(1.0);
+            open_gauge.increment(1.0);
             if let Err(error) = connection.await {
                 // Header timeouts, resets and malformed requests: the client's doing.
                 tracing::debug!(%error, "connection ended with an error");
             }
-            metrics::gauge!("frontend_connections_open").decrement(1.0);
+            open_gauge.decrement(1.0);
         };
         tokio::spawn(served.in_current_span());
     }

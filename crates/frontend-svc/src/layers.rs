@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(answer.header("retry-after"), Some("1"));
         // Issue #11 item 8: the deadline's 503 is counted by route like any other answer.
         let metrics = send(&app, get_req("/metrics")).await.text().to_string();
-        let series = r#"http_requests_total{method="GET",route="/search",status="503"}"#;
+        let series = r#"pygmy_http_requests_total{method="GET",route="/search",status="503"}"#;
         assert!(metrics.contains(series), "{series} missing from\n{metrics}");
     }
 
@@ -316,8 +316,9 @@ mod tests {
         assert_eq!(held.await.unwrap().status, StatusCode::OK);
         let metrics = send(&app, get_req("/metrics")).await.text().to_string();
         for route in ["/orders/{number}", "/buy"] {
-            let series =
-                format!(r#"http_requests_total{{method="GET",route="{route}",status="429"}}"#);
+            let series = format!(
+                r#"pygmy_http_requests_total{{method="GET",route="{route}",status="429"}}"#
+            );
             assert!(
                 metrics.contains(&series),
                 "{series} missing from\n{metrics}"

@@ -252,10 +252,10 @@ mod tests {
         assert_eq!(metrics.status, StatusCode::OK);
         let text = metrics.text();
         for expected in [
-            r#"http_requests_total{method="GET",route="/books/{id}",status="200"}"#,
-            r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
-            "http_request_duration_seconds_bucket",
-            r#"frontend_backend_attempts_total{group="catalog",outcome="success"}"#,
+            r#"pygmy_http_requests_total{method="GET",route="/books/{id}",status="200"}"#,
+            r#"pygmy_http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            "pygmy_http_request_duration_seconds_bucket",
+            r#"pygmy_frontend_backend_attempts_total{group="catalog",outcome="success"}"#,
         ] {
             assert!(text.contains(expected), "{expected} missing from\n{text}");
         }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use runtime::metric_catalog::FRONTEND_REPLICAS_HEALTHY;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -46,7 +47,7 @@ pub(crate) async fn probe_all(state: &AppState) {
         .await;
     for pool in pools {
         let healthy = u32::try_from(pool.healthy_count()).unwrap_or(u32::MAX);
-        metrics::gauge!("frontend_replicas_healthy", "group" => pool.group())
+        metrics::gauge!(FRONTEND_REPLICAS_HEALTHY.name, "group" => pool.group())
             .set(f64::from(healthy));
     }
 }

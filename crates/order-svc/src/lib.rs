@@ -2,7 +2,8 @@
 //!
 //! Layout:
 //! - [`command`]: the replicated commands (one file each); [`machine`] plugs them into `storage`.
-//! - [`buy`]: the buy protocol run by the leader; [`resolver`] finishes buys left pending.
+//! - [`buy`]: the buy protocol run by the leader; [`resolver`] finishes buys left pending;
+//!   `pending_gauge` counts them in `/metrics` on every replica.
 //! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key; [`confirmations`]
 //!   batches the confirmations of committed orders.
 //! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
@@ -18,6 +19,7 @@ pub mod confirmations;
 pub mod error;
 pub mod inspect;
 pub mod machine;
+mod pending_gauge;
 mod resolver;
 pub mod routes;
 pub mod state;
@@ -85,6 +87,7 @@ pub async fn serve(
             .expect("reqwest client builds with static settings"),
     };
     tasks.spawn(resolver::run(state.clone(), resolved_tx, cancel.child_token()).in_current_span());
+    tasks.spawn(pending_gauge::run(replica.clone(), cancel.child_token()).in_current_span());
     let app = router(state);
     Ok(serve_replica(&replica, app, listener, shutdown, cancel, tasks).await?)
 }

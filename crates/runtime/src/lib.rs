@@ -7,8 +7,9 @@
 //! - [`entry`]: the flags of every server process and the life around its service.
 //! - [`process`]: logging, the panic hook, file modes, the shutdown signal.
 //! - [`auth`]: the bearer-token check of internal and admin routes.
-//! - [`telemetry`]: Prometheus metrics and `Server-Timing` of HTTP requests; [`throttle`]: one
-//!   log line per interval of each repeated warning.
+//! - [`telemetry`]: the metrics recorder, Prometheus metrics and `Server-Timing` of HTTP
+//!   requests; [`metric_catalog`]: every exported metric's name, kind and HELP text;
+//!   [`throttle`]: one log line per interval of each repeated warning.
 //! - [`error`]: configuration, bind and serve failures, defined once for every process.
 //! - `heap`: the global allocator (jemalloc) of every process that links this crate.
 
@@ -17,6 +18,7 @@ pub mod cluster;
 pub mod entry;
 pub mod error;
 mod heap;
+pub mod metric_catalog;
 pub mod process;
 pub mod telemetry;
 pub mod throttle;

@@ -1,5 +1,7 @@
-//! HTTP metrics and per-tier timing shared by every server: request counts and latency histograms
-//! by route and status in Prometheus text format, and a `Server-Timing` entry per tier.
+//! The metrics recorder every process installs (with the catalog of `metric_catalog`), and
+//! HTTP metrics and per-tier timing shared by every server: request counts and latency
+//! histograms by route and status in Prometheus text format, and a `Server-Timing` entry per
+//! tier.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -8,32 +10,61 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use crate::metric_catalog::{self, Kind, HTTP_REQUESTS, HTTP_REQUEST_DURATION};
 
 /// The `Server-Timing` header (not among `http`'s constants).
 pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
-/// Buckets of `http_request_duration_seconds`, from 100 µs to 10 s.
-const LATENCY_BUCKETS_SECONDS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
+/// How often histogram samples are folded into their buckets when no scrape does it: samples
+/// wait in a per-histogram queue until then, so without this a process nobody scrapes would
+/// grow by 8 bytes per flush, apply and request.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// A recorder as every process installs ([`metrics_handle`]): each histogram of the catalog
+/// with its buckets, every metric described. Tests record into one of their own
+/// (`metrics::with_local_recorder`) to see only what they recorded.
+pub fn new_recorder() -> PrometheusRecorder {
+    let mut builder = PrometheusBuilder::new();
+    for metric in metric_catalog::ALL {
+        if let Kind::Histogram(buckets) = metric.kind {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(metric.name.into()), buckets)
+                .expect("every histogram of the catalog has buckets");
+        }
+    }
+    let recorder = builder.build_recorder();
+    // Described on this recorder itself: a description is kept only by the recorder current
+    // when it is given, and this one is not global yet (or never).
+    metrics::with_local_recorder(&recorder, metric_catalog::describe_all);
+    recorder
+}
+
+/// The process-wide Prometheus recorder, installed on first use with every metric of
+/// [`metric_catalog::ALL`] described, and its upkeep thread started.
 ///
 /// # Panics
-/// If another metrics recorder was installed in this process first.
+/// If another metrics recorder was installed in this process first, or the upkeep thread
+/// cannot start.
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("http_request_duration_seconds".into()),
-                LATENCY_BUCKETS_SECONDS,
-            )
-            .expect("bucket list is not empty")
-            .install_recorder()
-            .expect("no other metrics recorder is installed")
+        let recorder = new_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).expect("no other metrics recorder is installed");
+        let upkeep = handle.clone();
+        // Runs as long as the process: the recorder is never uninstalled.
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            })
+            .expect("the metrics upkeep thread starts");
+        handle
     })
 }
 
@@ -42,17 +73,17 @@ pub async fn render_metrics() -> String {
     metrics_handle().render()
 }
 
-/// Counts and times one answer in `http_requests_total` and `http_request_duration_seconds`,
-/// by method, route and status: what [`track_http`] does, for answers given outside it (a
-/// shed request, a deadline passed).
+/// Counts and times one answer in `pygmy_http_requests_total` and
+/// `pygmy_http_request_duration_seconds`, by method, route and status: what [`track_http`]
+/// does, for answers given outside it (a shed request, a deadline passed).
 pub fn record_request(method: String, route: String, status: u16, elapsed: Duration) {
     let labels = [
         ("method", method),
         ("route", route),
         ("status", status.to_string()),
     ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    metrics::counter!(HTTP_REQUESTS.name, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION.name, &labels).record(elapsed.as_secs_f64());
 }
 
 /// Middleware (`route_layer`, so the matched route is known): counts and times each request by
@@ -73,4 +104,30 @@ pub async fn track_http(State(tier): State<&'static str>, req: Request, next: Ne
         response.headers_mut().append(SERVER_TIMING, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorder_describes_every_metric_and_renders_histograms_with_buckets() {
+        // Goal: what `metrics_handle` installs renders HELP for the catalog's metrics and
+        // Prometheus histograms (not summaries) with the catalog's buckets. Method: the same
+        // recorder, local to this test, so that other tests' metrics do not mix in.
+        let recorder = new_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            record_request("GET".into(), "/books".into(), 200, Duration::from_millis(3));
+        });
+        let text = recorder.handle().render();
+        for expected in [
+            "# HELP pygmy_http_requests_total Answers given",
+            r#"pygmy_http_requests_total{method="GET",route="/books",status="200"} 1"#,
+            "# TYPE pygmy_http_request_duration_seconds histogram",
+            r#"pygmy_http_request_duration_seconds_bucket{method="GET",route="/books",status="200",le="0.0025"} 0"#,
+            r#"pygmy_http_request_duration_seconds_bucket{method="GET",route="/books",status="200",le="0.005"} 1"#,
+        ] {
+            assert!(text.contains(expected), "{expected} missing from\n{text}");
+        }
+    }
 }

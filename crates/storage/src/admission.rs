@@ -150,6 +150,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::metrics::StoreMetrics;
     use runtime::cluster::{GroupName, RaftTimings};
 
     fn spec(dir: &Path, bootstrap: bool, cluster_id: Option<&str>) -> ReplicaSpec {
@@ -187,7 +188,7 @@ mod tests {
         assert!(matches!(e, Error::EmptyReplicaDir { .. }), "{e}");
         assert!(e.to_string().contains("member replace"), "{e}");
         assert!(!dir.exists(), "a refused start creates nothing");
-        let db = ReplicaDb::open(&dir, 1 << 20, &[]).unwrap();
+        let db = ReplicaDb::open(&dir, 1 << 20, &[], StoreMetrics::unrecorded()).unwrap();
         refuse_empty_dir(&plain).unwrap();
         let e = settle(&db, &plain, true).await.unwrap_err();
         assert!(matches!(e, Error::EmptyReplicaDir { .. }), "{e}");
@@ -208,7 +209,7 @@ mod tests {
         // Raft state but no id (made before ids existed) is refused rather than adopted.
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("orders-2");
-        let db = ReplicaDb::open(&dir, 1 << 20, &[]).unwrap();
+        let db = ReplicaDb::open(&dir, 1 << 20, &[], StoreMetrics::unrecorded()).unwrap();
         let e = settle(&db, &spec(&dir, true, Some("old")), false)
             .await
             .unwrap_err();

@@ -6,6 +6,7 @@ use tempfile::TempDir;
 use crate::db::ReplicaDb;
 use crate::log_store::LogStore;
 use crate::machine::ServiceMachine;
+use crate::metrics::StoreMetrics;
 use crate::state_machine::StateMachineStore;
 use crate::testutil::Registers;
 use crate::types::{GroupTypes, StorageError};
@@ -19,8 +20,13 @@ impl StoreBuilder<GroupTypes<Registers>, LogStore<Registers>, StateMachineStore<
         &self,
     ) -> Result<(TempDir, LogStore<Registers>, StateMachineStore<Registers>), StorageError> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES)
-            .expect("fresh sled db opens");
+        let db = ReplicaDb::open(
+            dir.path(),
+            4 << 20,
+            Registers::STATE_TREES,
+            StoreMetrics::unrecorded(),
+        )
+        .expect("fresh sled db opens");
         let sm = StateMachineStore::open(db.clone())
             .await
             .expect("a fresh state machine opens");

@@ -1,4 +1,5 @@
-//! One replica's sled database: the Raft trees, the state trees, the flusher and the digest.
+//! One replica's sled database: the Raft trees, the state trees, the flusher, the digest, and
+//! the metric handles its storage records into.
 
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
@@ -6,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::{StateDigest, STATE_DIGEST};
 use crate::error::{Error, Result};
 use crate::flusher::Flusher;
+use crate::metrics::StoreMetrics;
 
 /// Raft log: log index (u64 big-endian) -> serialized entry.
 pub const RAFT_LOG: &str = "raft_log";
@@ -24,7 +26,7 @@ pub fn guard_sled<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
         .map_err(|why| why.unwrap_or_else(|| "sled panicked while recovering the directory".into()))
 }
 
-/// A replica's sled `Db` with its trees opened, and its group-commit flusher.
+/// A replica's sled `Db` with its trees opened, its group-commit flusher and its metrics.
 #[derive(Clone, Debug)]
 pub struct ReplicaDb {
     pub(crate) db: sled::Db,
@@ -34,11 +36,13 @@ pub struct ReplicaDb {
     pub(crate) state_names: &'static [&'static str],
     pub(crate) state: Vec<sled::Tree>,
     pub(crate) flusher: Flusher,
+    pub(crate) metrics: StoreMetrics,
     path: PathBuf,
 }
 
 impl ReplicaDb {
-    /// Opens (creating if needed) the replica directory `path` with these state trees.
+    /// Opens (creating if needed) the replica directory `path` with these state trees; its
+    /// flushes, applies and snapshots record into `metrics`.
     ///
     /// Must run inside a tokio runtime (it spawns the flusher).
     ///
@@ -49,6 +53,7 @@ impl ReplicaDb {
         path: &Path,
         cache_bytes: u64,
         state_names: &'static [&'static str],
+        metrics: StoreMetrics,
     ) -> Result<Self> {
         let unreadable = |reason: String| Error::DataDirUnreadable {
             path: path.to_path_buf(),
@@ -86,7 +91,8 @@ impl ReplicaDb {
                 .map(|n| open_tree(n))
                 .collect::<Result<_>>()?,
             state_names,
-            flusher: Flusher::spawn(db.clone()),
+            flusher: Flusher::spawn(db.clone(), metrics.flush.clone()),
+            metrics,
             db,
             path: path.to_path_buf(),
         };
@@ -148,8 +154,9 @@ mod tests {
     async fn second_open_reports_the_lock() {
         // Goal: a directory in use gives DataDirLocked, not a panic or a generic error.
         let dir = tempfile::tempdir().unwrap();
-        let _first = ReplicaDb::open(dir.path(), 1 << 20, &["books"]).unwrap();
-        let second = ReplicaDb::open(dir.path(), 1 << 20, &["books"]);
+        let _first =
+            ReplicaDb::open(dir.path(), 1 << 20, &["books"], StoreMetrics::unrecorded()).unwrap();
+        let second = ReplicaDb::open(dir.path(), 1 << 20, &["books"], StoreMetrics::unrecorded());
         assert!(
             matches!(second, Err(Error::DataDirLocked { .. })),
             "{second:?}"
@@ -162,7 +169,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("conf"), b"\x00\x01garbage\xff").unwrap();
         std::fs::write(dir.path().join("db"), vec![0xAB; 4096]).unwrap();
-        let opened = ReplicaDb::open(dir.path(), 1 << 20, &["books"]);
+        let opened = ReplicaDb::open(dir.path(), 1 << 20, &["books"], StoreMetrics::unrecorded());
         assert!(
             matches!(opened, Err(Error::DataDirUnreadable { .. })),
             "{opened:?}"
@@ -174,7 +181,8 @@ mod tests {
         // Goal: a directory written before digests were kept (state, no digest) opens with the
         // digest of its state, equal to a scan, and only state trees count.
         let dir = tempfile::tempdir().unwrap();
-        let db = ReplicaDb::open(dir.path(), 1 << 20, &["books"]).unwrap();
+        let db =
+            ReplicaDb::open(dir.path(), 1 << 20, &["books"], StoreMetrics::unrecorded()).unwrap();
         let empty = db.digest();
         db.state[0].insert(b"k", b"v").unwrap();
         db.raft_log.insert(b"x", b"y").unwrap();

@@ -2,14 +2,23 @@
 //!
 //! sled 0.34.7's `flush_async` can hang when called concurrently, so every durable
 //! acknowledgement goes through this one task, which runs the blocking `Db::flush` on a blocking
-//! thread and answers every waiter that arrived before that flush started.
+//! thread and answers every waiter that arrived before that flush started. Each flush is timed
+//! and counted in log entries (`metrics::FlushMetrics`).
+
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::FlushMetrics;
 
 /// Waiters queued at most; a full queue makes callers wait (back-pressure), never drops them.
 const FLUSH_WAITERS_MAX: usize = 4096;
 
-type Waiter = oneshot::Sender<Result<(), sled::Error>>;
+/// One caller waiting for the next flush, and the log entries it wrote before asking.
+struct Waiter {
+    answer: oneshot::Sender<Result<(), sled::Error>>,
+    log_entries: u64,
+}
 
 /// Handle to a Db's flusher task; cloning shares the task.
 #[derive(Clone, Debug)]
@@ -18,12 +27,12 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    /// Spawns the flusher task of `db` on the current tokio runtime.
+    /// Spawns the flusher task of `db` on the current tokio runtime, recording into `metrics`.
     ///
     /// The task runs until every `Flusher` handle is dropped.
-    pub fn spawn(db: sled::Db) -> Self {
+    pub fn spawn(db: sled::Db, metrics: FlushMetrics) -> Self {
         let (tx, rx) = mpsc::channel(FLUSH_WAITERS_MAX);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, rx, metrics));
         Self { tx }
     }
 
@@ -32,15 +41,28 @@ impl Flusher {
     /// # Errors
     /// The flush failed, or the flusher is gone (the runtime is shutting down).
     pub async fn flush(&self) -> Result<(), sled::Error> {
-        let (tx, rx) = oneshot::channel();
+        self.flush_log_entries(0).await
+    }
+
+    /// As [`Flusher::flush`], for a caller that wrote `log_entries` Raft log entries (counted
+    /// in the flush's batch size).
+    ///
+    /// # Errors
+    /// As [`Flusher::flush`].
+    pub async fn flush_log_entries(&self, log_entries: u64) -> Result<(), sled::Error> {
+        let (answer, rx) = oneshot::channel();
         let gone = || sled::Error::ReportableBug("flusher task is gone".into());
-        self.tx.send(tx).await.map_err(|_| gone())?;
+        let waiter = Waiter {
+            answer,
+            log_entries,
+        };
+        self.tx.send(waiter).await.map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 }
 
 // Runs until every sender is dropped.
-async fn run(db: sled::Db, mut rx: mpsc::Receiver<Waiter>) {
+async fn run(db: sled::Db, mut rx: mpsc::Receiver<Waiter>, metrics: FlushMetrics) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
         // Everyone already queued is covered by the flush that starts next.
@@ -48,15 +70,19 @@ async fn run(db: sled::Db, mut rx: mpsc::Receiver<Waiter>) {
             waiters.push(w);
         }
         let db = db.clone();
+        let started = Instant::now();
         let result = match tokio::task::spawn_blocking(move || db.flush()).await {
             Ok(r) => r.map(|_| ()),
             Err(join) => Err(sled::Error::ReportableBug(format!(
                 "flush thread failed: {join}"
             ))),
         };
+        metrics.duration.record(started.elapsed());
+        let log_entries: u64 = waiters.iter().map(|w| w.log_entries).sum();
+        metrics.entries.record(log_entries as f64);
         for w in waiters {
             // A waiter that gave up (its future was dropped) needs no answer.
-            let _ = w.send(result.clone());
+            let _ = w.answer.send(result.clone());
         }
     }
 }
@@ -64,12 +90,13 @@ async fn run(db: sled::Db, mut rx: mpsc::Receiver<Waiter>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::StoreMetrics;
 
     #[tokio::test]
     async fn concurrent_waiters_all_get_answered() {
         // Goal: many concurrent flushes complete (none hangs, as concurrent flush_async can).
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let flusher = Flusher::spawn(db.clone());
+        let flusher = Flusher::spawn(db.clone(), StoreMetrics::unrecorded().flush);
         let mut tasks = Vec::new();
         for i in 0..64u64 {
             let (db, flusher) = (db.clone(), flusher.clone());

@@ -4,7 +4,8 @@
 //! Layout:
 //! - [`machine`]: the [`ServiceMachine`] trait a service implements, and its transaction and read views.
 //! - [`db`]: one replica's sled Db (Raft trees, state trees), [`flusher`] its group commit,
-//!   [`digest`] the state digest each apply keeps.
+//!   [`digest`] the state digest each apply keeps, [`metrics`] the handles its flushes,
+//!   applies and snapshots record into (the Raft state is published by `replica`).
 //! - [`log_store`]: openraft's log storage on sled; [`state_machine`] the apply runner; [`snapshot`].
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers;
@@ -38,6 +39,7 @@ pub mod identity;
 pub mod keys;
 pub mod log_store;
 pub mod machine;
+pub mod metrics;
 pub mod network;
 pub mod offline;
 pub mod peer_routes;

@@ -101,20 +101,22 @@ impl<M: ServiceMachine> LogStore<M> {
     }
 
     /// Writes `entries` to the log, readable at once and durable after the next flush, having
-    /// checked that they extend it (the invariant of `assert_extends`).
+    /// checked that they extend it (the invariant of `assert_extends`); how many it wrote.
     pub(crate) fn write_entries(
         &self,
         entries: impl IntoIterator<Item = Entry<M>>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
         let last_before = self.last_entry_index()?;
         let mut batch = sled::Batch::default();
         let mut appended = None;
+        let mut written = 0;
         for entry in entries {
             let index = entry.log_id.index;
             assert_extends(last_before, appended, index);
             let raw = serde_json::to_vec(&entry).expect("log entries always serialize");
             batch.insert(&u64_key(index), raw);
             appended = Some(index);
+            written += 1;
         }
         self.db
             .raft_log
@@ -127,7 +129,7 @@ impl<M: ServiceMachine> LogStore<M> {
                 "log append: the last entry stored must be the last appended"
             );
         }
-        Ok(())
+        Ok(written)
     }
 }
 
@@ -246,9 +248,9 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
         I: IntoIterator<Item = Entry<M>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.write_entries(entries)?;
+        let written = self.write_entries(entries)?;
         // Entries are readable now; they are acknowledged as durable only after the flush.
-        let flushed = self.db.flusher.flush().await;
+        let flushed = self.db.flusher.flush_log_entries(written).await;
         callback.log_io_completed(flushed.map_err(std::io::Error::other));
         Ok(())
     }

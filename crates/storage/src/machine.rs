@@ -159,6 +159,19 @@ impl StateView {
             })
             .collect()
     }
+
+    /// How many entries `tree` holds, by a scan of its keys (sled keeps no count): O(entries).
+    ///
+    /// # Panics
+    /// If sled fails to read: the state is corrupt.
+    pub fn count(&self, tree: &str) -> u64 {
+        let mut entries = 0;
+        for key in self.tree(tree).iter().keys() {
+            key.unwrap_or_else(|e| panic!("scanning {tree}: {e}"));
+            entries += 1;
+        }
+        entries
+    }
 }
 
 fn decode_value<T: DeserializeOwned>(tree: &str, key: &[u8], raw: &[u8]) -> T {

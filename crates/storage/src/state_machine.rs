@@ -217,6 +217,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             return Ok(Vec::new());
         };
         assert_applies_in_order(self.last_applied()?, &entries);
+        self.db.metrics.apply_entries.record(entries.len() as f64);
         // State and last_applied change together, so replay after a crash is exact.
         let responses = self.transact(|meta, state| {
             let mut out = Vec::with_capacity(entries.len());
@@ -245,6 +246,8 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // A build is timed from here: writing the image is most of it.
+        let started = std::time::Instant::now();
         // Runs serialized with apply: the image is one point of the state.
         let (last_applied, membership) = self
             .applied_state()
@@ -275,6 +278,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             image,
             last_applied,
             membership,
+            started,
             _machine: PhantomData,
         }
     }
@@ -297,6 +301,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
         meta: &SnapshotMeta<ReplicaId, BasicNode>,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
         let failed = |reason: String| {
             StorageError::from(StorageIOError::write_snapshot(
                 Some(meta.signature()),
@@ -334,6 +339,7 @@ impl<M: ServiceMachine> RaftStateMachine<GroupTypes<M>> for StateMachineStore<M>
             meta.last_log_id,
             "install snapshot: last_applied must be the snapshot's last log id"
         );
+        self.db.metrics.snapshot_installed(started.elapsed());
         Ok(())
     }
 

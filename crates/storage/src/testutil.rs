@@ -6,6 +6,7 @@ use tempfile::TempDir;
 
 use crate::db::ReplicaDb;
 use crate::machine::{ServiceMachine, StateTxn, TxnResult};
+use crate::metrics::StoreMetrics;
 use crate::offline::{decode_json, InspectMachine, KeyKind, Violation};
 use crate::snapshot::StateImage;
 use crate::types::{GroupTypes, LogId};
@@ -53,7 +54,13 @@ impl InspectMachine for Registers {
 /// A fresh replica Db of [`Registers`] in a temporary directory (kept alive by the `TempDir`).
 pub(crate) fn registers_db() -> (TempDir, ReplicaDb) {
     let dir = tempfile::tempdir().unwrap();
-    let db = ReplicaDb::open(dir.path(), 4 << 20, Registers::STATE_TREES).unwrap();
+    let db = ReplicaDb::open(
+        dir.path(),
+        4 << 20,
+        Registers::STATE_TREES,
+        StoreMetrics::unrecorded(),
+    )
+    .unwrap();
     (dir, db)
 }
 

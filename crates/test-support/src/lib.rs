@@ -14,12 +14,14 @@
 //! - [`replica_set`]: [`ReplicaSet`], the replicas of one group: start, kill, stop, restart,
 //!   `/status`, leader and convergence waits; logs printed on panic.
 //! - [`store`]: [`Store`], a whole store (both groups and a frontend) run by `pygmy serve`.
+//! - [`prometheus`]: [`Scrape`], a `/metrics` answer parsed into samples.
 //! - [`init_tracing`]: a test tracing subscriber, installed once.
 
 pub mod child;
 pub mod cluster_dir;
 pub mod poll;
 pub mod ports;
+pub mod prometheus;
 pub mod replica_set;
 pub mod store;
 
@@ -29,6 +31,7 @@ pub use child::ChildGuard;
 pub use cluster_dir::ClusterDir;
 pub use poll::poll_until;
 pub use ports::free_port;
+pub use prometheus::Scrape;
 pub use replica_set::ReplicaSet;
 pub use store::Store;
 

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use api::coherence::{CacheNotice, LeaseGrant, Slot, WriteId, WriteNotice};
 use futures::future::{join_all, BoxFuture};
+use runtime::metric_catalog::CATALOG_FENCE_OVERDUE_WRITES;
 use storage::{FenceEntry, StateView, WriteFence};
 use tokio::time::Instant;
 
@@ -96,7 +97,7 @@ impl CacheFence {
             for notice in &expired {
                 // Every path we know unlists a write on time: this is a bug to report.
                 tracing::error!(write = ?notice.write, last_log_index, "a write stayed in flight two leases past its deadline; resolved at the last log index");
-                metrics::counter!("catalog_fence_overdue_writes_total").increment(1);
+                metrics::counter!(CATALOG_FENCE_OVERDUE_WRITES.name).increment(1);
             }
             state.listing(term)
         };

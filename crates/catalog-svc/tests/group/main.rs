@@ -4,6 +4,8 @@
 //! Every test starts its own 3-replica group of `catalog-svc` on fresh loopback ports and
 //! kills it at the end (the harness's guards kill on drop, panics included).
 
+mod metrics;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,7 @@
 use api::{ApiError, ErrorBody, WriteOutcome};
 use axum::body::Bytes;
 use axum::http::StatusCode;
+use runtime::metric_catalog::FRONTEND_BACKEND_ATTEMPTS;
 
 /// Largest replica answer read, in bytes (a catalog of some ten thousand books).
 const ANSWER_BYTES_MAX: usize = 16 * 1024 * 1024;
@@ -89,7 +90,7 @@ pub(super) fn count(group: &'static str, attempt: &Attempt) {
         Attempt::NotTaken { .. } => "not_taken",
         Attempt::Unknown(_) => "unknown",
     };
-    metrics::counter!("frontend_backend_attempts_total", "group" => group, "outcome" => outcome)
+    metrics::counter!(FRONTEND_BACKEND_ATTEMPTS.name, "group" => group, "outcome" => outcome)
         .increment(1);
 }
 

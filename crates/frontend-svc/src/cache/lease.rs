@@ -1,5 +1,6 @@
 //! The task that holds this frontend's lease with the catalog leader: it renews four times a
-//! lease period, asking the replica the probes last saw leading first, then the others.
+//! lease period, asking the replica the probes last saw leading first, then the others, and
+//! counts and times each renewal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +34,12 @@ pub(crate) async fn hold_lease(
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let started = Instant::now();
         let renewed = tokio::select! {
             () = cancel.cancelled() => return,
             renewed = renew(&state, &cache, &request, lease / 2) => renewed,
         };
+        stats::record_renewal(renewed.is_ok(), started.elapsed());
         if let Err(reason) = renewed {
             tracing::debug!(%reason, "lease not renewed");
         }

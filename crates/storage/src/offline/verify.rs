@@ -303,6 +303,7 @@ mod tests {
     use crate::keys::u64_key;
     use crate::log_store::COMMITTED;
     use crate::machine::ServiceMachine;
+    use crate::metrics::StoreMetrics;
     use crate::state_machine::StateMachineStore;
     use crate::testutil::{Registers, Set};
 
@@ -325,7 +326,13 @@ mod tests {
         // log) and is seen in use; a hole in the log and a committed index below last_applied
         // are each named, and the replay, now impossible, is skipped with its reason.
         let dir = tempfile::tempdir().unwrap();
-        let db = ReplicaDb::open(dir.path(), 1 << 20, Registers::STATE_TREES).unwrap();
+        let db = ReplicaDb::open(
+            dir.path(),
+            1 << 20,
+            Registers::STATE_TREES,
+            StoreMetrics::unrecorded(),
+        )
+        .unwrap();
         let entries: Vec<Entry<Registers>> = (0..6).map(entry).collect();
         for e in &entries {
             let raw = serde_json::to_vec(e).unwrap();

@@ -27,10 +27,12 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::raft::{VoteRequest, VoteResponse};
+use runtime::metric_catalog::RAFT_VOTES_REFUSED_FOR_LEASES;
 use tokio::time::Instant;
 
 use super::Replica;
 use crate::machine::ServiceMachine;
+use crate::metrics::replica_labels;
 use crate::types::ReplicaId;
 
 /// When a leader elected at `elected` may serve, given the last time it heard from a leader
@@ -116,7 +118,10 @@ impl<M: ServiceMachine> Replica<M> {
             refused_for_ms = (until - now).as_millis() as u64,
             "refused a vote while leases granted here may still be held"
         );
-        metrics::counter!("pygmy_raft_votes_refused_for_leases_total").increment(1);
+        let spec = &self.inner.spec;
+        RAFT_VOTES_REFUSED_FOR_LEASES
+            .counter(&replica_labels(spec.group, spec.id))
+            .increment(1);
         // No log id: the candidate must not take this for a longer log and delay its next try.
         Some(VoteResponse::new(vote, None, false))
     }

@@ -10,6 +10,7 @@
 //! - `leadership`: who leads, a new leader's quiet period, leadership confirmed by a quorum;
 //! - `handover`: when a new leader's quiet period ends, and votes refused while leases run;
 //! - `compaction`: when a snapshot is due (spaced by the size of the last image);
+//! - `raft_metrics`: the Raft state published as metrics (term, leader, positions, lags);
 //! - `follow`: the one loop that finds the leader, asks it, backs off and retries until a
 //!   deadline;
 //! - `write`: commands committed through the leader (proposal, fence, forwarding);
@@ -19,6 +20,7 @@ mod compaction;
 mod follow;
 mod handover;
 mod leadership;
+mod raft_metrics;
 mod read;
 mod start;
 mod write;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::compaction::schedule_snapshots;
 use super::handover::Handover;
 use super::leadership::watch_leadership;
+use super::raft_metrics::{publish_raft_metrics, RaftGauges};
 use super::{Inner, Replica};
 use crate::admission;
 use crate::db::ReplicaDb;
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::fence::WriteFence;
 use crate::log_store::LogStore;
 use crate::machine::ServiceMachine;
+use crate::metrics::StoreMetrics;
 use crate::network::{PeerClient, PeerNetwork};
 use crate::spec;
 use crate::spec::ReplicaSpec;
@@ -47,7 +49,13 @@ impl<M: ServiceMachine> Replica<M> {
         fence: Option<Arc<dyn WriteFence<M>>>,
     ) -> Result<Self> {
         admission::refuse_empty_dir(&spec)?;
-        let db = ReplicaDb::open(&spec.data_dir, spec.sled_cache_bytes, M::STATE_TREES)?;
+        let metrics = StoreMetrics::register(spec.group, spec.id);
+        let db = ReplicaDb::open(
+            &spec.data_dir,
+            spec.sled_cache_bytes,
+            M::STATE_TREES,
+            metrics,
+        )?;
         let mut log_store = LogStore::<M>::new(db.clone());
         let raft_err = |reason: String| Error::Raft {
             replica_id: spec.id,
@@ -105,6 +113,11 @@ impl<M: ServiceMachine> Replica<M> {
         }
         let leader_since = Arc::new(Mutex::new(None));
         tokio::spawn(watch_leadership(raft.clone(), Arc::clone(&leader_since)));
+        tokio::spawn(publish_raft_metrics(
+            raft.clone(),
+            db.clone(),
+            RaftGauges::register(&spec),
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 spec,

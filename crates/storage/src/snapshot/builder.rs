@@ -2,6 +2,7 @@
 //! the state-machine task, so no apply runs meanwhile), then made the current snapshot.
 
 use std::marker::PhantomData;
+use std::time::Instant;
 
 use openraft::storage::{RaftSnapshotBuilder, Snapshot, SnapshotMeta};
 use openraft::{BasicNode, StorageIOError, StoredMembership};
@@ -20,6 +21,8 @@ pub struct SnapshotBuilder<M> {
     pub(crate) image: String,
     pub(crate) last_applied: Option<LogId>,
     pub(crate) membership: StoredMembership<ReplicaId, BasicNode>,
+    /// When the build began (the image was written first).
+    pub(crate) started: Instant,
     pub(crate) _machine: PhantomData<fn() -> M>,
 }
 
@@ -53,6 +56,7 @@ impl<M: ServiceMachine> RaftSnapshotBuilder<GroupTypes<M>> for SnapshotBuilder<M
         let file = tokio::fs::File::open(self.files.path(&self.image))
             .await
             .map_err(|e| failed(&e))?;
+        self.db.metrics.snapshot_built(self.started.elapsed());
         Ok(Snapshot {
             meta,
             snapshot: Box::new(file),
