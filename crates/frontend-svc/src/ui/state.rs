@@ -96,9 +96,9 @@ pub(crate) struct UiCache {
 /// Per-second answers of the public API (the page's own requests to `/ui` excluded).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct UiTraffic {
-    /// Seconds covered.
+    /// Seconds covered at most.
     pub(crate) window_s: u64,
-    /// One per completed second, oldest first.
+    /// One per completed second since the frontend started, at most `window_s`, oldest first.
     pub(crate) points: Vec<TrafficPoint>,
 }
 

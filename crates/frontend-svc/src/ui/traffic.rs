@@ -117,8 +117,9 @@ impl Traffic {
             .saturating_record(us.clamp(1, LATENCY_US_MAX));
     }
 
-    /// The last [`TRAFFIC_WINDOW_S`] completed seconds, oldest first: `(seconds ago, summary)`,
-    /// from `TRAFFIC_WINDOW_S` down to 1 (the current second is not over, so not shown).
+    /// The last [`TRAFFIC_WINDOW_S`] completed seconds (fewer in the first minutes after
+    /// start), oldest first: `(seconds ago, summary)`, down to 1 (the current second is not
+    /// over, so not shown).
     pub(crate) fn window(&self) -> Vec<(u64, SecondSummary)> {
         self.window_at(Instant::now())
     }
@@ -126,22 +127,13 @@ impl Traffic {
     fn window_at(&self, now: Instant) -> Vec<(u64, SecondSummary)> {
         let current = self.second_of(now);
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        (1..=TRAFFIC_WINDOW_S)
+        // Seconds before the frontend started are left out, not shown as idle.
+        (1..=TRAFFIC_WINDOW_S.min(current))
             .rev()
             .map(|ago| {
-                let summary = match current.checked_sub(ago) {
-                    Some(second) => {
-                        let slot = slot_for(&mut ring, second);
-                        let summary = slot.summary.unwrap_or_else(|| slot.summarize());
-                        slot.summary = Some(summary);
-                        summary
-                    }
-                    None => SecondSummary {
-                        requests: 0,
-                        failures: 0,
-                        latency_ms: None,
-                    },
-                };
+                let slot = slot_for(&mut ring, current - ago);
+                let summary = slot.summary.unwrap_or_else(|| slot.summarize());
+                slot.summary = Some(summary);
                 (ago, summary)
             })
             .collect()
@@ -193,7 +185,7 @@ mod tests {
         traffic.record_at(t0 + Duration::from_secs(2), 429, MS * 40);
         traffic.record_at(t0 + Duration::from_secs(2), 404, MS * 40);
         let window = traffic.window_at(t0 + Duration::from_millis(3_500));
-        assert_eq!(window.len(), usize::try_from(TRAFFIC_WINDOW_S).unwrap());
+        assert_eq!(window.len(), 3, "no second before the start is shown");
         assert_eq!(
             window.last().unwrap().0,
             1,
@@ -221,6 +213,7 @@ mod tests {
         let later = t0 + Duration::from_secs(TRAFFIC_WINDOW_S + 1);
         traffic.record_at(later, 200, MS * 7);
         let window = traffic.window_at(later + Duration::from_secs(1));
+        assert_eq!(window.len(), usize::try_from(TRAFFIC_WINDOW_S).unwrap());
         let total: u64 = window.iter().map(|(_, s)| s.requests).sum();
         assert_eq!(total, 1, "{window:?}");
         assert_eq!(traffic.ring.lock().unwrap().len(), 301);
