@@ -8,11 +8,12 @@
 //! knows the matched path; the concurrency limit is therefore a *global* one (one semaphore
 //! shared by every route's copy of the stack).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use api::{ApiError, ErrorCode};
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -29,16 +30,21 @@ use tracing::Span;
 use crate::config::FrontendConfig;
 use crate::context::{TierTimings, X_REQUEST_ID};
 use crate::intake::{read_request, IntakeLimits};
+use crate::ui::{Recorders, PAGE_ROUTES};
 use runtime::throttle::LogThrottle;
 
 /// Wraps every route of `router` (fallbacks included) in the frontend's stack.
-pub(crate) fn apply_stack(router: Router, config: &FrontendConfig) -> Router {
+pub(crate) fn apply_stack(
+    router: Router,
+    config: &FrontendConfig,
+    recorders: Arc<Recorders>,
+) -> Router {
     let stack = ServiceBuilder::new()
         // Set outside the trace layer so that the request span can carry it.
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(middleware::from_fn(server_timing))
+        .layer(middleware::from_fn_with_state(recorders, server_timing))
         // Before the shedder and the deadline: a slow body holds no slot and eats no deadline.
         .layer(middleware::from_fn_with_state(
             IntakeLimits::of(config),
@@ -70,8 +76,14 @@ fn request_span(req: &Request) -> Span {
 /// Gives the request a collector for the replicas' `Server-Timing` entries and copies them
 /// onto the answer, after the frontend's own entry. When `track_http` did not run (a shed
 /// request, a passed deadline, a refused head or body), the entry is added here and the answer
-/// is counted in `/metrics` here, so that every answer is counted once, by route.
-async fn server_timing(mut req: Request, next: Next) -> Response {
+/// is counted in `/metrics` here, so that every answer is counted once, by route. Every answer
+/// passes here once, so here it is also counted for the chart of `/ui` (but for the page's
+/// own requests).
+async fn server_timing(
+    State(recorders): State<Arc<Recorders>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let timings = TierTimings::default();
     req.extensions_mut().insert(timings.clone());
@@ -82,6 +94,9 @@ async fn server_timing(mut req: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
+    if !PAGE_ROUTES.contains(&route.as_str()) {
+        recorders.traffic.record(status, started.elapsed());
+    }
     let headers = response.headers_mut();
     let timed = headers
         .get_all(SERVER_TIMING)

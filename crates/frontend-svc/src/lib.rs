@@ -12,6 +12,7 @@
 //!   `intake`: head size checks and the body read under its own deadline, before the shedder.
 //! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request.
 //! - `cache`: the coherent read cache around the catalog reads; `conditional`: `304`s.
+//! - `ui`: the live cluster page at `/ui` and its JSON, with the recorders feeding it.
 //!
 //! Invariants: a buy is resent only with the same key; a write without a key (a restock) is
 //! resent only when it surely was not taken; every backend call has a deadline.
@@ -32,6 +33,7 @@ mod routes;
 mod state;
 #[cfg(test)]
 mod testutil;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -78,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(api::server::route_not_found.layer(from_fn_with_state(TIER, track_http)))
         .layer(Extension(rendered))
         .with_state(state.clone());
-    let public = layers::apply_stack(public, &config);
+    let public = layers::apply_stack(public, &config, Arc::clone(&state.ui));
     // Probes answer from local state, outside the shedder and the deadline: a busy frontend
     // is alive, and says whether it is ready.
     let probes = probes
@@ -140,6 +142,8 @@ fn public_routes(
         .routes(routes!(cluster::cluster))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::document))
+        .routes(routes!(ui::page))
+        .routes(routes!(ui::state))
         .split_for_parts();
     let (probes, probes_api) = OpenApiRouter::new()
         .routes(routes!(health::health))

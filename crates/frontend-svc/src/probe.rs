@@ -46,6 +46,10 @@ pub(crate) async fn probe_all(state: &AppState) {
         .collect::<Vec<()>>()
         .await;
     for pool in pools {
+        let (leader, term) = pool.leader_and_term();
+        if state.ui.leaders.observe(pool.group(), leader, term) {
+            tracing::info!(group = pool.group(), leader, term, "leader changed");
+        }
         let healthy = u32::try_from(pool.healthy_count()).unwrap_or(u32::MAX);
         metrics::gauge!(FRONTEND_REPLICAS_HEALTHY.name, "group" => pool.group())
             .set(f64::from(healthy));

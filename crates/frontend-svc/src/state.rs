@@ -12,6 +12,7 @@ use crate::config::FrontendConfig;
 use crate::context::RequestContext;
 use crate::error::Result;
 use crate::pool::ReplicaPool;
+use crate::ui::Recorders;
 
 /// Shared state of the frontend routes: configuration, both groups' replica pools and the
 /// client that reaches them. Cheap to clone.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub(crate) backend: Arc<Backend>,
     /// The read cache; `None` without one.
     pub(crate) cache: Option<Arc<ReadCache>>,
+    /// What `/ui` shows beside the probes' view: answers per second, leader changes.
+    pub(crate) ui: Arc<Recorders>,
 }
 
 impl AppState {
@@ -39,6 +42,7 @@ impl AppState {
                 Arc::new(ReadCache::bounded(capacity, config.cache_capacity_bytes))
             }),
             config: Arc::new(config),
+            ui: Arc::new(Recorders::default()),
         })
     }
 
