@@ -20,9 +20,11 @@ use crate::command::{CatalogCommand, CatalogResponse, RestockDue, RESTOCK_LAST, 
 use crate::machine::CatalogMachine;
 use crate::reads::all_books;
 
-/// Longest pause between two looks at the stock: a book sold out is restocked within this
-/// much after its period allows it (shorter periods poll at their own length).
-const RESTOCK_POLL_MAX: Duration = Duration::from_secs(1);
+/// Longest pause between two looks at leadership and stock: a book sold out, or a replica
+/// newly leading, is restocked within this much after its period allows it. Short, so that it
+/// fits beside a failover inside `every_s` plus one election timeout; a look costs the leader
+/// one scan of the books (a follower, one read of its Raft metrics).
+const RESTOCK_POLL_MAX: Duration = Duration::from_millis(250);
 
 /// Proposes the round due whenever this replica leads; runs until `cancel`.
 ///
@@ -34,13 +36,13 @@ pub(crate) async fn run_restocks(
     policy: RestockPolicy,
     cancel: CancellationToken,
 ) {
-    let poll = policy.every.min(RESTOCK_POLL_MAX);
     let write_timeout = replica.spec().raft.write_timeout;
     // Runs forever: ends only on cancellation.
     loop {
+        let pause = until_next_look(&policy, SystemTime::now());
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(poll) => {}
+            () = tokio::time::sleep(pause) => {}
         }
         if !replica.leadership().is_leader {
             continue;
@@ -111,6 +113,19 @@ pub(crate) fn due_round(
     })
 }
 
+/// How long to wait before the next look at the stock from wall-clock time `now`: at most
+/// [`RESTOCK_POLL_MAX`] and the period, and no later than just past the next period's start, so
+/// that a book sold out right after a round is restocked as soon as the next period allows.
+fn until_next_look(policy: &RestockPolicy, now: SystemTime) -> Duration {
+    let poll = policy.every.min(RESTOCK_POLL_MAX);
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let every_s = policy.every.as_secs().max(1);
+    let next_period_s = (since_epoch.as_secs() / every_s + 1) * every_s;
+    // A few milliseconds past the boundary, so that the clock read then is in the new period.
+    let boundary = Duration::from_secs(next_period_s) + Duration::from_millis(5);
+    poll.min(boundary.saturating_sub(since_epoch))
+}
+
 /// Seconds since the Unix epoch on this replica's clock (0 before it: no round is due).
 fn wall_clock_s() -> u64 {
     SystemTime::now()
@@ -167,5 +182,25 @@ mod tests {
         assert_eq!(due_round(&s.view(), &POLICY, 1100), None, "a clock behind");
         let next = due_round(&s.view(), &POLICY, 1240).unwrap();
         assert_eq!((next.period, next.items), (124, vec![1]));
+    }
+
+    #[test]
+    fn the_next_look_is_within_a_poll_and_just_past_the_next_period() {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        // Period 10 s: 9.5 s before the boundary at 1240 s, so one poll.
+        assert_eq!(until_next_look(&POLICY, at(1_230_500)), RESTOCK_POLL_MAX);
+        // 300 ms before the boundary: just past it.
+        assert_eq!(
+            until_next_look(&POLICY, at(1_239_700)),
+            Duration::from_millis(305)
+        );
+        let short = RestockPolicy {
+            every: Duration::from_secs(1),
+            ..POLICY
+        };
+        assert_eq!(
+            until_next_look(&short, at(5_000)),
+            Duration::from_millis(1005).min(RESTOCK_POLL_MAX)
+        );
     }
 }
