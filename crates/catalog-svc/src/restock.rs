@@ -189,10 +189,10 @@ mod tests {
         let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         // Period 10 s: 9.5 s before the boundary at 1240 s, so one poll.
         assert_eq!(until_next_look(&POLICY, at(1_230_500)), RESTOCK_POLL_MAX);
-        // 300 ms before the boundary: just past it.
+        // 100 ms before the boundary: just past it.
         assert_eq!(
-            until_next_look(&POLICY, at(1_239_700)),
-            Duration::from_millis(305)
+            until_next_look(&POLICY, at(1_239_900)),
+            Duration::from_millis(105)
         );
         let short = RestockPolicy {
             every: Duration::from_secs(1),
