@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use api::Book;
+use runtime::cluster::RestockPolicy;
 use runtime::Cluster;
 use storage::ReplicaSpec;
 
@@ -18,6 +19,8 @@ pub struct CatalogConfig {
     pub books: Vec<Book>,
     /// Lease granted to the frontends' caches; `None` runs without cache coherence.
     pub cache_lease: Option<Duration>,
+    /// Timed restocks run by the leader (`[catalog.restock]`); `None`: off.
+    pub restock: Option<RestockPolicy>,
 }
 
 impl CatalogConfig {
@@ -35,6 +38,7 @@ impl CatalogConfig {
             replica,
             books,
             cache_lease,
+            restock: cluster.restock,
         })
     }
 }

@@ -9,14 +9,17 @@ use storage::offline::verify::CHECK_DECODES;
 use storage::offline::{decode, decode_json, InspectMachine, KeyKind, Replay, Violation};
 use storage::snapshot::StateImage;
 
-use crate::command::{CatalogCommand, CatalogResponse, BOOKS, RESERVATIONS};
+use crate::command::{
+    CatalogCommand, CatalogResponse, RestockRound, BOOKS, RESERVATIONS, RESTOCKS, RESTOCK_LAST,
+};
 use crate::machine::CatalogMachine;
 
 /// Stock is never negative.
 pub const CHECK_STOCK: &str = "stock >= 0";
 /// Books stand under their id; reservations under their key, for a book that exists.
 pub const CHECK_KEYS: &str = "books and reservations stand under their own keys";
-/// Per book: stock + held/confirmed reservations changes only by seeding and restocks.
+/// Per book: stock + held/confirmed reservations changes only by seeding and restocks (an
+/// admin's `UpdateBook` or a timed `RestockDue`).
 pub const CHECK_CONSERVED: &str = "initial stock + restocks - held/confirmed reservations = stock";
 
 impl InspectMachine for CatalogMachine {
@@ -24,7 +27,7 @@ impl InspectMachine for CatalogMachine {
     const REPLAY_CHECKS: &'static [&'static str] = &[CHECK_CONSERVED];
 
     fn key_kind(tree: &str) -> KeyKind {
-        if tree == BOOKS {
+        if tree == BOOKS || tree == RESTOCKS {
             KeyKind::U64
         } else {
             KeyKind::Text
@@ -35,6 +38,8 @@ impl InspectMachine for CatalogMachine {
         match tree {
             BOOKS => decode_json::<Book>(value),
             RESERVATIONS => decode_json::<Reservation>(value),
+            RESTOCKS => decode_json::<RestockRound>(value),
+            RESTOCK_LAST => decode_json::<u64>(value),
             other => Err(format!("{other} is not a catalog tree")),
         }
     }
@@ -49,6 +54,16 @@ impl InspectMachine for CatalogMachine {
             CatalogCommand::ConfirmAll(c) => format!("confirm {}", c.keys.join(", ")),
             CatalogCommand::Release(c) => {
                 format!("release {} of book {} under {}", c.quantity, c.item, c.key)
+            }
+            CatalogCommand::RestockDue(c) => {
+                let items: Vec<String> = c.items.iter().map(u64::to_string).collect();
+                format!(
+                    "timed restock of period {}: books {} below {} set to {}",
+                    c.period,
+                    items.join(", "),
+                    c.below,
+                    c.to
+                )
             }
             CatalogCommand::UpdateBook(c) => {
                 let delta = c.stock_delta.map(|d| format!(" stock {d:+}"));
@@ -99,6 +114,12 @@ impl InspectMachine for CatalogMachine {
                 (CatalogCommand::UpdateBook(update), CatalogResponse::Book(_)) => {
                     let delta = update.stock_delta.unwrap_or(0);
                     *before.entry(update.item).or_default() += i128::from(delta);
+                }
+                (CatalogCommand::RestockDue(_), CatalogResponse::Restocked(round)) => {
+                    for book in &round.books {
+                        let added = i128::from(book.stock_after) - i128::from(book.stock_before);
+                        *before.entry(book.item).or_default() += added;
+                    }
                 }
                 _ => {}
             }

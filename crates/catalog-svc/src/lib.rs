@@ -3,9 +3,10 @@
 //! Layout:
 //! - [`command`]: the replicated commands (one file each) and their answers; [`machine`] plugs
 //!   them into the `storage` runtime.
-//! - [`routes`]: the HTTP API (books, reservations, admin, status); [`state`] the shared handle;
-//!   [`reads`] the reads of books they and the cache fence share.
+//! - [`routes`]: the HTTP API (books, reservations, admin, timed restocks, status); [`state`]
+//!   the shared handle; [`reads`] the reads of books they and the cache fence share.
 //! - [`coherence`]: the leader's side of the frontends' cache coherence (leases, notices).
+//! - `restock`: the leader's timed restocks (`[catalog.restock]`), proposed through the log.
 //! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
 //! - [`error`]: the service's errors and their HTTP form.
 //! - [`inspect`]: offline inspection of a catalog replica (`pygmy inspect`).
@@ -19,6 +20,7 @@ pub mod error;
 pub mod inspect;
 pub mod machine;
 pub mod reads;
+mod restock;
 pub mod routes;
 pub mod state;
 
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/reservations/release", post(routes::reservations::release))
         .route("/admin/books/{id}", post(routes::admin::update_book))
+        .route("/restocks", get(routes::restocks::list))
         .route(api::coherence::LEASE_PATH, post(routes::lease::lease))
         .with_state(state);
     replica_router(routes, &replica, "catalog")
@@ -83,6 +86,17 @@ pub async fn serve(
         bootstrap::seed_catalog(replica.clone(), config.books, cancel.child_token())
             .in_current_span(),
     );
+    if let Some(policy) = config.restock {
+        tracing::info!(
+            every_s = policy.every.as_secs(),
+            below = policy.below,
+            to = policy.to,
+            "timed restocks on"
+        );
+        tasks.spawn(
+            restock::run_restocks(replica.clone(), policy, cancel.child_token()).in_current_span(),
+        );
+    }
     let app = router(AppState {
         replica: replica.clone(),
         fence,

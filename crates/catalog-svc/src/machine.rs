@@ -2,7 +2,9 @@
 
 use storage::{ServiceMachine, StateTxn, TxnResult};
 
-use crate::command::{CatalogCommand, CatalogResponse, BOOKS, RESERVATIONS};
+use crate::command::{
+    CatalogCommand, CatalogResponse, BOOKS, RESERVATIONS, RESTOCKS, RESTOCK_LAST,
+};
 
 /// The catalog group's state machine: books and reservations.
 pub struct CatalogMachine;
@@ -11,7 +13,7 @@ impl ServiceMachine for CatalogMachine {
     type Command = CatalogCommand;
     type Response = CatalogResponse;
     const GROUP: &'static str = "catalog";
-    const STATE_TREES: &'static [&'static str] = &[BOOKS, RESERVATIONS];
+    const STATE_TREES: &'static [&'static str] = &[BOOKS, RESERVATIONS, RESTOCKS, RESTOCK_LAST];
 
     fn apply(txn: &StateTxn<'_>, command: &CatalogCommand) -> TxnResult<CatalogResponse> {
         command.apply(txn)

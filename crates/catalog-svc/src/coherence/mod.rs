@@ -235,16 +235,27 @@ impl WriteFence<CatalogMachine> for CacheFence {
 
 /// What `command` may change, as cache slots (empty: no book).
 pub fn slots_changed(view: &StateView, command: &CatalogCommand) -> Vec<Slot> {
-    let item = match command {
+    let items = match command {
         CatalogCommand::Seed(_) => return vec![Slot::Everything],
         CatalogCommand::Confirm(_) | CatalogCommand::ConfirmAll(_) => return Vec::new(),
-        CatalogCommand::Reserve(r) => r.item,
-        CatalogCommand::Release(r) => r.item,
-        CatalogCommand::UpdateBook(u) => u.item,
+        CatalogCommand::Reserve(r) => vec![r.item],
+        CatalogCommand::Release(r) => vec![r.item],
+        CatalogCommand::UpdateBook(u) => vec![u.item],
+        // Only the books it lists may change (see `RestockDue`), like any other write.
+        CatalogCommand::RestockDue(r) => r.items.clone(),
     };
-    let mut slots = vec![Slot::Book(item), Slot::AllBooks];
-    if let Some(book) = book(view, item) {
-        slots.push(Slot::Topic(book.topic));
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let mut slots = vec![Slot::AllBooks];
+    for item in items {
+        slots.push(Slot::Book(item));
+        if let Some(book) = book(view, item) {
+            let topic = Slot::Topic(book.topic);
+            if !slots.contains(&topic) {
+                slots.push(topic);
+            }
+        }
     }
     slots
 }
@@ -299,7 +310,7 @@ mod tests {
         let slots = slots_changed(&state.view(), &reserve("k"));
         assert_eq!(
             slots,
-            [Slot::Book(1), Slot::AllBooks, Slot::Topic("ds".into())]
+            [Slot::AllBooks, Slot::Book(1), Slot::Topic("ds".into())]
         );
         let confirm = CatalogCommand::Confirm(Confirm { key: "k".into() });
         assert!(slots_changed(&state.view(), &confirm).is_empty());

@@ -11,6 +11,7 @@ mod confirm;
 mod confirm_all;
 mod release;
 mod reserve;
+mod restock_due;
 mod seed;
 mod update_book;
 
@@ -22,6 +23,7 @@ pub use confirm::Confirm;
 pub use confirm_all::ConfirmAll;
 pub use release::Release;
 pub use reserve::Reserve;
+pub use restock_due::{RestockDue, RestockRound, RestockedBook, RESTOCK_LAST_KEY};
 pub use seed::Seed;
 pub use update_book::UpdateBook;
 
@@ -29,6 +31,12 @@ pub use update_book::UpdateBook;
 pub const BOOKS: &str = "books";
 /// State tree of reservations: buy key (UTF-8) -> `Reservation`.
 pub const RESERVATIONS: &str = "reservations";
+/// State tree of timed restock rounds: period (u64 big-endian) -> [`RestockRound`]. One per
+/// period that applied, so it grows with sell-outs, as `reservations` grows with buys.
+pub const RESTOCKS: &str = "restocks";
+/// State tree holding the last period of a timed restock applied, under
+/// [`RESTOCK_LAST_KEY`]: what makes a round of an earlier or equal period stale.
+pub const RESTOCK_LAST: &str = "restock_last";
 
 /// A command of the catalog log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +54,8 @@ pub enum CatalogCommand {
     Release(Release),
     /// Restock and/or reprice a book.
     UpdateBook(UpdateBook),
+    /// The leader's timed restock of one period.
+    RestockDue(RestockDue),
 }
 
 /// What applying a catalog command answers.
@@ -65,6 +75,15 @@ pub enum CatalogResponse {
     },
     /// This many of a [`ConfirmAll`]'s reservations are confirmed (now or before).
     Confirmed(u64),
+    /// A timed restock round applied (its books restocked, perhaps none).
+    Restocked(RestockRound),
+    /// A timed restock round of a period at or before the last one applied: nothing changed.
+    RestockStale {
+        /// The round's period.
+        period: u64,
+        /// The last period applied.
+        last_period: u64,
+    },
     /// The command was refused; nothing changed.
     Rejected(Rejection),
 }
@@ -121,6 +140,7 @@ impl CatalogCommand {
             Self::ConfirmAll(c) => c.apply(txn),
             Self::Release(c) => c.apply(txn),
             Self::UpdateBook(c) => c.apply(txn),
+            Self::RestockDue(c) => c.apply(txn),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod books;
 pub mod lease;
 pub mod reservations;
+pub mod restocks;
 
 use api::ApiError;
 

@@ -14,6 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use test_support::{poll_until, ClusterDir, ReplicaSet};
 
+mod restock;
+
 const CATALOG: &str = "catalog";
 const SETTLE: Duration = Duration::from_secs(20);
 

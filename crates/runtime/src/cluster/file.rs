@@ -51,6 +51,9 @@ pub struct GroupFile {
     /// Books of a fresh catalog (catalog group only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_file: Option<PathBuf>,
+    /// `[catalog.restock]`: timed restocks (catalog group only); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restock: Option<super::RestockFile>,
 }
 
 /// `[raft]`; all durations in milliseconds.

@@ -4,6 +4,7 @@
 //! < `PYGMY_*` environment variables < overrides from command-line flags.
 
 mod file;
+mod restock;
 mod token;
 
 use std::collections::{BTreeMap, HashSet};
@@ -19,6 +20,7 @@ pub use file::{
     CacheFile, CacheSettings, ClusterFile, FrontendFile, GroupFile, RaftFile, RaftTimings,
     StorageFile,
 };
+pub use restock::{RestockFile, RestockPolicy, RESTOCK_EVERY_S_MAX, RESTOCK_TO_MAX};
 use token::check_tokens;
 pub use token::{check_token, TOKEN_CHARS_MIN};
 
@@ -82,6 +84,8 @@ pub struct Cluster {
     pub sled_cache_bytes: u64,
     /// The frontends' cache.
     pub cache: CacheSettings,
+    /// The catalog's timed restocks (`[catalog.restock]`); `None`: off.
+    pub restock: Option<RestockPolicy>,
 }
 
 /// Overrides from command-line flags (the last layer).
@@ -210,6 +214,15 @@ impl Cluster {
         if file.orders.catalog_file.is_some() {
             return bad("catalog_file belongs in [catalog], not [orders]".into());
         }
+        if file.orders.restock.is_some() {
+            return bad("restock belongs in [catalog], not [orders]".into());
+        }
+        let restock = file
+            .catalog
+            .restock
+            .as_ref()
+            .map(RestockFile::validate)
+            .transpose()?;
         Ok(Self {
             raft: RaftTimings {
                 heartbeat: ms(r.heartbeat_ms),
@@ -236,6 +249,7 @@ impl Cluster {
                 capacity_bytes: file.cache.capacity_bytes,
                 lease: ms(file.cache.lease_ms),
             },
+            restock,
         })
     }
 

@@ -148,3 +148,27 @@ fn advertised_frontend_address_must_name_a_host() {
         assert!(e.contains("advertise") && e.contains(bad), "{bad}: {e}");
     }
 }
+
+#[test]
+fn restock_is_off_by_default_and_read_from_catalog_restock() {
+    // Goal: the default has no timed restocks; `[catalog.restock]` turns them on, validated;
+    // the table under `[orders]` is refused by name.
+    assert_eq!(Cluster::validate(default_file()).unwrap().restock, None);
+    let text =
+        format!("{DEFAULT_CLUSTER_TOML}\n[catalog.restock]\nevery_s = 2\nbelow = 1\nto = 5\n");
+    let policy = Cluster::validate(toml_file(&text))
+        .unwrap()
+        .restock
+        .unwrap();
+    assert_eq!(
+        (policy.every, policy.below, policy.to),
+        (Duration::from_secs(2), 1, 5)
+    );
+    let bad = text.replace("every_s = 2", "every_s = 0");
+    let e = Cluster::validate(toml_file(&bad)).unwrap_err().to_string();
+    assert!(e.contains("every_s = 0"), "{e}");
+    let mut orders = default_file();
+    orders.orders.restock = toml_file(&text).catalog.restock;
+    let e = Cluster::validate(orders).unwrap_err().to_string();
+    assert!(e.contains("restock belongs in [catalog]"), "{e}");
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::builder::{EnumValueParser, PossibleValue, TypedValueParser};
 use clap::ValueEnum;
 use client::chaos::{FaultKind, MaxDown};
+use runtime::cluster::RestockFile;
 
 /// Faults of a run on processes unless `--faults` says otherwise.
 const DEFAULT_FAULTS: [FaultArg; 3] = [FaultArg::Kill, FaultArg::Pause, FaultArg::Frontend];
@@ -150,9 +151,41 @@ pub(super) fn parse_project(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// `--restock EVERY_S,BELOW,TO`: the timed restock policy of the generated cluster.
+pub(super) fn parse_restock(text: &str) -> Result<RestockFile, String> {
+    let numbers: Vec<u64> = text
+        .split(',')
+        .map(|n| n.trim().parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{text:?} is not EVERY_S,BELOW,TO (three whole numbers): {e}"))?;
+    let [every_s, below, to] = numbers[..] else {
+        return Err(format!(
+            "{text:?} is not EVERY_S,BELOW,TO (three whole numbers)"
+        ));
+    };
+    let file = RestockFile { every_s, below, to };
+    file.validate().map_err(|e| e.to_string())?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restock_policies_are_three_numbers_validated_like_cluster_toml() {
+        let policy = parse_restock("2, 45,55").unwrap();
+        assert_eq!((policy.every_s, policy.below, policy.to), (2, 45, 55));
+        assert!(parse_restock("2,45")
+            .unwrap_err()
+            .contains("EVERY_S,BELOW,TO"));
+        assert!(parse_restock("2,x,5")
+            .unwrap_err()
+            .contains("three whole numbers"));
+        assert!(parse_restock("2,9,5")
+            .unwrap_err()
+            .contains("less than below"));
+    }
 
     #[test]
     fn intervals_are_checked_when_parsed() {

@@ -46,7 +46,11 @@ impl ReplicaReader {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, addr: &str, path: &str) -> Result<T> {
+    /// GET `path` of replica `addr`, decoded.
+    ///
+    /// # Errors
+    /// No answer, an error status, or a body that does not decode.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, addr: &str, path: &str) -> Result<T> {
         let response = self
             .http
             .get(format!("http://{addr}{path}"))

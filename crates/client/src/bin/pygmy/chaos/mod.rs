@@ -34,6 +34,7 @@ mod progress;
 mod report;
 mod setup;
 mod subject;
+mod timed_restocks;
 mod workload;
 
 use std::path::PathBuf;
@@ -52,6 +53,7 @@ use crate::chaos::compose::{ContainerDns, Project, SharedDns};
 use crate::chaos::nemesis::{Nemesis, Scene};
 use crate::chaos::progress::Progress;
 use crate::chaos::subject::Subject;
+use crate::chaos::timed_restocks::RestockWatch;
 use crate::chaos::workload::{Recorder, Workload};
 
 /// Mean pause between two operations of one client: keeps per-book histories small enough for
@@ -59,6 +61,8 @@ use crate::chaos::workload::{Recorder, Workload};
 const CLIENT_PAUSE: Duration = Duration::from_millis(50);
 /// Timeout of the nemesis's `/status` calls and lease probes.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+/// Tries to read the timed restocks applied once the cluster settled.
+const RESTOCK_FINAL_TRIES: u32 = 20;
 /// Timeout of the checker's reads of the replicas.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -118,6 +122,11 @@ pub(crate) struct ChaosArgs {
     /// past it the check is inconclusive, which fails the run. Raise it for long soaks.
     #[arg(long, default_value_t = 1_000_000)]
     search_states_max: u64,
+    /// Turn on timed restocks in the generated cluster, as `EVERY_S,BELOW,TO` (e.g. 2,45,55:
+    /// every 2 s, books under 45 copies back to 55; they start at 55); each round applied is
+    /// recorded in the history as a restock nobody asked for and checked like the others.
+    #[arg(long, conflicts_with_all = ["config", "compose"], value_parser = args::parse_restock)]
+    restock: Option<runtime::cluster::RestockFile>,
 }
 
 impl ChaosArgs {
@@ -161,8 +170,13 @@ async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
     if args.faults().iter().any(|k| k.is_partition()) {
         bail!("isolate, split, oneway and frontend-cut need --compose: processes sharing one loopback cannot be cut off from one another");
     }
-    let mut lab =
-        setup::Lab::start(args.config.as_deref(), args.data.as_deref(), args.frontends).await?;
+    let mut lab = setup::Lab::start(
+        args.config.as_deref(),
+        args.data.as_deref(),
+        args.frontends,
+        args.restock.as_ref(),
+    )
+    .await?;
     let stage = Stage {
         cluster: lab.started.cluster.clone(),
         frontends: lab
@@ -271,7 +285,16 @@ async fn drive(
     let cluster = &stage.cluster;
     let frontends = stage.frontend_addrs();
     let reader = ReplicaReader::new(stage.http(READ_TIMEOUT)?, &cluster.cluster_token);
-    let (initial_stock, orders_before) = setup::prepare(&frontends[0], cluster, &reader).await?;
+    let (mut initial_stock, orders_before) =
+        setup::prepare(&frontends[0], cluster, &reader).await?;
+    let restock_baseline = match cluster.restock {
+        Some(_) => {
+            let (rounds, stock) = timed_restocks::baseline(&reader, &cluster.catalog[0]).await?;
+            initial_stock = stock;
+            Some(rounds)
+        }
+        None => None,
+    };
     let schedule = Schedule::draw(&ScheduleConfig {
         seed,
         faults: args.faults(),
@@ -298,6 +321,14 @@ async fn drive(
         frontends: stage.frontends.clone(),
         http: stage.http(STATUS_TIMEOUT)?,
     };
+    let watch = match &restock_baseline {
+        Some(baseline) => {
+            let reader = ReplicaReader::new(stage.http(READ_TIMEOUT)?, &cluster.cluster_token);
+            let watch = RestockWatch::new(reader, &cluster.catalog, recorder.clone(), baseline);
+            Some(tokio::spawn(watch.run(stop)))
+        }
+        None => None,
+    };
     let clients: Vec<_> = (0..args.clients)
         .map(|i| tokio::spawn(workload.clone().client(i, stop)))
         .collect();
@@ -316,6 +347,11 @@ async fn drive(
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
     let settled = reader.settle(cluster).await;
+    if let Some(watch) = watch {
+        // After settling: every round that will ever apply has, and is recorded.
+        let mut watch = watch.await.context("the timed restock watch failed")?;
+        watch.read_final(RESTOCK_FINAL_TRIES).await?;
+    }
     let cache_live = if cluster.cache.enabled {
         eprintln!("pygmy chaos: checking that every frontend's cache serves hits again");
         let books: Vec<u64> = initial_stock.keys().copied().collect();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use client::PygmyClient;
+use runtime::cluster::RestockFile;
 use runtime::{Cluster, ClusterOverrides};
 
 use crate::chaos::collect::ReplicaReader;
@@ -39,11 +40,12 @@ impl Lab {
         config: Option<&Path>,
         data: Option<&Path>,
         frontend_count: u16,
+        restock: Option<&RestockFile>,
     ) -> Result<Lab> {
         let (temp, data_dir) = run_dir(data, "pygmy-chaos-")?;
         let config_path = match config {
             Some(c) => c.to_path_buf(),
-            None => write_config(&data_dir)?,
+            None => write_config(&data_dir, restock)?,
         };
         let overrides = ClusterOverrides {
             data_dir: Some(data_dir.clone()),
@@ -156,8 +158,9 @@ pub(crate) async fn prepare(
     Ok((stock, orders))
 }
 
-/// Writes a `cluster.toml` on fresh loopback ports into `dir`; returns its path.
-fn write_config(dir: &Path) -> Result<PathBuf> {
+/// Writes a `cluster.toml` on fresh loopback ports into `dir`, with timed restocks if
+/// `restock`; returns its path.
+fn write_config(dir: &Path, restock: Option<&RestockFile>) -> Result<PathBuf> {
     let mut text = String::new();
     let addr = || free_port().map(|p| format!("\"127.0.0.1:{p}\""));
     let _ = writeln!(text, "data_dir = {:?}", dir.display().to_string());
@@ -172,6 +175,12 @@ fn write_config(dir: &Path) -> Result<PathBuf> {
         text,
         "[raft]\nsnapshot_logs_since_last = 200\nsnapshot_logs_kept = 50"
     );
+    if let Some(RestockFile { every_s, below, to }) = restock {
+        let _ = writeln!(
+            text,
+            "[catalog.restock]\nevery_s = {every_s}\nbelow = {below}\nto = {to}"
+        );
+    }
     let path = dir.join("cluster.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

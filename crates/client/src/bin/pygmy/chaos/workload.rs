@@ -92,13 +92,13 @@ impl Recorder {
 
     /// A process id never used before: a client goes on as a new process after an unknown
     /// outcome.
-    fn new_process(&self) -> u64 {
+    pub(crate) fn new_process(&self) -> u64 {
         self.next_process.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Records an operation completed now, or never for an unknown outcome (it may still take
-    /// effect).
-    fn record(&self, process: u64, invoke_ns: u64, kind: OpKind, outcome: Outcome) {
+    /// effect). A timed restock is recorded as invoked when it was last seen not applied.
+    pub(crate) fn record(&self, process: u64, invoke_ns: u64, kind: OpKind, outcome: Outcome) {
         let complete_ns = match outcome {
             Outcome::Unknown { .. } => None,
             _ => Some(self.now_ns()),
