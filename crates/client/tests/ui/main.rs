@@ -211,3 +211,97 @@ async fn the_page_shows_a_killed_replica_down_within_3_s_and_up_again_after_rest
     reads.await.unwrap();
     store.assert_no_panics();
 }
+
+/// Every check row of a chaos report: its name and the verdict it shows in words.
+const CHECK_ROWS_SCRIPT: &str = "return [...document.querySelectorAll('#checks tbody > tr')]
+    .map(r => [r.id.replace(/^check-/, ''), r.cells[1].innerText]);";
+
+/// The rows of a chaos report's fault table, as shown.
+const FAULT_ROWS_SCRIPT: &str =
+    "return [...document.querySelectorAll('#faults tbody > tr')].map(r => r.innerText);";
+
+#[tokio::test]
+#[ignore = "needs chromium and chromium-driver: run by .ci/browser.sh"]
+async fn a_chaos_report_opens_without_console_errors_and_shows_every_fault_and_check() {
+    // Goal: issue #16's check of `pygmy chaos --html`. Method: a short seeded run with kills
+    // and pauses writes the HTML report and the JSON result; the report opened in headless
+    // Chromium has one fault row per fault of the JSON (skipped ones included), one row per
+    // check with the JSON's verdict in words, its plot drawn, and no console error.
+    let (Some(chromedriver), Some(_)) = (on_path("chromedriver"), on_path("chromium")) else {
+        panic!("chromedriver and chromium are needed: run .ci/browser.sh");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (html, json) = (
+        dir.path().join("report.html"),
+        dir.path().join("report.json"),
+    );
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_pygmy"))
+        .args([
+            "chaos",
+            "--duration",
+            "12s",
+            "--seed",
+            "5",
+            "--faults",
+            "kill,pause",
+        ])
+        .arg("--html")
+        .arg(&html)
+        .arg("--report")
+        .arg(&json)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "the chaos run failed: {}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let faults = result["faults"].as_array().unwrap();
+    assert!(!faults.is_empty(), "a 12 s run draws faults");
+    let checks: Vec<(String, String)> = result["checks"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap().to_string();
+            (name, c["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let driver = Driver::start(&chromedriver, &dir.path().join("chromedriver.log")).await;
+    let session = driver.session(1280, 1400).await;
+    session.goto(&format!("file://{}", html.display())).await;
+    let shown: Vec<(String, String)> =
+        serde_json::from_value(session.execute(CHECK_ROWS_SCRIPT).await).unwrap();
+    assert_eq!(shown.len(), checks.len(), "{shown:?}");
+    for ((name, status), (shown_name, verdict)) in checks.iter().zip(&shown) {
+        assert_eq!(name, shown_name);
+        assert!(verdict.contains(status.as_str()), "{name}: {verdict}");
+    }
+    let fault_rows: Vec<String> =
+        serde_json::from_value(session.execute(FAULT_ROWS_SCRIPT).await).unwrap();
+    assert_eq!(fault_rows.len(), faults.len(), "{fault_rows:?}");
+    for (row, fault) in fault_rows.iter().zip(faults) {
+        let skipped = fault["skipped"].is_string();
+        assert_eq!(row.contains("skipped"), skipped, "{row}");
+        for target in fault["targets"].as_array().unwrap() {
+            assert!(row.contains(target.as_str().unwrap()), "{row}: {target}");
+        }
+    }
+    let plotted = session
+        .execute("return document.querySelectorAll('#timeline svg polyline, #timeline svg path').length;")
+        .await;
+    assert!(plotted.as_u64().unwrap() > 0, "the plot has no lines");
+    session
+        .screenshot(&artifacts().join("chaos-report.png"))
+        .await;
+    let console = session.console().await;
+    let errors: Vec<&(String, String)> = console
+        .iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    session.close().await;
+}

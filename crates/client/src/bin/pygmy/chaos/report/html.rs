@@ -70,7 +70,7 @@ fn summary(page: &mut String, r: &RunResult, command: &str) {
     let replay = replay_command(command, r.seed);
     let _ = writeln!(
         page,
-        "<section><h2>Run</h2><dl>\
+        "<section id=\"run\"><h2>Run</h2><dl>\
          <dt>seed</dt><dd>{}</dd><dt>clients</dt><dd>{}</dd>\
          <dt>duration</dt><dd>{:.0} s</dd><dt>--max-down</dt><dd>{}</dd>\
          <dt>operations</dt><dd>{}</dd><dt>faults</dt><dd>{fired} injected, {} skipped</dd>\
@@ -126,7 +126,7 @@ fn replay_command(command: &str, seed: u64) -> String {
 fn checks(page: &mut String, r: &RunResult) {
     let by_id: HashMap<u64, &Op> = r.history.iter().map(|op| (op.id, op)).collect();
     page.push_str(
-        "<section><h2>Checks</h2><table><thead><tr><th>check</th><th>verdict</th>\
+        "<section id=\"checks\"><h2>Checks</h2><table><thead><tr><th>check</th><th>verdict</th>\
          <th>what it found</th></tr></thead><tbody>\n",
     );
     for c in &r.checks.checks {
@@ -179,7 +179,7 @@ fn timeline(page: &mut String, r: &RunResult) -> Result<()> {
     // The SVG element only: an XML declaration has no place inside an HTML document.
     let start = svg.find("<svg").unwrap_or(0);
     page.push_str(
-        "<section><h2>Timeline</h2><p>Successful and failed operations per second, and \
+        "<section id=\"timeline\"><h2>Timeline</h2><p>Successful and failed operations per second, and \
          latency percentiles, over the run; a vertical line marks each fault as it fired.</p>\
          <div class=\"plot\" role=\"img\" aria-label=\"operations per second and latency over \
          time, with faults marked\">",
@@ -200,7 +200,7 @@ fn timeline(page: &mut String, r: &RunResult) -> Result<()> {
 /// Every fault: when, what, how long, how long until writes were answered again.
 fn faults(page: &mut String, r: &RunResult) {
     page.push_str(
-        "<section><h2>Faults</h2><table><thead><tr><th>at</th><th>fault</th><th>down for</th>\
+        "<section id=\"faults\"><h2>Faults</h2><table><thead><tr><th>at</th><th>fault</th><th>down for</th>\
          <th>writes back after</th><th>leader after</th></tr></thead><tbody>\n",
     );
     let mut gaps = r.timeline.unavailability.iter();
@@ -239,7 +239,7 @@ fn faults(page: &mut String, r: &RunResult) {
 /// Operations by kind and outcome, as the terminal summary counts them.
 fn operations(page: &mut String, r: &RunResult) {
     page.push_str(
-        "<section><h2>Operations</h2><table><thead><tr><th>kind</th><th>ok</th>\
+        "<section id=\"operations\"><h2>Operations</h2><table><thead><tr><th>kind</th><th>ok</th>\
          <th>refused or missing</th><th>failed (nothing applied)</th>\
          <th>unknown (may have applied)</th></tr></thead><tbody>\n",
     );
@@ -263,7 +263,7 @@ fn books(page: &mut String, r: &RunResult) {
             None => order_reads.push(op),
         }
     }
-    page.push_str("<section><h2>Histories</h2>\n");
+    page.push_str("<section id=\"histories\"><h2>Histories</h2>\n");
     for (item, ops) in &by_item {
         let initial = r.initial_stock.get(item).map_or("-".into(), u64::to_string);
         let finals: Vec<String> = r
