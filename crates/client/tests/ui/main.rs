@@ -69,6 +69,16 @@ fn background_reads(store: &Store<'_>, stop: Arc<AtomicBool>) -> tokio::task::Jo
     })
 }
 
+/// Fails if the browser's console logged an error on the page.
+async fn assert_no_console_errors(session: &Session<'_>) {
+    let console = session.console().await;
+    let errors: Vec<&(String, String)> = console
+        .iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
 fn summary(rows: &[Row]) -> Vec<(String, u64, bool, String)> {
     rows.iter()
         .map(|r| (r.group.clone(), r.id, r.healthy, r.role.clone()))
@@ -200,12 +210,7 @@ async fn the_page_shows_a_killed_replica_down_within_3_s_and_up_again_after_rest
         overflow.as_i64().unwrap() <= 0,
         "the page scrolls sideways on a narrow screen: {overflow}"
     );
-    let console = session.console().await;
-    let errors: Vec<&(String, String)> = console
-        .iter()
-        .filter(|(level, _)| level == "SEVERE")
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert_no_console_errors(&session).await;
     session.close().await;
     stop.store(true, Ordering::Relaxed);
     reads.await.unwrap();
@@ -297,11 +302,6 @@ async fn a_chaos_report_opens_without_console_errors_and_shows_every_fault_and_c
     session
         .screenshot(&artifacts().join("chaos-report.png"))
         .await;
-    let console = session.console().await;
-    let errors: Vec<&(String, String)> = console
-        .iter()
-        .filter(|(level, _)| level == "SEVERE")
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert_no_console_errors(&session).await;
     session.close().await;
 }
