@@ -217,7 +217,7 @@ mod tests {
 
     use super::*;
     use crate::catalog_file::default_books;
-    use crate::command::{Reserve, Seed, UpdateBook};
+    use crate::command::{Reserve, RestockDue, Seed, UpdateBook};
 
     #[test]
     fn healthy_state_passes_and_a_negative_stock_is_named() {
@@ -254,8 +254,9 @@ mod tests {
 
     #[test]
     fn conservation_counts_seed_restocks_and_reservations() {
-        // Goal: the conservation check holds over a real sequence and names a book whose stock
-        // was changed behind the log's back.
+        // Goal: the conservation check holds over a real sequence, timed restocks included (a
+        // round counted once, a stale one of the same period not at all), and names a book
+        // whose stock was changed behind the log's back; inspect shows the round as such.
         let s = ScratchState::<CatalogMachine>::new();
         let commands = [
             CatalogCommand::Seed(Seed {
@@ -276,7 +277,24 @@ mod tests {
                 item: 2,
                 quantity: 4,
             }),
+            // Book 2 has 11 copies: the round sets it to 30 (19 added), once.
+            CatalogCommand::RestockDue(RestockDue {
+                period: 7,
+                below: 20,
+                to: 30,
+                items: vec![2],
+            }),
+            CatalogCommand::RestockDue(RestockDue {
+                period: 7,
+                below: 40,
+                to: 50,
+                items: vec![2],
+            }),
         ];
+        assert_eq!(
+            CatalogMachine::describe(&commands[4]),
+            "timed restock of period 7: books 2 below 20 set to 30"
+        );
         let applied = commands
             .iter()
             .enumerate()
@@ -306,7 +324,7 @@ mod tests {
         assert!(
             found[0]
                 .problem
-                .contains("is 103, but initial stock + restocks is 15"),
+                .contains("is 103, but initial stock + restocks is 34"),
             "{}",
             found[0].problem
         );
