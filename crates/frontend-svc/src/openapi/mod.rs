@@ -7,9 +7,8 @@
 //! The document is served at `GET /openapi.json` and checked in as `docs/openapi.json`; a
 //! test keeps the two equal (`PYGMY_BLESS_OPENAPI=1` rewrites the file).
 
-use std::sync::Arc;
-
 use api::ErrorBody;
+use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Extension;
@@ -223,7 +222,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
 
 /// The description as served: rendered once, shared by every request.
 #[derive(Clone)]
-pub(crate) struct Rendered(pub(crate) Arc<str>);
+pub(crate) struct Rendered(pub(crate) Bytes);
 
 impl Rendered {
     /// `openapi` as pretty JSON.
@@ -231,7 +230,7 @@ impl Rendered {
         let json = openapi
             .to_pretty_json()
             .expect("an OpenAPI document always serializes");
-        Self(json.into())
+        Self(Bytes::from(json))
     }
 }
 
@@ -244,7 +243,8 @@ impl Rendered {
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json"))
 )]
 pub(crate) async fn document(Extension(rendered): Extension<Rendered>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/json")], rendered.0.to_string())
+    // A `Bytes` clone shares the rendered document: no copy per request.
+    ([(CONTENT_TYPE, "application/json")], rendered.0)
 }
 
 #[cfg(test)]
