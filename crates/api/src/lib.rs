@@ -6,6 +6,7 @@
 //! - [`cluster`]: the frontend's `/cluster` view.
 //! - [`coherence`]: leases and write notices that keep the frontends' caches coherent.
 //! - [`replica`]: what a replica reports about itself (`/status`).
+//! - [`membership`]: a group's members as a replica reports them, and the changes asked of it.
 //! - [`readiness`]: the `/ready` answer of every process.
 //! - [`error`]: `ApiError`, its `ErrorCode` and the JSON error body.
 //! - `server` (feature `server`): axum glue, `IntoResponse` for `ApiError` and `ApiJson`.
@@ -14,6 +15,7 @@ pub mod book;
 pub mod cluster;
 pub mod coherence;
 pub mod error;
+pub mod membership;
 mod number;
 pub mod order;
 pub mod readiness;
@@ -29,6 +31,7 @@ pub use book::{
 };
 pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, WriteOutcome};
+pub use membership::{AddLearner, ChangeVoters, Member, MemberRole, MembershipView};
 pub use order::{BuyRequest, NewOrder, Order, OrderList, OrderStatus};
 pub use readiness::Readiness;
 pub use replica::{ReplicaRole, ReplicaStatus};

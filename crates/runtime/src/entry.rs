@@ -33,15 +33,26 @@ pub struct ConfigArgs {
 /// A replica: which one, whether it bootstraps a new cluster, and where the configuration is.
 #[derive(Debug, Clone, Args)]
 pub struct ReplicaArgs {
-    /// Replica id: its position in the group's `replicas` list, from 1.
+    /// Replica id: its position in the group's `replicas` list, from 1, or the id it was (or
+    /// will be) added under by `pygmy member add`.
     #[arg(long, value_parser = value_parser!(u64).range(1..))]
     pub id: u64,
     /// Part of a new cluster's bootstrap (give it to every replica of the new cluster): create
     /// the replica directory, recording the cluster id of `<data_dir>/cluster_id` (created if
     /// missing). Without it an empty or missing directory is refused. Never use it to restart a
     /// replica whose directory was lost: that can lose acknowledged orders.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "join")]
     pub bootstrap: bool,
+    /// Join a running group: start on an empty directory (created if missing) and wait to be
+    /// added by `pygmy member add`. Give it an id no member has (`pygmy member list` shows the
+    /// next) and its `--addr`. Never use it for a replica that was a member before.
+    #[arg(long)]
+    pub join: bool,
+    /// Address to listen on and to be reached at, for a replica the configuration does not list
+    /// (one added by `pygmy member add`); a configured replica listens where the configuration
+    /// says.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub config: ConfigArgs,

@@ -35,7 +35,7 @@ pub(crate) fn refuse_empty_dir(spec: &ReplicaSpec) -> Result<()> {
     let has_data = ["conf", "db"]
         .iter()
         .any(|f| spec.data_dir.join(f).is_file());
-    if spec.bootstrap || has_data {
+    if spec.bootstrap || spec.join || has_data {
         return Ok(());
     }
     Err(Error::EmptyReplicaDir {
@@ -71,18 +71,78 @@ pub(crate) async fn settle(db: &ReplicaDb, spec: &ReplicaSpec, raft_empty: bool)
         }),
         (Some(recorded), _) => Ok(recorded),
         (None, _) if !raft_empty => Err(Error::UnidentifiedReplicaDir { path: path() }),
-        (None, Some(id)) if spec.bootstrap => {
+        (None, Some(id)) if spec.bootstrap || spec.join => {
             let raw = serde_json::to_vec(id).expect("a string always serializes");
             db.raft_meta.insert(CLUSTER_ID_KEY, raw)?;
             db.flush().await?;
-            tracing::info!(cluster_id = %id, "bootstrap: recorded the cluster id");
+            tracing::info!(cluster_id = %id, join = spec.join, "recorded the cluster id");
             Ok(id.clone())
         }
-        (None, None) if spec.bootstrap => Err(Error::Config(
-            "a bootstrap needs the cluster id of <data_dir>/cluster_id".into(),
+        (None, None) if spec.bootstrap || spec.join => Err(Error::Config(
+            "a new replica directory needs the cluster id of <data_dir>/cluster_id (or, to \
+             join, of a peer that answers)"
+                .into(),
         )),
         (None, _) => Err(Error::EmptyReplicaDir { path: path() }),
     }
+}
+
+/// For a replica joining a running group on a new directory: the cluster id of the group's
+/// replicas when `<data_dir>/cluster_id` gave none, and a check that no member has its id
+/// already (a removed replica's id, or a live one's, would confuse the group). Asks the peers
+/// the configuration names, all at once, and uses the first that answers.
+///
+/// # Errors
+/// [`Error::Config`] if its id is a member's, or no peer answers and no id was given.
+pub(crate) async fn learn_group(spec: &mut ReplicaSpec) -> Result<()> {
+    let probe = PeerClient::new(
+        &spec.cluster_token,
+        spec.cluster_id.as_deref().unwrap_or(""),
+    );
+    let probe = &probe;
+    let calls = spec
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != spec.id)
+        .map(|(_, addr)| async move {
+            probe
+                .get::<api::MembershipView>(addr, api::membership::MEMBERS_PATH, HELLO_TIMEOUT)
+                .await
+        });
+    let views: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .filter(|v| v.group == spec.group.as_str())
+        .collect();
+    let group = spec.group.as_str();
+    if let Some(m) = views.iter().find_map(|v| v.member(spec.id)) {
+        return Err(Error::Config(format!(
+            "{group} replica {} is already a {} at {}: a joining replica needs an id no member \
+             has (`pygmy member list --group {group}` shows the next)",
+            m.id,
+            m.role.as_str(),
+            m.addr
+        )));
+    }
+    match (views.first(), &spec.cluster_id) {
+        (Some(view), None) => spec.cluster_id = Some(view.cluster_id.clone()),
+        (Some(view), Some(id)) if view.cluster_id != *id => {
+            return Err(Error::Config(format!(
+                "the {group} replicas belong to cluster {}, but <data_dir>/cluster_id says {id}: \
+                 this data directory is another cluster's",
+                view.cluster_id
+            )))
+        }
+        (_, Some(_)) => {}
+        (None, None) => {
+            return Err(Error::Config(format!(
+                "no {group} replica answers, so this joining replica cannot learn its cluster \
+                 id; start it when the group runs, or put the id in <data_dir>/cluster_id"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// Greets every other replica of the group that answers, within a short timeout each (all at
@@ -117,6 +177,12 @@ pub(crate) async fn greet_peers(spec: &ReplicaSpec, peers: &PeerClient) -> Resul
         };
         match answer {
             Ok(hello) if hello.group == me.group && hello.replica_id == id => {}
+            // Membership changes move ids to other addresses; the cluster id is what matters.
+            Ok(hello) if hello.group == me.group => tracing::info!(
+                %peer,
+                answered_as = hello.replica_id,
+                "peer answers under another id (the membership changed)"
+            ),
             Ok(hello) => {
                 return refused(format!(
                     "it answered as {} replica {}: the configured addresses are not this \
@@ -163,6 +229,8 @@ mod tests {
             cluster_token: "test-cluster-token".into(),
             cluster_id: cluster_id.map(str::to_string),
             bootstrap,
+            join: false,
+            added: false,
             raft: RaftTimings {
                 heartbeat: ms(250),
                 election_min: ms(1000),

@@ -36,13 +36,29 @@ pub enum Error {
         "replica directory {path} is empty or missing, and this start is not a bootstrap: the \
          replica's Raft vote and log are lost, and a voter that forgot them can make its group \
          lose acknowledged writes, so it is not started. Restore the directory as it was, or \
-         replace the replica by a membership change (`pygmy member replace`, issue #15, not \
-         built yet). Only a new cluster starts empty: `pygmy up --fresh`, or `--bootstrap` on \
-         every replica"
+         replace the replica by a membership change (`pygmy member replace`: a new id, its \
+         directory started with `--join`). Only a new cluster starts empty: `pygmy up --fresh`, \
+         or `--bootstrap` on every replica"
     )]
     EmptyReplicaDir {
         /// The replica directory.
         path: PathBuf,
+    },
+    /// The replica was removed from its group by a membership change.
+    #[error(
+        "{group} replica {id} was removed from its group (the membership at log index \
+         {config_index} has replicas {members:?}): its directory is retired and must not serve \
+         again. Add a replica under a new id instead (`pygmy member add`)"
+    )]
+    Removed {
+        /// Group name.
+        group: String,
+        /// The replica's id.
+        id: u64,
+        /// Log index of the membership in effect.
+        config_index: u64,
+        /// The members it names.
+        members: Vec<u64>,
     },
     /// The replica directory belongs to another cluster.
     #[error(
@@ -136,6 +152,7 @@ impl From<Error> for ApiError {
             | Error::WrongCluster { .. }
             | Error::UnidentifiedReplicaDir { .. }
             | Error::PeerRefused { .. }
+            | Error::Removed { .. }
             | Error::NotAReplicaDir { .. }
             | Error::CopyFailed { .. }
             | Error::Sled(_)

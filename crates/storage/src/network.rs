@@ -113,19 +113,45 @@ impl PeerClient {
         (content_type, body): (&str, Vec<u8>),
         timeout: Duration,
     ) -> Result<Resp, PeerCallError> {
+        let request = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.send(addr, path, request, timeout).await
+    }
+
+    /// GETs `http://{addr}{path}` and decodes the JSON answer, within `timeout`.
+    ///
+    /// # Errors
+    /// As [`PeerClient::post`].
+    pub async fn get<Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<Resp, PeerCallError> {
+        let request = self.http.get(format!("http://{addr}{path}"));
+        self.send(addr, path, request, timeout).await
+    }
+
+    /// Sends `request` with the token and cluster id and decodes its JSON answer.
+    async fn send<Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<Resp, PeerCallError> {
         let failed = |status: Option<u16>, reason: String| PeerCallError::Failed {
             addr: addr.to_string(),
             path: path.to_string(),
             status,
             reason,
         };
-        let sent = self
-            .http
-            .post(format!("http://{addr}{path}"))
+        let sent = request
             .bearer_auth(&self.token)
             .header(CLUSTER_ID_HEADER, &*self.cluster_id)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body)
             .timeout(timeout)
             .send()
             .await;

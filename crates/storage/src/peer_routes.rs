@@ -13,7 +13,8 @@ use openraft::raft::{
 };
 use std::sync::Arc;
 
-use api::{ApiError, ErrorCode};
+use api::membership::{ADD_LEARNER_PATH, CHANGE_VOTERS_PATH, MEMBERS_PATH};
+use api::{AddLearner, ApiError, ChangeVoters, ErrorCode, MembershipView};
 use runtime::auth::require_token;
 
 use crate::admission::{Hello, HELLO_PATH};
@@ -27,7 +28,8 @@ use crate::types::{GroupTypes, ReplicaId};
 const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
 
 /// The routes every replica serves whatever its service: token-protected Raft RPC, forwarded
-/// writes, read index and greeting (also refused from another cluster) and `/status`; public
+/// writes, read index and greeting (also refused from another cluster), `/status` and the
+/// membership (its view, and changes of it, which `pygmy member` makes at the leader); public
 /// `/health` and `/metrics`.
 pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
     let token: Arc<str> = replica.spec().cluster_token.as_str().into();
@@ -47,6 +49,9 @@ pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
         .route_layer(middleware::from_fn_with_state(cluster_id, require_cluster));
     Router::new()
         .route("/status", get(status::<M>))
+        .route(MEMBERS_PATH, get(members::<M>))
+        .route(ADD_LEARNER_PATH, post(add_learner::<M>))
+        .route(CHANGE_VOTERS_PATH, post(change_voters::<M>))
         .merge(raft)
         .layer(DefaultBodyLimit::max(PEER_BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(token, require_token))
@@ -58,6 +63,24 @@ pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
 
 async fn status<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<api::ReplicaStatus> {
     Json(replica.status())
+}
+
+async fn members<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<MembershipView> {
+    Json(replica.membership())
+}
+
+async fn add_learner<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(req): Json<AddLearner>,
+) -> Result<Json<MembershipView>, ApiError> {
+    replica.add_learner(req).await.map(Json)
+}
+
+async fn change_voters<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+    Json(req): Json<ChangeVoters>,
+) -> Result<Json<MembershipView>, ApiError> {
+    replica.change_voters(req).await.map(Json)
 }
 
 async fn health<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<serde_json::Value> {

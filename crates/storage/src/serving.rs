@@ -38,8 +38,9 @@ pub struct BoundReplica {
 
 /// Loads the configuration `args` name and binds replica `args.id` of `group`: what every
 /// replica process does first. With `--bootstrap` (a new cluster) the replica may create its
-/// directory, recording the id of `<data_dir>/cluster_id` (created if missing); otherwise an
-/// empty or missing directory is refused when it starts.
+/// directory, recording the id of `<data_dir>/cluster_id` (created if missing); with `--join`
+/// (a replica added by `pygmy member add`) it may create it to join a running group; otherwise
+/// an empty or missing directory is refused when it starts.
 ///
 /// # Errors
 /// Invalid configuration or tokens file, no such replica, or its address in use.
@@ -48,8 +49,9 @@ pub async fn bind_replica(group: GroupName, args: &ReplicaArgs) -> Result<BoundR
     if args.bootstrap {
         identity::ensure_id_file(&cluster.data_dir)?;
     }
-    let mut spec = ReplicaSpec::of(&cluster, group, args.id)?;
+    let mut spec = ReplicaSpec::of(&cluster, group, args.id, args.addr.as_deref())?;
     spec.bootstrap = args.bootstrap;
+    spec.join = args.join;
     let listener = listen(spec.addr()).await?;
     let span = tracing::info_span!("replica", group = group.as_str(), replica_id = args.id);
     Ok(BoundReplica {

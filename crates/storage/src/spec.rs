@@ -31,6 +31,11 @@ pub struct ReplicaSpec {
     /// Whether this start may create the replica directory (a new cluster's bootstrap); any
     /// other start refuses an empty or missing one.
     pub bootstrap: bool,
+    /// Whether this start may create the replica directory to join a running group (added by
+    /// `pygmy member add`); it never initializes a group.
+    pub join: bool,
+    /// Whether the configuration does not list it: it was added by `pygmy member add`.
+    pub added: bool,
     /// Raft timings.
     pub raft: RaftTimings,
     /// sled page cache, bytes.
@@ -43,20 +48,40 @@ impl ReplicaSpec {
         &self.peers[&self.id]
     }
 
-    /// Replica `id` of `group` in `cluster`, to start without bootstrapping.
+    /// Replica `id` of `group` in `cluster`, to start without bootstrapping: a configured one
+    /// (`addr` `None`), or one added by a membership change, reached at `addr`.
     ///
     /// # Errors
-    /// The group has no such replica, no cluster token is set, or `<data_dir>/cluster_id`
-    /// exists but cannot be read.
-    pub fn of(cluster: &Cluster, group: GroupName, id: u64) -> Result<Self> {
+    /// A configured id given an address, an id not configured given none, no cluster token set,
+    /// or `<data_dir>/cluster_id` exists but cannot be read.
+    pub fn of(cluster: &Cluster, group: GroupName, id: u64, addr: Option<&str>) -> Result<Self> {
+        let configured = cluster.replicas(group);
+        let peers = match (addr, configured.get((id as usize).wrapping_sub(1))) {
+            (None, _) => cluster.replica_peers(group, id)?,
+            (Some(addr), Some(at)) if addr == at => cluster.replica_peers(group, id)?,
+            (Some(addr), Some(at)) => {
+                return Err(Error::Config(format!(
+                    "{} replica {id} is configured at {at}, not {addr}: --addr is for replicas \
+                     added by `pygmy member add`, whose ids come after the configured ones",
+                    group.as_str()
+                )))
+            }
+            (Some(addr), None) => {
+                let mut peers = cluster.replica_peers(group, 1)?;
+                peers.insert(id, addr.to_string());
+                peers
+            }
+        };
         Ok(Self {
             group,
             id,
-            peers: cluster.replica_peers(group, id)?,
+            peers,
             data_dir: cluster.replica_dir(group, id),
             cluster_token: cluster.cluster_token.clone(),
             cluster_id: identity::read_id_file(&cluster.data_dir)?,
             bootstrap: false,
+            join: false,
+            added: addr.is_some_and(|_| configured.len() < id as usize),
             raft: cluster.raft.clone(),
             sled_cache_bytes: cluster.sled_cache_bytes,
         })

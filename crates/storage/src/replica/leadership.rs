@@ -15,10 +15,7 @@ impl<M: ServiceMachine> Replica<M> {
     /// Who leads, as this replica knows it, and in which term (cheap: no digest).
     pub fn leadership(&self) -> Leadership {
         let m = self.inner.raft.metrics().borrow().clone();
-        let leader_addr = m
-            .current_leader
-            .and_then(|id| self.peer_addr(id))
-            .map(str::to_string);
+        let leader_addr = m.current_leader.and_then(|id| self.peer_addr(id));
         Leadership {
             is_leader: m.state == ServerState::Leader,
             leader: m.current_leader,

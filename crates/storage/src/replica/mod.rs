@@ -14,12 +14,15 @@
 //! - `follow`: the one loop that finds the leader, asks it, backs off and retries until a
 //!   deadline;
 //! - `write`: commands committed through the leader (proposal, fence, forwarding);
-//! - `read`: linearizable reads (the leader's read index, then applying up to it here).
+//! - `read`: linearizable reads (the leader's read index, then applying up to it here);
+//! - `membership`: the group's members as this replica knows them, and changes of them made
+//!   as leader (learners added, promoted, members removed).
 
 mod compaction;
 mod follow;
 mod handover;
 mod leadership;
+mod membership;
 mod raft_metrics;
 mod read;
 mod start;
@@ -39,6 +42,8 @@ use crate::machine::{ServiceMachine, StateView};
 use crate::network::PeerClient;
 use crate::spec::ReplicaSpec;
 use crate::types::{RaftOf, ReplicaId};
+
+pub use membership::PROMOTE_LAG_MAX;
 
 // Peer routes size their body limit from it; it lives with the rest of the Raft settings.
 pub(crate) use crate::spec::SNAPSHOT_CHUNK_BYTES_MAX;
@@ -195,8 +200,17 @@ impl<M: ServiceMachine> Replica<M> {
         self.inner.raft.metrics().borrow().current_leader
     }
 
-    fn peer_addr(&self, id: ReplicaId) -> Option<&str> {
-        self.inner.spec.peers.get(&id).map(String::as_str)
+    /// The address of replica `id`: the one the membership in effect names (it lives in the Raft
+    /// log and changes with `pygmy member`), else the configured one.
+    fn peer_addr(&self, id: ReplicaId) -> Option<String> {
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .map(|node| node.addr.clone())
+            .or_else(|| self.inner.spec.peers.get(&id).cloned())
     }
 
     /// Stops Raft and flushes the Db.

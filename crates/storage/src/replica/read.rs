@@ -88,7 +88,7 @@ impl<M: ServiceMachine> Replica<M> {
         match self
             .inner
             .peers
-            .post(addr, "/raft/read-index", &(), wait)
+            .post(&addr, "/raft/read-index", &(), wait)
             .await
         {
             Ok(reply) => reply,

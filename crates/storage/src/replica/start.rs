@@ -24,7 +24,7 @@ use crate::network::{PeerClient, PeerNetwork};
 use crate::spec;
 use crate::spec::ReplicaSpec;
 use crate::state_machine::StateMachineStore;
-use crate::types::ReplicaId;
+use crate::types::{RaftOf, ReplicaId};
 
 impl<M: ServiceMachine> Replica<M> {
     /// Opens the replica's directory, checks its cluster identity (and greets its peers, see
@@ -57,10 +57,8 @@ impl<M: ServiceMachine> Replica<M> {
             metrics,
         )?;
         let mut log_store = LogStore::<M>::new(db.clone());
-        let raft_err = |reason: String| Error::Raft {
-            replica_id: spec.id,
-            reason,
-        };
+        let replica_id = spec.id;
+        let raft_err = |reason: String| Error::Raft { replica_id, reason };
         let started = Instant::now();
         let stored_vote = log_store
             .read_vote()
@@ -75,6 +73,9 @@ impl<M: ServiceMachine> Replica<M> {
             && stored_vote.is_none();
         let restarted = stored_vote.is_some();
         let handover = Handover::new(started, restarted, fence.as_ref().map(|f| f.lease()));
+        if spec.join && fresh {
+            admission::learn_group(&mut spec).await?;
+        }
         let cluster_id = admission::settle(&db, &spec, fresh).await?;
         let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
         admission::greet_peers(&spec, &peers).await?;
@@ -95,7 +96,13 @@ impl<M: ServiceMachine> Replica<M> {
             image_entries,
             spec.raft.snapshot_logs_since_last,
         ));
-        if fresh {
+        if !fresh {
+            if let Err(e) = refuse_if_removed(&raft, &spec).await {
+                let _ = raft.shutdown().await;
+                return Err(e);
+            }
+        }
+        if fresh && spec.bootstrap {
             let members: BTreeMap<ReplicaId, BasicNode> = spec
                 .peers
                 .iter()
@@ -109,6 +116,12 @@ impl<M: ServiceMachine> Replica<M> {
                 group = spec.group.as_str(),
                 replica_id = spec.id,
                 "initialized a fresh replica"
+            );
+        } else if fresh {
+            tracing::info!(
+                group = spec.group.as_str(),
+                replica_id = spec.id,
+                "joining: waiting to be added by `pygmy member add`"
             );
         }
         let leader_since = Arc::new(Mutex::new(None));
@@ -130,4 +143,37 @@ impl<M: ServiceMachine> Replica<M> {
             }),
         })
     }
+}
+
+/// Time Raft gets to publish the membership it restored before the check below gives up.
+const RESTORED_MEMBERSHIP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Refuses a configured replica that its group removed: the membership it restored from its own
+/// log no longer names it. (A replica that joined later may restart before the entry adding it
+/// reached its log; it is never refused here, and cannot campaign while it is no voter.)
+///
+/// # Errors
+/// [`Error::Removed`].
+async fn refuse_if_removed<M: ServiceMachine>(raft: &RaftOf<M>, spec: &ReplicaSpec) -> Result<()> {
+    let restored = raft
+        .wait(Some(RESTORED_MEMBERSHIP_WAIT))
+        .metrics(
+            |m| m.membership_config.log_id().is_some(),
+            "the restored membership",
+        )
+        .await;
+    let Ok(metrics) = restored else {
+        tracing::warn!("Raft did not publish its restored membership; not checked");
+        return Ok(());
+    };
+    let stored = &metrics.membership_config;
+    if stored.membership().get_node(&spec.id).is_some() || spec.added {
+        return Ok(());
+    }
+    Err(Error::Removed {
+        group: spec.group.as_str().to_string(),
+        id: spec.id,
+        config_index: stored.log_id().map_or(0, |l| l.index),
+        members: stored.membership().nodes().map(|(id, _)| *id).collect(),
+    })
 }

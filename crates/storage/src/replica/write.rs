@@ -142,7 +142,7 @@ impl<M: ServiceMachine> Replica<M> {
         match self
             .inner
             .peers
-            .post(addr, "/raft/write", command, wait)
+            .post(&addr, "/raft/write", command, wait)
             .await
         {
             Ok(reply) => reply,

@@ -9,6 +9,7 @@
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
 //! - `up`: the whole cluster as child processes until Ctrl-C, with `summary` (what it prints
 //!   once ready).
+//! - `member`: `pygmy member list|add|remove|replace`, membership changes through the leader.
 //! - `probe`: `pygmy probe URL`, the container image's health check.
 //! - `completions`: `pygmy completions bash|zsh|fish`, the shell's completion script.
 //! - `chaos`: fault injection into a cluster under load, with a history checker.
@@ -27,6 +28,7 @@ mod cluster_cpu;
 mod completions;
 mod inspect;
 mod launch;
+mod member;
 mod output;
 mod probe;
 mod progress;
@@ -78,6 +80,8 @@ enum Command {
     Chaos(chaos::ChaosArgs),
     /// Load the public API and report throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// List a group's members, or add, remove or replace one (through its leader).
+    Member(member::MemberArgs),
     /// Inspect replica directories offline (summary, trees, verify, diff) without changing them.
     Inspect(inspect::InspectArgs),
     /// GET a URL and succeed only on a 2xx answer: the container image's health check.
@@ -155,6 +159,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Chaos(args) => return chaos::run(args, json),
         Command::Bench(args) => return bench::run(args, &cli.url, json),
         Command::Inspect(args) => return inspect::run(args, json),
+        Command::Member(args) => return member::run(args, json),
         Command::Probe(args) => return probe::run(args),
         Command::Completions(args) => return completions::run(args),
         Command::Query(command) => command,
