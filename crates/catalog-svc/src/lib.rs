@@ -9,7 +9,8 @@
 //! - `restock`: the leader's timed restocks (`[catalog.restock]`), proposed through the log.
 //! - [`config`], [`catalog_file`]: configuration and the initial books; `bootstrap` seeds them.
 //! - [`error`]: the service's errors and their HTTP form.
-//! - [`inspect`]: offline inspection of a catalog replica (`pygmy inspect`).
+//! - [`inspect`]: offline inspection of a catalog replica (`pygmy inspect`); [`restore`] the
+//!   repair `pygmy restore` makes to a backed-up catalog.
 
 mod bootstrap;
 pub mod catalog_file;
@@ -21,6 +22,7 @@ pub mod inspect;
 pub mod machine;
 pub mod reads;
 mod restock;
+pub mod restore;
 pub mod routes;
 pub mod state;
 

@@ -194,6 +194,34 @@ pub fn check_against_catalog(state: &StateImage, reservations: &[Reservation]) -
     out
 }
 
+/// The reservations of a catalog state that hold stock for buys this order state does not
+/// account for: no order under their key, and not a buy still pending with its stock held (its
+/// resolver settles that one). A backup takes the order group first, so these are buys begun or
+/// finished after its snapshot; a restore gives their stock back
+/// (`catalog_svc::restore::give_back`).
+pub fn unaccounted_reservations(
+    state: &StateImage,
+    reservations: &[Reservation],
+) -> Vec<Reservation> {
+    let mut ignored = Vec::new();
+    let outcomes = outcomes(state, &mut ignored);
+    let pending: std::collections::HashSet<&[u8]> = state
+        .tree(PENDING)
+        .iter()
+        .map(|(k, _)| k.as_slice())
+        .collect();
+    reservations
+        .iter()
+        .filter(|r| taken(r))
+        .filter(|r| match outcomes.get(&r.key) {
+            Some(KeyOutcome::Ordered(_)) => false,
+            Some(KeyOutcome::Refused { .. }) => true,
+            None => !(r.state == ReservationState::Held && pending.contains(r.key.as_bytes())),
+        })
+        .cloned()
+        .collect()
+}
+
 /// What is wrong with an order's reservation, if anything: it must exist, be for the order's
 /// item and quantity, and hold its stock (held or confirmed).
 fn order_problem(order: &Order, reservation: Option<&Reservation>) -> Option<String> {

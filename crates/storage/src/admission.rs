@@ -99,22 +99,13 @@ pub(crate) async fn learn_group(spec: &mut ReplicaSpec) -> Result<()> {
         &spec.cluster_token,
         spec.cluster_id.as_deref().unwrap_or(""),
     );
-    let probe = &probe;
-    let calls = spec
+    let addrs: Vec<String> = spec
         .peers
         .iter()
         .filter(|(id, _)| **id != spec.id)
-        .map(|(_, addr)| async move {
-            probe
-                .get::<api::MembershipView>(addr, api::membership::MEMBERS_PATH, HELLO_TIMEOUT)
-                .await
-        });
-    let views: Vec<_> = futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .filter_map(std::result::Result::ok)
-        .filter(|v| v.group == spec.group.as_str())
+        .map(|(_, addr)| addr.clone())
         .collect();
+    let views = group_views(spec, &probe, &addrs).await;
     let group = spec.group.as_str();
     if let Some(m) = views.iter().find_map(|v| v.member(spec.id)) {
         return Err(Error::Config(format!(
@@ -143,6 +134,76 @@ pub(crate) async fn learn_group(spec: &mut ReplicaSpec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The membership views of `spec`'s group that the replicas at `addrs` give, asked all at once
+/// within the greeting's timeout; those that do not answer, or answer for another group, are
+/// left out.
+pub(crate) async fn group_views(
+    spec: &ReplicaSpec,
+    peers: &PeerClient,
+    addrs: &[String],
+) -> Vec<api::MembershipView> {
+    let calls = addrs.iter().map(|addr| async move {
+        peers
+            .get::<api::MembershipView>(addr, api::membership::MEMBERS_PATH, HELLO_TIMEOUT)
+            .await
+    });
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .filter(|v| v.group == spec.group.as_str())
+        .collect()
+}
+
+/// Refuses a replica with Raft state that the group's leader does not count as a member: it
+/// was removed, perhaps while it was down, and never received the entry that removed it (so its
+/// own log still names it, and it would campaign). Asks the configured peers all at once;
+/// without a leader's answer nothing is decided here.
+///
+/// # Errors
+/// [`Error::Removed`].
+pub(crate) async fn refuse_if_removed(spec: &ReplicaSpec, peers: &PeerClient) -> Result<()> {
+    let addrs: Vec<String> = spec
+        .peers
+        .iter()
+        .filter(|(id, _)| **id != spec.id)
+        .map(|(_, addr)| addr.clone())
+        .collect();
+    match leader_view(spec, peers, &addrs).await {
+        Some(view) if view.member(spec.id).is_none() => Err(Error::Removed {
+            group: view.group.clone(),
+            id: spec.id,
+            config_index: view.config_index,
+            members: view.members.iter().map(|m| m.id).collect(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The leader's membership view: asked of the replicas at `addrs`, then, if none of them
+/// leads, of the leader they name (which may be a replica the configuration does not list).
+async fn leader_view(
+    spec: &ReplicaSpec,
+    peers: &PeerClient,
+    addrs: &[String],
+) -> Option<api::MembershipView> {
+    let is_leader = |v: &api::MembershipView| v.leader == Some(v.answered_by);
+    let views = group_views(spec, peers, addrs).await;
+    if let Some(view) = views.iter().find(|v| is_leader(v)) {
+        return Some(view.clone());
+    }
+    let named: Vec<String> = views
+        .iter()
+        .filter_map(|v| v.member(v.leader?).map(|m| m.addr.clone()))
+        .filter(|addr| !addrs.contains(addr))
+        .take(1)
+        .collect();
+    group_views(spec, peers, &named)
+        .await
+        .into_iter()
+        .find(is_leader)
 }
 
 /// Greets every other replica of the group that answers, within a short timeout each (all at

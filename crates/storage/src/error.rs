@@ -44,6 +44,14 @@ pub enum Error {
         /// The replica directory.
         path: PathBuf,
     },
+    /// A backup is damaged, incomplete or of another version, or cannot be restored there.
+    #[error("backup {path}: {reason}")]
+    BadBackup {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The replica was removed from its group by a membership change.
     #[error(
         "{group} replica {id} was removed from its group (the membership at log index \
@@ -153,6 +161,7 @@ impl From<Error> for ApiError {
             | Error::UnidentifiedReplicaDir { .. }
             | Error::PeerRefused { .. }
             | Error::Removed { .. }
+            | Error::BadBackup { .. }
             | Error::NotAReplicaDir { .. }
             | Error::CopyFailed { .. }
             | Error::Sled(_)

@@ -10,7 +10,10 @@
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers;
 //!   [`admission`]: the checks before Raft starts (directory, cluster id, peers' greeting).
+//! - [`members_file`]: the membership a replica last knew, copied to a file for `pygmy up`.
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
+//! - [`backup`]: a backup's manifest and check, and replica directories restored from one (a
+//!   live replica's side is `replica::backup`).
 //! - [`offline`]: offline inspection of a replica directory, through a private copy.
 //! - [`replica`]: a running replica: start, status, writes that find the leader, linearizable
 //!   reads (one file per concern, one leader-following loop shared by writes and reads).
@@ -30,6 +33,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admission;
+pub mod backup;
 pub mod db;
 pub mod digest;
 pub mod error;
@@ -39,6 +43,7 @@ pub mod identity;
 pub mod keys;
 pub mod log_store;
 pub mod machine;
+pub mod members_file;
 pub mod metrics;
 pub mod network;
 pub mod offline;

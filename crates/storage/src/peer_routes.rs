@@ -18,6 +18,7 @@ use api::{AddLearner, ApiError, ChangeVoters, ErrorCode, MembershipView};
 use runtime::auth::require_token;
 
 use crate::admission::{Hello, HELLO_PATH};
+use crate::backup::{BACKUP_PATH, SNAPSHOT_HEAD_HEADER};
 use crate::identity::CLUSTER_ID_HEADER;
 use crate::machine::ServiceMachine;
 use crate::replica::{LeaderReply, Replica, Written, SNAPSHOT_CHUNK_BYTES_MAX};
@@ -29,7 +30,8 @@ const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
 
 /// The routes every replica serves whatever its service: token-protected Raft RPC, forwarded
 /// writes, read index and greeting (also refused from another cluster), `/status` and the
-/// membership (its view, and changes of it, which `pygmy member` makes at the leader); public
+/// membership (its view, and changes of it, which `pygmy member` makes at the leader) and a
+/// backup's snapshot; public
 /// `/health` and `/metrics`.
 pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
     let token: Arc<str> = replica.spec().cluster_token.as_str().into();
@@ -52,6 +54,7 @@ pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
         .route(MEMBERS_PATH, get(members::<M>))
         .route(ADD_LEARNER_PATH, post(add_learner::<M>))
         .route(CHANGE_VOTERS_PATH, post(change_voters::<M>))
+        .route(BACKUP_PATH, post(backup::<M>))
         .merge(raft)
         .layer(DefaultBodyLimit::max(PEER_BODY_BYTES_MAX))
         .route_layer(middleware::from_fn_with_state(token, require_token))
@@ -81,6 +84,31 @@ async fn change_voters<M: ServiceMachine>(
     Json(req): Json<ChangeVoters>,
 ) -> Result<Json<MembershipView>, ApiError> {
     replica.change_voters(req).await.map(Json)
+}
+
+/// The current snapshot, once it holds every acknowledged write: its image as the body, what it
+/// holds in [`SNAPSHOT_HEAD_HEADER`].
+async fn backup<M: ServiceMachine>(
+    State(replica): State<Replica<M>>,
+) -> Result<Response, ApiError> {
+    let (head, file, bytes) = replica.snapshot_for_backup().await?;
+    let head = serde_json::to_string(&head).expect("a snapshot head serializes");
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
+        [
+            (SNAPSHOT_HEAD_HEADER, head),
+            (
+                axum::http::header::CONTENT_LENGTH.as_str(),
+                bytes.to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_TYPE.as_str(),
+                "application/octet-stream".to_string(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 async fn health<M: ServiceMachine>(State(replica): State<Replica<M>>) -> Json<serde_json::Value> {

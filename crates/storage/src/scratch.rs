@@ -8,7 +8,7 @@ use sled::transaction::{TransactionError, TransactionalTree};
 use sled::Transactional;
 
 use crate::digest::StateDigest;
-use crate::machine::{ServiceMachine, StateTxn, StateView};
+use crate::machine::{ServiceMachine, StateTxn, StateView, TxnResult};
 use crate::snapshot::StateImage;
 
 /// A temporary state of machine `M`.
@@ -77,10 +77,19 @@ impl<M: ServiceMachine> ScratchState<M> {
     /// # Panics
     /// If sled fails.
     pub fn apply(&self, command: &M::Command) -> M::Response {
+        self.transact(|state| M::apply(state, command))
+    }
+
+    /// Runs `change` in one transaction over the state trees: an offline repair that is no
+    /// command of the machine (a restore's, see `pygmy restore`).
+    ///
+    /// # Panics
+    /// If sled fails.
+    pub fn transact<R>(&self, change: impl Fn(&StateTxn<'_>) -> TxnResult<R>) -> R {
         let result = self.trees[..].transaction(|txs: &Vec<TransactionalTree>| {
             // A scratch state keeps no digest: it only answers what commands do.
             let state = StateTxn::new(M::STATE_TREES, txs, StateDigest::default());
-            Ok(M::apply(&state, command)?)
+            Ok(change(&state)?)
         });
         match result {
             Ok(r) => r,

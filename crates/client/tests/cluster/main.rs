@@ -1,6 +1,7 @@
 //! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`,
 //! `pygmy inspect`, the frontends' cache against a real store, the operator mistakes a replica
-//! refuses (`operator`), and what a store publishes in `/metrics` (`metrics`).
+//! refuses (`operator`), what a store publishes in `/metrics` (`metrics`), and membership
+//! changes (`membership`).
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
@@ -9,6 +10,7 @@ mod bench;
 mod cache;
 mod cli;
 mod inspect;
+mod membership;
 mod metrics;
 mod operator;
 mod serve;

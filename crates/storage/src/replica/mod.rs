@@ -15,9 +15,11 @@
 //!   deadline;
 //! - `write`: commands committed through the leader (proposal, fence, forwarding);
 //! - `read`: linearizable reads (the leader's read index, then applying up to it here);
+//! - `backup`: a snapshot holding every acknowledged write, given for a backup;
 //! - `membership`: the group's members as this replica knows them, and changes of them made
 //!   as leader (learners added, promoted, members removed).
 
+mod backup;
 mod compaction;
 mod follow;
 mod handover;

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::fence::WriteFence;
 use crate::log_store::LogStore;
 use crate::machine::ServiceMachine;
+use crate::members_file::record_membership;
 use crate::metrics::StoreMetrics;
 use crate::network::{PeerClient, PeerNetwork};
 use crate::spec;
@@ -79,6 +80,9 @@ impl<M: ServiceMachine> Replica<M> {
         let cluster_id = admission::settle(&db, &spec, fresh).await?;
         let peers = PeerClient::new(&spec.cluster_token, &cluster_id);
         admission::greet_peers(&spec, &peers).await?;
+        if !fresh {
+            admission::refuse_if_removed(&spec, &peers).await?;
+        }
         spec.cluster_id = Some(cluster_id);
         let state_machine = StateMachineStore::<M>::open(db.clone()).await?;
         let image_entries = state_machine.image_entries();
@@ -124,6 +128,11 @@ impl<M: ServiceMachine> Replica<M> {
                 "joining: waiting to be added by `pygmy member add`"
             );
         }
+        tokio::spawn(record_membership(
+            raft.clone(),
+            spec.group,
+            spec.data_dir.clone(),
+        ));
         let leader_since = Arc::new(Mutex::new(None));
         tokio::spawn(watch_leadership(raft.clone(), Arc::clone(&leader_since)));
         tokio::spawn(publish_raft_metrics(
@@ -148,9 +157,10 @@ impl<M: ServiceMachine> Replica<M> {
 /// Time Raft gets to publish the membership it restored before the check below gives up.
 const RESTORED_MEMBERSHIP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Refuses a configured replica that its group removed: the membership it restored from its own
-/// log no longer names it. (A replica that joined later may restart before the entry adding it
-/// reached its log; it is never refused here, and cannot campaign while it is no voter.)
+/// Refuses a configured replica whose own restored membership no longer names it: it was
+/// removed (when the group's leader could not say so before Raft started, see
+/// [`admission::refuse_if_removed`]). A replica added later may restart before the entry adding
+/// it reached its log; it is never refused here, and cannot campaign while it is no voter.
 ///
 /// # Errors
 /// [`Error::Removed`].

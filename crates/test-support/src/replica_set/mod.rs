@@ -112,6 +112,16 @@ impl<'a> ReplicaSet<'a> {
         self.child(id).kill();
     }
 
+    /// SIGSTOP replica `id`: it stays up but answers nothing until [`ReplicaSet::resume`].
+    pub fn pause(&self, id: u64) {
+        self.child(id).pause();
+    }
+
+    /// SIGCONT replica `id` after [`ReplicaSet::pause`].
+    pub fn resume(&self, id: u64) {
+        self.child(id).resume();
+    }
+
     /// SIGTERM with 10 s grace, then SIGKILL; its exit status.
     pub fn stop(&self, id: u64) -> Option<ExitStatus> {
         self.child(id).terminate(STOP_GRACE)

@@ -9,7 +9,10 @@
 //! - `serve`: one service in this process (`serve catalog|order|frontend`).
 //! - `up`: the whole cluster as child processes until Ctrl-C, with `summary` (what it prints
 //!   once ready).
-//! - `member`: `pygmy member list|add|remove|replace`, membership changes through the leader.
+//! - `backup`, `restore`: `pygmy backup --to DIR` from a live cluster, `pygmy restore --from DIR
+//!   --data NEW` into a new data directory; `fresh_dir` the directory each fills from nothing.
+//! - `member`: `pygmy member list|add|remove|replace`, membership changes through the leader;
+//!   `group_client` talks to a group's replicas for it and for `backup`.
 //! - `probe`: `pygmy probe URL`, the container image's health check.
 //! - `completions`: `pygmy completions bash|zsh|fish`, the shell's completion script.
 //! - `chaos`: fault injection into a cluster under load, with a history checker.
@@ -22,10 +25,13 @@
 //! success, 2 on any error (bad arguments included), 1 for violations found by `chaos` or
 //! `inspect verify` (and differences found by `inspect diff`).
 
+mod backup;
 mod bench;
 mod chaos;
 mod cluster_cpu;
 mod completions;
+mod fresh_dir;
+mod group_client;
 mod inspect;
 mod launch;
 mod member;
@@ -33,6 +39,7 @@ mod output;
 mod probe;
 mod progress;
 mod query;
+mod restore;
 mod serve;
 mod summary;
 mod up;
@@ -82,6 +89,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List a group's members, or add, remove or replace one (through its leader).
     Member(member::MemberArgs),
+    /// Copy both groups' state from the live cluster into a backup directory.
+    Backup(backup::BackupArgs),
+    /// Make a new cluster's data directory from a backup.
+    Restore(restore::RestoreArgs),
     /// Inspect replica directories offline (summary, trees, verify, diff) without changing them.
     Inspect(inspect::InspectArgs),
     /// GET a URL and succeed only on a 2xx answer: the container image's health check.
@@ -160,6 +171,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => return bench::run(args, &cli.url, json),
         Command::Inspect(args) => return inspect::run(args, json),
         Command::Member(args) => return member::run(args, json),
+        Command::Backup(args) => return backup::run(args, json),
+        Command::Restore(args) => return restore::run(args, json),
         Command::Probe(args) => return probe::run(args),
         Command::Completions(args) => return completions::run(args),
         Command::Query(command) => command,

@@ -73,7 +73,7 @@ async fn supervise(children: &mut Children, started: &mut Started, json: bool) -
     let shutdown = runtime::process::shutdown_signal();
     tokio::pin!(shutdown);
     let ready = tokio::select! {
-        ready = wait_ready(&started.cluster, &started.frontends, children) => Some(ready),
+        ready = wait_ready(started, children) => Some(ready),
         () = &mut shutdown => None,
     };
     match ready {

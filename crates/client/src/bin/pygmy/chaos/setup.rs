@@ -72,7 +72,7 @@ impl Lab {
             "pygmy chaos: starting the cluster in {}",
             data_dir.display()
         );
-        let ready = wait_ready(&started.cluster, &started.frontends, &mut children).await;
+        let ready = wait_ready(&started, &mut children).await;
         if let Err(e) = ready {
             children.stop().await;
             bail!(

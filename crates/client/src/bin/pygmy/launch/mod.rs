@@ -3,6 +3,8 @@
 //! here knows either of them.
 //!
 //! Layout:
+//! - `roster`: which replicas to start: the configured ones, or the members the replica
+//!   directories recorded after `pygmy member` changed a group.
 //! - `plan`: what to start: one `pygmy serve` per replica and per frontend, and the
 //!   environment the children share (never a token).
 //! - `data_dir`: the data directory: its replica directories, preparing it for a start (and
@@ -19,6 +21,7 @@ mod leader;
 mod plan;
 mod preflight;
 mod ready;
+mod roster;
 mod start;
 
 pub(crate) use children::Children;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use runtime::{Cluster, GroupName};
 
 use super::data_dir;
+use super::roster::Start;
 use runtime::process::ENV_PARENT_PID;
 
 /// The environment variable that turns the cache off in every child (`up --no-cache`).
@@ -26,12 +27,13 @@ pub(crate) struct Plan {
     pub(crate) replica_dir: Option<PathBuf>,
 }
 
-/// One `pygmy serve` per replica of each group, then one per frontend address (named
+/// One `pygmy serve` per replica of `starts`, then one per frontend address (named
 /// `frontend`, `frontend-2`, ...); `config` and `data` are passed on to each as given.
 pub(crate) fn plans(
     config: Option<&Path>,
     data: Option<&Path>,
     cluster: &Cluster,
+    starts: &[Start],
     frontends: &[String],
 ) -> Vec<Plan> {
     let mut shared = Vec::new();
@@ -43,16 +45,20 @@ pub(crate) fn plans(
     }
     let logs = data_dir::logs(&cluster.data_dir);
     let mut plans = Vec::new();
-    for (group, service) in [
-        (GroupName::Catalog, "catalog"),
-        (GroupName::Orders, "order"),
-    ] {
-        for (id, addr) in (1..).zip(cluster.replicas(group)) {
-            let args = ["serve", service, "--id", &id.to_string()].map(String::from);
-            let name = format!("{}-{id}", group.as_str());
-            let dir = Some(cluster.replica_dir(group, id));
-            plans.push(child_plan(&logs, name, &args, &shared, addr, dir));
+    for start in starts {
+        let service = match start.group {
+            GroupName::Catalog => "catalog",
+            GroupName::Orders => "order",
+        };
+        let mut args = ["serve", service, "--id", &start.id.to_string()]
+            .map(String::from)
+            .to_vec();
+        if !start.configured {
+            args.extend(["--addr".to_string(), start.addr.clone()]);
         }
+        let name = format!("{}-{}", start.group.as_str(), start.id);
+        let dir = Some(cluster.replica_dir(start.group, start.id));
+        plans.push(child_plan(&logs, name, &args, &shared, &start.addr, dir));
     }
     for (k, addr) in (1..).zip(frontends) {
         let name = match k {
@@ -111,7 +117,14 @@ mod tests {
         };
         let cluster = Cluster::load(None, &overrides).unwrap();
         let frontends = ["127.0.0.1:8080".to_string(), "127.0.0.1:8081".to_string()];
-        let plans = plans(None, Some(Path::new("/srv/pygmy")), &cluster, &frontends);
+        let starts = super::super::roster::roster(&cluster, true).unwrap().starts;
+        let plans = plans(
+            None,
+            Some(Path::new("/srv/pygmy")),
+            &cluster,
+            &starts,
+            &frontends,
+        );
         let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use client::PygmyClient;
-use runtime::Cluster;
+use runtime::GroupName;
 
 use super::children::Children;
 use super::data_dir;
 use super::leader::group_leader;
+use super::start::Started;
 
 /// How long the cluster gets to elect both leaders and bring the frontend up.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,11 +24,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// # Errors
 /// A child exited, or [`READY_TIMEOUT`] passed.
-pub(crate) async fn wait_ready(
-    cluster: &Cluster,
-    frontends: &[String],
-    children: &mut Children,
-) -> Result<(u64, u64)> {
+pub(crate) async fn wait_ready(started: &Started, children: &mut Children) -> Result<(u64, u64)> {
+    let (cluster, frontends) = (&started.cluster, &started.frontends);
+    // The replicas started, which after `pygmy member` changes need not be the configured ones.
+    let catalog_addrs = started.replica_addrs(GroupName::Catalog);
+    let order_addrs = started.replica_addrs(GroupName::Orders);
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(PROBE_TIMEOUT)
@@ -50,8 +51,8 @@ pub(crate) async fn wait_ready(
             );
         }
         let token = &cluster.cluster_token;
-        let catalog = group_leader(&http, token, &cluster.catalog).await;
-        let orders = group_leader(&http, token, &cluster.orders).await;
+        let catalog = group_leader(&http, token, &catalog_addrs).await;
+        let orders = group_leader(&http, token, &order_addrs).await;
         // Ready: both leaders known and, when caching, a lease held.
         let mut frontend_up = true;
         for frontend in &frontends {

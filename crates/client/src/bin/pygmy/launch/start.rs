@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use runtime::Cluster;
+use runtime::{Cluster, GroupName};
 
 use super::children::Children;
 use super::data_dir;
 use super::plan::{child_envs, plans, Plan};
 use super::preflight;
+use super::roster::roster;
 use runtime::tokens;
 
 /// How to launch a cluster, besides its configuration.
@@ -41,7 +42,11 @@ impl Launch<'_> {
         mut cluster: Cluster,
         frontends: Vec<String>,
     ) -> Result<(Started, Children)> {
-        let plans = plans(self.config, self.data, &cluster, &frontends);
+        let roster = roster(&cluster, self.fresh)?;
+        for note in &roster.notes {
+            eprintln!("pygmy: {note}");
+        }
+        let plans = plans(self.config, self.data, &cluster, &roster.starts, &frontends);
         preflight::check(&cluster.data_dir, &plans)?;
         if self.fresh {
             data_dir::clear(&cluster.data_dir)?;
@@ -83,6 +88,16 @@ impl Started {
             .iter()
             .filter(|p| p.replica_dir.is_none())
             .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// The addresses of the replicas of `group` this launch started.
+    pub(crate) fn replica_addrs(&self, group: GroupName) -> Vec<String> {
+        let prefix = format!("{}-", group.as_str());
+        self.plans
+            .iter()
+            .filter(|p| p.replica_dir.is_some() && p.name.starts_with(&prefix))
+            .map(|p| p.addr.clone())
             .collect()
     }
 

@@ -2,10 +2,8 @@
 //! openraft's learner-then-voter protocol. The membership lives in the Raft log; the
 //! configuration only seeds a new group and tells this command where to find it.
 //!
-//! Layout: this file parses the arguments and runs each command's steps, reporting each on
-//! stderr; `admin` talks to the replicas (the leader's view, changes that follow the leader).
-
-mod admin;
+//! This file parses the arguments and runs each command's steps, reporting each on stderr;
+//! `crate::group_client` talks to the replicas (the leader's view, changes that follow it).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +17,7 @@ use runtime::{ClusterOverrides, GroupName};
 use storage::replica::PROMOTE_LAG_MAX;
 use tokio::time::Instant;
 
-use admin::GroupAdmin;
+use crate::group_client::GroupClient;
 
 /// Pause between two looks at a catching-up learner.
 const CATCH_UP_POLL: Duration = Duration::from_millis(250);
@@ -140,25 +138,25 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
                 };
                 let mut views = Vec::new();
                 for group in groups {
-                    views.push(GroupAdmin::new(&cluster, group)?.leader_view().await?);
+                    views.push(GroupClient::new(&cluster, group)?.leader_view().await?);
                 }
                 print_views(&views, json)
             }
             MemberCommand::Add { group, addr, new } => {
-                let mut admin = GroupAdmin::new(&cluster, group.into())?;
-                let id = add(&mut admin, &addr, &new).await?;
-                let view = promote(&mut admin, id, None).await?;
+                let mut replicas = GroupClient::new(&cluster, group.into())?;
+                let id = add(&mut replicas, &addr, &new).await?;
+                let view = promote(&mut replicas, id, None).await?;
                 print_views(&[view], json)
             }
             MemberCommand::Remove { group, id, force } => {
-                let mut admin = GroupAdmin::new(&cluster, group.into())?;
+                let mut replicas = GroupClient::new(&cluster, group.into())?;
                 let change = ChangeVoters {
                     promote: Vec::new(),
                     remove: vec![id],
                     force,
                 };
-                let view = admin.change(CHANGE_VOTERS_PATH, &change).await?;
-                eprintln!("{}: removed replica {id}", admin.name());
+                let view = replicas.change(CHANGE_VOTERS_PATH, &change).await?;
+                eprintln!("{}: removed replica {id}", replicas.name());
                 print_views(&[view], json)
             }
             MemberCommand::Replace {
@@ -167,17 +165,17 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
                 addr,
                 new,
             } => {
-                let mut admin = GroupAdmin::new(&cluster, group.into())?;
-                let view = admin.leader_view().await?;
+                let mut replicas = GroupClient::new(&cluster, group.into())?;
+                let view = replicas.leader_view().await?;
                 if view.member(old).is_none() {
                     bail!(
                         "{} has no member {old} (members: {:?}); nothing changed",
-                        admin.name(),
+                        replicas.name(),
                         view.members.iter().map(|m| m.id).collect::<Vec<_>>()
                     );
                 }
-                let new_id = add(&mut admin, &addr, &new).await?;
-                let view = promote(&mut admin, new_id, Some(old)).await?;
+                let new_id = add(&mut replicas, &addr, &new).await?;
+                let view = promote(&mut replicas, new_id, Some(old)).await?;
                 print_views(&[view], json)
             }
         }
@@ -185,14 +183,14 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
 }
 
 /// Waits for the new replica to answer at `addr`, then adds it as a learner; its id.
-async fn add(admin: &mut GroupAdmin, addr: &str, new: &NewReplica) -> Result<u64> {
-    let view = admin.leader_view().await?;
-    let id = new.id.unwrap_or_else(|| admin.next_id(&view));
-    let group = admin.name();
+async fn add(replicas: &mut GroupClient, addr: &str, new: &NewReplica) -> Result<u64> {
+    let view = replicas.leader_view().await?;
+    let id = new.id.unwrap_or_else(|| replicas.next_id(&view));
+    let group = replicas.name();
     let deadline = Instant::now() + new.wait;
     let mut told = false;
     loop {
-        match admin.get::<serde_json::Value>(addr, "/health").await {
+        match replicas.get::<serde_json::Value>(addr, "/health").await {
             Ok(health) if health["group"] == group && health["id"] == id => break,
             Ok(health) => bail!(
                 "{addr} answers as {} replica {}, not as {group} replica {id}; nothing changed",
@@ -221,7 +219,7 @@ async fn add(admin: &mut GroupAdmin, addr: &str, new: &NewReplica) -> Result<u64
         id,
         addr: addr.to_string(),
     };
-    let view = admin.change(ADD_LEARNER_PATH, &request).await?;
+    let view = replicas.change(ADD_LEARNER_PATH, &request).await?;
     eprintln!(
         "{group}: added replica {id} at {addr} as a learner (membership at log index {})",
         view.config_index
@@ -232,14 +230,14 @@ async fn add(admin: &mut GroupAdmin, addr: &str, new: &NewReplica) -> Result<u64
 /// Waits until learner `id` caught up, then promotes it (removing `replacing` in the same
 /// change); the membership after.
 async fn promote(
-    admin: &mut GroupAdmin,
+    replicas: &mut GroupClient,
     id: u64,
     replacing: Option<u64>,
 ) -> Result<MembershipView> {
-    let group = admin.name();
+    let group = replicas.name();
     let mut last_progress = Instant::now();
     loop {
-        let view = admin.leader_view().await?;
+        let view = replicas.leader_view().await?;
         let Some(learner) = view.member(id) else {
             bail!("{group} replica {id} is no longer a member; it was removed meanwhile");
         };
@@ -254,7 +252,7 @@ async fn promote(
                 remove: replacing.into_iter().collect(),
                 force: false,
             };
-            let view = admin.change(CHANGE_VOTERS_PATH, &change).await?;
+            let view = replicas.change(CHANGE_VOTERS_PATH, &change).await?;
             match replacing {
                 Some(old) => eprintln!(
                     "{group}: replica {id} caught up (at {matched} of {}) and replaced replica \
@@ -280,7 +278,7 @@ async fn promote(
         }
         tokio::time::sleep(CATCH_UP_POLL).await;
     }
-    admin.leader_view().await
+    replicas.leader_view().await
 }
 
 /// The `pygmy serve` subcommand of a group.

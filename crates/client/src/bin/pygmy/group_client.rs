@@ -1,5 +1,6 @@
-//! Talking to a group's replicas about their membership: finding the leader's view, and asking
-//! the leader for a change, following it when it moves.
+//! A group's replicas, reached with the cluster token: the leader's membership view, changes
+//! asked of the leader (following it when it moves), and plain GETs. `pygmy member` and
+//! `pygmy backup` use it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -32,7 +33,7 @@ struct Refused {
 }
 
 /// The replicas of one group, reached with the cluster token.
-pub(crate) struct GroupAdmin {
+pub(crate) struct GroupClient {
     group: GroupName,
     http: reqwest::Client,
     token: String,
@@ -42,8 +43,8 @@ pub(crate) struct GroupAdmin {
     configured: u64,
 }
 
-impl GroupAdmin {
-    /// The admin of `group` in `cluster`.
+impl GroupClient {
+    /// The client of `group` in `cluster`.
     ///
     /// # Errors
     /// No cluster token is set.
@@ -152,11 +153,7 @@ impl GroupAdmin {
     ) -> Result<MembershipView> {
         let deadline = Instant::now() + LEADER_WAIT;
         loop {
-            let view = self.leader_view().await?;
-            let leader = view
-                .member(view.answered_by)
-                .map(|m| m.addr.clone())
-                .ok_or_else(|| anyhow!("the leader is not among its own members"))?;
+            let (leader, _) = self.leader().await?;
             match self.post(&leader, path, body).await? {
                 Ok(view) => return Ok(view),
                 Err(e) if e.code == ErrorCode::NoLeader && Instant::now() < deadline => {
@@ -170,6 +167,49 @@ impl GroupAdmin {
                     .into())
                 }
             }
+        }
+    }
+
+    /// The leader's address and its membership view.
+    ///
+    /// # Errors
+    /// As [`GroupClient::leader_view`].
+    pub(crate) async fn leader(&mut self) -> Result<(String, MembershipView)> {
+        let view = self.leader_view().await?;
+        let addr = view
+            .member(view.answered_by)
+            .map(|m| m.addr.clone())
+            .ok_or_else(|| anyhow!("the leader is not among its own members"))?;
+        Ok((addr, view))
+    }
+
+    /// POSTs an empty body to `path` of `addr` with the token, waiting up to `timeout`: the
+    /// answer as it comes, for a caller that reads a large body itself.
+    ///
+    /// # Errors
+    /// No answer, or an error status (its JSON error's message when it has one).
+    pub(crate) async fn post_for_body(
+        &self,
+        addr: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Response> {
+        let response = self
+            .http
+            .post(format!("http://{addr}{path}"))
+            .bearer_auth(&self.token)
+            .timeout(timeout)
+            .send()
+            .await
+            .with_context(|| format!("POST {addr}{path}"))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => bail!("{addr}{path} answered {status}: {}", body.error.message),
+            Err(_) => bail!("{addr}{path} answered {status}: {text}"),
         }
     }
 
