@@ -1,11 +1,12 @@
 //! The `pygmy` binary as a process: argument errors, `pygmy serve`, `pygmy up`, `pygmy bench`,
 //! `pygmy inspect`, the frontends' cache against a real store, the operator mistakes a replica
 //! refuses (`operator`), what a store publishes in `/metrics` (`metrics`), and membership
-//! changes (`membership`).
+//! changes (`membership`), backup and restore (`backup`).
 //!
 //! Every test spawns `pygmy` (found through `CARGO_BIN_EXE_pygmy`) on fresh loopback ports
 //! from a `test_support::ClusterDir`; the harness's guards kill what is left on drop.
 
+mod backup;
 mod bench;
 mod cache;
 mod cli;

@@ -19,7 +19,7 @@ use crate::{bin, code_and_stderr, pygmy};
 const CONVERGE: Duration = Duration::from_secs(60);
 
 /// Buys through the frontend, one at a time, until stopped; the acknowledged order numbers.
-struct Buyer {
+pub(crate) struct Buyer {
     stop: Arc<AtomicBool>,
     acknowledged: Arc<Mutex<Vec<u64>>>,
     task: tokio::task::JoinHandle<()>,
@@ -27,7 +27,7 @@ struct Buyer {
 
 impl Buyer {
     /// Restocks the books it buys (so that none runs out), then starts buying.
-    async fn start(frontend: &str, admin_token: &str) -> Buyer {
+    pub(crate) async fn start(frontend: &str, admin_token: &str) -> Buyer {
         let client = PygmyClient::new(frontend).unwrap();
         for item in 1..=3 {
             client
@@ -64,15 +64,20 @@ impl Buyer {
     }
 
     /// Stops buying; every acknowledged order number.
-    async fn finish(self) -> Vec<u64> {
+    pub(crate) async fn finish(self) -> Vec<u64> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap();
         let acked = self.acknowledged.lock().unwrap().clone();
         acked
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.acknowledged.lock().unwrap().len()
+    }
+
+    /// The order numbers acknowledged so far.
+    pub(crate) fn acknowledged(&self) -> Vec<u64> {
+        self.acknowledged.lock().unwrap().clone()
     }
 }
 
@@ -141,7 +146,7 @@ async fn wait_converged(dir: &ClusterDir, view: &MembershipView) -> ReplicaStatu
 }
 
 /// Every acknowledged order can be read back through the frontend.
-async fn assert_all_readable(frontend: &str, acknowledged: &[u64]) {
+pub(crate) async fn assert_all_readable(frontend: &str, acknowledged: &[u64]) {
     let client = PygmyClient::new(frontend).unwrap();
     for number in acknowledged {
         let order = client.order(*number).await;
