@@ -30,6 +30,9 @@ pub enum FaultKind {
     /// A frontend cut off from the catalog leader, both ways: it cannot renew its cache lease
     /// (containers only).
     CutFrontend,
+    /// Replace a replica: kill it, wipe its directory, start a new replica under a new id and
+    /// address, and swap them with `pygmy member replace` (processes only).
+    Member,
 }
 
 impl FaultKind {

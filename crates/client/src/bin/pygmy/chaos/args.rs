@@ -35,6 +35,8 @@ pub(super) enum FaultArg {
     OneWay,
     /// With --compose: cut a frontend off from the catalog leader, so it cannot renew its lease.
     FrontendCut,
+    /// Without --compose: replace a replica (its directory wiped) by a new one under a new id.
+    Member,
 }
 
 impl From<FaultArg> for FaultKind {
@@ -47,6 +49,7 @@ impl From<FaultArg> for FaultKind {
             FaultArg::Split => FaultKind::Split,
             FaultArg::OneWay => FaultKind::OneWay,
             FaultArg::FrontendCut => FaultKind::CutFrontend,
+            FaultArg::Member => FaultKind::Member,
         }
     }
 }
@@ -59,8 +62,10 @@ pub(super) fn faults_or_default(
 ) -> Vec<FaultKind> {
     match given {
         Some(given) => given.iter().flatten().copied().collect(),
+        // Containers cannot be added by the nemesis: every fault but `member`.
         None if compose => FaultArg::value_variants()
             .iter()
+            .filter(|&&f| f != FaultArg::Member)
             .map(|&f| f.into())
             .collect(),
         None => DEFAULT_FAULTS.into_iter().map(FaultKind::from).collect(),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use api::{BookList, Order, OrderList, ReplicaStatus};
-use runtime::{Cluster, GroupName};
+use runtime::GroupName;
+
+use crate::chaos::roster::Roster;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -77,11 +79,11 @@ impl ReplicaReader {
     ///
     /// # Errors
     /// Not settled within [`SETTLE_TIMEOUT`]: says what was still missing.
-    pub(crate) async fn settle(&self, cluster: &Cluster) -> Result<()> {
+    pub(crate) async fn settle(&self, roster: &Roster) -> Result<()> {
         let deadline = Instant::now() + SETTLE_TIMEOUT;
         let mut missing = String::new();
         while Instant::now() < deadline {
-            match self.unsettled(cluster).await {
+            match self.unsettled(roster).await {
                 None => return Ok(()),
                 Some(why) => missing = why,
             }
@@ -90,9 +92,9 @@ impl ReplicaReader {
         bail!("the cluster did not settle within {SETTLE_TIMEOUT:?}: {missing}")
     }
 
-    async fn unsettled(&self, cluster: &Cluster) -> Option<String> {
+    async fn unsettled(&self, roster: &Roster) -> Option<String> {
         for group in [GroupName::Catalog, GroupName::Orders] {
-            let statuses = self.statuses(cluster.replicas(group)).await;
+            let statuses = self.statuses(&roster.addrs(group)).await;
             let Some(all) = statuses.into_iter().collect::<Option<Vec<_>>>() else {
                 return Some(format!("a {} replica does not answer", group.as_str()));
             };
@@ -107,7 +109,8 @@ impl ReplicaReader {
                 return Some(format!("{} replicas differ", group.as_str()));
             }
         }
-        let pending: serde_json::Value = match self.get(&cluster.orders[0], "/pending").await {
+        let (_, orders) = &roster.replicas(GroupName::Orders)[0];
+        let pending: serde_json::Value = match self.get(orders, "/pending").await {
             Ok(v) => v,
             Err(e) => return Some(format!("pending buys unknown: {e}")),
         };
@@ -118,21 +121,21 @@ impl ReplicaReader {
     ///
     /// # Errors
     /// A replica cannot be read.
-    pub(crate) async fn collect(&self, cluster: &Cluster, logs: &Path) -> Result<FinalState> {
+    pub(crate) async fn collect(&self, roster: &Roster, logs: &Path) -> Result<FinalState> {
         let mut state = FinalState::default();
-        for (id, addr) in (1..).zip(&cluster.orders) {
-            state.order_logs.push((id, self.order_log(addr).await?));
+        for (id, addr) in roster.replicas(GroupName::Orders) {
+            state.order_logs.push((*id, self.order_log(addr).await?));
         }
-        for (id, addr) in (1..).zip(&cluster.catalog) {
+        for (id, addr) in roster.replicas(GroupName::Catalog) {
             let list: BookList = self.get(addr, "/books").await?;
             state.catalog_stock.push((
-                id,
+                *id,
                 list.books.into_iter().map(|b| (b.id, b.stock)).collect(),
             ));
         }
         for group in [GroupName::Catalog, GroupName::Orders] {
             for status in self
-                .statuses(cluster.replicas(group))
+                .statuses(&roster.addrs(group))
                 .await
                 .into_iter()
                 .flatten()

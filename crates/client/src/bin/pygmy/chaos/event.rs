@@ -32,6 +32,9 @@ pub(crate) struct FaultEvent {
     /// For a frontend cut off from the catalog leader: its cache hits during the cut.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) lease_probe: Option<LeaseProbe>,
+    /// For a replacement: the new replica that took the target's place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) replacement: Option<String>,
 }
 
 impl FaultEvent {
@@ -47,6 +50,7 @@ impl FaultEvent {
             cut: None,
             leader_after: None,
             lease_probe: None,
+            replacement: None,
         }
     }
 
@@ -88,6 +92,10 @@ impl FaultEvent {
             FaultKind::Split => format!("split {targets}{role} | {from}"),
             FaultKind::OneWay => format!("one-way cut {targets}{role} -/-> {from}"),
             FaultKind::CutFrontend => format!("cut {targets} from {from} (catalog leader)"),
+            FaultKind::Member => format!(
+                "replace {targets}{role} by {}",
+                self.replacement.as_deref().unwrap_or("?")
+            ),
         }
     }
 }

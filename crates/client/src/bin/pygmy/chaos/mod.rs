@@ -32,6 +32,7 @@ mod outages;
 mod partition;
 mod progress;
 mod report;
+mod roster;
 mod setup;
 mod subject;
 mod timed_restocks;
@@ -52,6 +53,7 @@ use crate::chaos::collect::ReplicaReader;
 use crate::chaos::compose::{ContainerDns, Project, SharedDns};
 use crate::chaos::nemesis::{Nemesis, Scene};
 use crate::chaos::progress::Progress;
+use crate::chaos::roster::Roster;
 use crate::chaos::subject::Subject;
 use crate::chaos::timed_restocks::RestockWatch;
 use crate::chaos::workload::{Recorder, Workload};
@@ -165,6 +167,9 @@ pub(crate) fn run(args: ChaosArgs, json: bool) -> Result<()> {
 
 async fn experiment(args: ChaosArgs, seed: u64, json: bool) -> Result<()> {
     if let Some(compose) = args.compose.clone() {
+        if args.faults().contains(&FaultKind::Member) {
+            bail!("member starts a new replica process; it needs processes, not --compose");
+        }
         return experiment_on_compose(args, &compose, seed, json).await;
     }
     if args.faults().iter().any(|k| k.is_partition()) {
@@ -318,6 +323,7 @@ async fn drive(
     let scene = Scene {
         subject,
         cluster,
+        roster: Roster::configured(cluster),
         frontends: stage.frontends.clone(),
         http: stage.http(STATUS_TIMEOUT)?,
     };
@@ -343,10 +349,10 @@ async fn drive(
     clients_done?;
     nemesis.heal_all().await;
     let events = std::mem::take(&mut nemesis.events);
-    let subject = nemesis.into_subject();
+    let (subject, roster) = nemesis.into_parts();
     let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!("pygmy chaos: healed; waiting for the cluster to settle");
-    let settled = reader.settle(cluster).await;
+    let settled = reader.settle(&roster).await;
     if let Some(watch) = watch {
         // After settling: every round that will ever apply has, and is recorded.
         let mut watch = watch.await.context("the timed restock watch failed")?;
@@ -362,7 +368,7 @@ async fn drive(
     } else {
         None
     };
-    let state = reader.collect(cluster, &subject.logs().await?).await?;
+    let state = reader.collect(&roster, &subject.logs().await?).await?;
     Ok(report::RunResult::check(report::RunFacts {
         seed,
         args_summary: format!("{args:?}"),

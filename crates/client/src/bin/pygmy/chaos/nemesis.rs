@@ -17,15 +17,30 @@ use crate::chaos::lease_probe::{self, LeaseProbe};
 use crate::chaos::outages::{pick_replica, Down, Outage, Outages};
 use crate::chaos::partition::{minority_side, Cut, Layout};
 use crate::chaos::progress::Progress;
+use crate::chaos::roster::Roster;
 use crate::chaos::subject::Subject;
+use crate::group_client::GroupClient;
 use crate::launch::group_leader;
+use crate::member::{self, NewReplica};
+
+/// How long a replacement gets to start, catch up and be swapped in.
+const REPLACE_WAIT: Duration = Duration::from_secs(60);
+
+/// A port free on loopback now (the kernel's choice).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
 
 /// Who the nemesis acts on, and how it reads the cluster.
 pub(crate) struct Scene<'a> {
     /// The processes or containers.
     pub(crate) subject: Subject<'a>,
-    /// The configuration (replica addresses, cluster token).
+    /// The configuration (cluster token, configured replicas).
     pub(crate) cluster: &'a Cluster,
+    /// Each group's replicas now (the `member` fault changes them).
+    pub(crate) roster: Roster,
     /// `(name, host:port)` of every frontend.
     pub(crate) frontends: Vec<(String, String)>,
     /// For `/status` calls (a short timeout) and the lease probes.
@@ -69,9 +84,9 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// What it acted on, once it is done.
-    pub(crate) fn into_subject(self) -> Subject<'a> {
-        self.scene.subject
+    /// What it acted on, and the replicas each group has, once it is done.
+    pub(crate) fn into_parts(self) -> (Subject<'a>, Roster) {
+        (self.scene.subject, self.scene.roster)
     }
 
     fn ms_since_start(&self) -> f64 {
@@ -165,6 +180,9 @@ impl<'a> Nemesis<'a> {
             "catalog" => GroupName::Catalog,
             _ => GroupName::Orders,
         };
+        if step.kind == FaultKind::Member {
+            return self.replace_replica(step, group).await;
+        }
         let mut event = FaultEvent::new(self.ms_since_start(), step.kind, step.role);
         let planned = self.plan(step, group, &mut event).await;
         let (names, how, down_group) = match planned {
@@ -228,7 +246,7 @@ impl<'a> Nemesis<'a> {
         group: GroupName,
         event: &mut FaultEvent,
     ) -> Result<(Vec<String>, Outage, Option<GroupName>), String> {
-        let names = replica_names(self.scene.cluster, group);
+        let names = self.scene.roster.names(group);
         match step.kind {
             FaultKind::KillFrontend => {
                 let frontends = self.frontend_names();
@@ -259,7 +277,7 @@ impl<'a> Nemesis<'a> {
                 }
                 let everyone: Vec<String> = [GroupName::Catalog, GroupName::Orders]
                     .into_iter()
-                    .flat_map(|g| replica_names(self.scene.cluster, g))
+                    .flat_map(|g| self.scene.roster.names(g))
                     .chain(self.frontend_names())
                     .collect();
                 let layout = Layout {
@@ -271,10 +289,11 @@ impl<'a> Nemesis<'a> {
                 event.targets = side.clone();
                 Ok((side, Outage::Cut(cut), Some(group)))
             }
+            FaultKind::Member => Err("a replacement is no outage".into()),
             FaultKind::CutFrontend => {
                 let frontends = self.frontend_names();
                 let frontend = self.outages.frontend_target(&frontends, &mut self.draw)?;
-                let catalog = replica_names(self.scene.cluster, GroupName::Catalog);
+                let catalog = self.scene.roster.names(GroupName::Catalog);
                 let up = self
                     .outages
                     .replicas_up(GroupName::Catalog, &catalog, self.max_down)?;
@@ -291,6 +310,67 @@ impl<'a> Nemesis<'a> {
                 Ok((names, Outage::Cut(cut), Some(GroupName::Catalog)))
             }
         }
+    }
+
+    /// The `member` fault: kills a replica, wipes its directory, starts a new one under a new id
+    /// on a free port and swaps them with `pygmy member replace`, waiting for it (other faults
+    /// wait meanwhile). The group has its full count again once it is done, so nothing heals.
+    async fn replace_replica(&mut self, step: &FaultStep, group: GroupName) {
+        let mut event = FaultEvent::new(self.ms_since_start(), step.kind, step.role);
+        let target = self.replica_target(group, step.role).await;
+        let (target, role) = match target {
+            Ok(t) => t,
+            Err(why) => {
+                event.skipped = Some(why);
+                self.events.push(event);
+                return;
+            }
+        };
+        event.targets = vec![target.clone()];
+        event.role = role;
+        let replaced = self.swap_in_new_replica(group, &target).await;
+        event.at_ms = self.ms_since_start();
+        match replaced {
+            Ok(name) => {
+                event.replacement = Some(name);
+                event.healed_at_ms = Some(self.ms_since_start());
+            }
+            Err(e) => {
+                self.progress
+                    .line(&format!("pygmy chaos: cannot replace {target}: {e:#}"));
+                event.skipped = Some(format!("the replacement failed: {e:#}"));
+            }
+        }
+        let what = event.describe();
+        let line = format!("pygmy chaos: {:>6.1}s {what}", event.at_ms / 1000.0);
+        let index = self.events.len();
+        self.progress.fired(index, what, &line);
+        self.events.push(event);
+        self.progress.healed(index);
+    }
+
+    /// Kills `target`, starts its successor and runs the replacement; the successor's name.
+    async fn swap_in_new_replica(
+        &mut self,
+        group: GroupName,
+        target: &str,
+    ) -> anyhow::Result<String> {
+        let old: u64 = target
+            .rsplit_once('-')
+            .and_then(|(_, id)| id.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("{target} names no replica id"))?;
+        let id = self.scene.roster.take_id(group);
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        self.scene.subject.kill(target).await?;
+        let name = self.scene.subject.replace(target, id, &addr)?;
+        let mut replicas = GroupClient::new(self.scene.cluster, group)?;
+        let new = NewReplica {
+            id: Some(id),
+            wait: REPLACE_WAIT,
+        };
+        member::replace(&mut replicas, old, &addr, &new).await?;
+        self.scene.roster.replace(group, old, id, addr);
+        Ok(name)
     }
 
     /// Adds followers to a split's minority side until it is as large as a minority may be.
@@ -317,19 +397,22 @@ impl<'a> Nemesis<'a> {
 
     /// The leader of `group`, by name, as its replicas report it.
     async fn leader(&self, group: GroupName) -> Option<String> {
-        let replicas = self.scene.cluster.replicas(group);
+        let replicas = self.scene.roster.addrs(group);
         let token = &self.scene.cluster.cluster_token;
-        let id = group_leader(&self.scene.http, token, replicas).await?;
+        let id = group_leader(&self.scene.http, token, &replicas).await?;
         Some(format!("{}-{id}", group.as_str()))
     }
 
     /// The leader the replicas of `group` outside `side` report (the majority of a partition).
     async fn leader_beside(&self, group: GroupName, side: &[String]) -> Option<String> {
-        let replicas: Vec<String> = replica_names(self.scene.cluster, group)
+        let replicas: Vec<String> = self
+            .scene
+            .roster
+            .names(group)
             .into_iter()
-            .zip(self.scene.cluster.replicas(group))
+            .zip(self.scene.roster.addrs(group))
             .filter(|(name, _)| !side.contains(name))
-            .map(|(_, addr)| addr.clone())
+            .map(|(_, addr)| addr)
             .collect();
         let token = &self.scene.cluster.cluster_token;
         let id = group_leader(&self.scene.http, token, &replicas).await?;
@@ -342,7 +425,7 @@ impl<'a> Nemesis<'a> {
         group: GroupName,
         role: Role,
     ) -> Result<(String, Role), String> {
-        let names = replica_names(self.scene.cluster, group);
+        let names = self.scene.roster.names(group);
         let up = self.outages.replicas_up(group, &names, self.max_down)?;
         let leader = self.leader(group).await;
         let target = pick_replica(&up, role, leader.as_ref(), &mut self.draw)
@@ -363,11 +446,4 @@ enum Action {
     Restart,
     Pause,
     Resume,
-}
-
-/// `catalog-1`, `catalog-2`, ... as the children are named.
-fn replica_names(cluster: &Cluster, group: GroupName) -> Vec<String> {
-    (1..=cluster.replicas(group).len())
-        .map(|id| format!("{}-{id}", group.as_str()))
-        .collect()
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use nix::sys::signal::Signal;
 
 use crate::chaos::compose::Project;
@@ -54,6 +54,29 @@ impl Subject<'_> {
             Subject::Processes { children: c, .. } => c.signal(name, Signal::SIGCONT),
             Subject::Containers(p) => p.resume(name).await,
         }
+    }
+
+    /// Replaces replica `name` (killed before) by replica `id` at `addr` on an empty directory,
+    /// started to join its group; the new one's name. The old directory is wiped: its disk is
+    /// lost.
+    ///
+    /// # Errors
+    /// Containers (the nemesis cannot add one), no such child, or the new one cannot start.
+    pub(crate) fn replace(&mut self, name: &str, id: u64, addr: &str) -> Result<String> {
+        let Subject::Processes { children, .. } = self else {
+            bail!("member needs processes, not --compose");
+        };
+        let old = children.retire(name)?;
+        let new = old
+            .successor(id, addr)
+            .with_context(|| format!("{name} is no replica"))?;
+        if let Some(dir) = &old.replica_dir {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot wipe {}", dir.display()))?;
+        }
+        let new_name = new.name.clone();
+        children.add(new)?;
+        Ok(new_name)
     }
 
     /// Makes a network cut.

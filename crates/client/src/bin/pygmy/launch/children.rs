@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
@@ -134,6 +134,37 @@ impl Children {
         let member = self.member(name)?;
         (member.child, member.log_start) = start(&program, &member.plan, &envs)?;
         member.exited = None;
+        Ok(())
+    }
+
+    /// Stops tracking child `name` (killed before: a replica replaced by another); its plan.
+    ///
+    /// # Errors
+    /// No such child.
+    pub(crate) fn retire(&mut self, name: &str) -> Result<Plan> {
+        let at = self
+            .members
+            .iter()
+            .position(|m| m.plan.name == name)
+            .with_context(|| format!("no child named {name}"))?;
+        Ok(self.members.remove(at).plan)
+    }
+
+    /// Starts a new child with `plan`, beside the others.
+    ///
+    /// # Errors
+    /// A child of that name exists, or it cannot be started.
+    pub(crate) fn add(&mut self, plan: Plan) -> Result<()> {
+        if self.members.iter().any(|m| m.plan.name == plan.name) {
+            bail!("a child named {} exists already", plan.name);
+        }
+        let (child, log_start) = start(&self.program, &plan, &self.envs)?;
+        self.members.push(Member {
+            plan,
+            child,
+            log_start,
+            exited: None,
+        });
         Ok(())
     }
 

@@ -27,6 +27,42 @@ pub(crate) struct Plan {
     pub(crate) replica_dir: Option<PathBuf>,
 }
 
+impl Plan {
+    /// The plan of a replica that replaces this one (the `member` fault of `chaos`): the same
+    /// service and shared flags, replica `id` at `addr` in a directory and log of its own,
+    /// joining the group (`--join`, harmless on its restarts: the directory is no longer empty
+    /// then). `None` for a frontend's plan.
+    pub(crate) fn successor(&self, id: u64, addr: &str) -> Option<Plan> {
+        let dir = self.replica_dir.as_ref()?;
+        let (group, _) = self.name.rsplit_once('-')?;
+        let name = format!("{group}-{id}");
+        let mut args = Vec::new();
+        let mut old = self.args.iter();
+        while let Some(arg) = old.next() {
+            match arg.as_str() {
+                "--addr" | "--id" => {
+                    old.next();
+                }
+                _ => args.push(arg.clone()),
+            }
+        }
+        args.extend([
+            "--id".into(),
+            id.to_string(),
+            "--addr".into(),
+            addr.into(),
+            "--join".into(),
+        ]);
+        Some(Plan {
+            log: self.log.with_file_name(format!("{name}.log")),
+            replica_dir: Some(dir.with_file_name(&name)),
+            name,
+            args,
+            addr: addr.to_string(),
+        })
+    }
+}
+
 /// One `pygmy serve` per replica of `starts`, then one per frontend address (named
 /// `frontend`, `frontend-2`, ...); `config` and `data` are passed on to each as given.
 pub(crate) fn plans(

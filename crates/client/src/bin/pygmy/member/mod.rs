@@ -106,13 +106,13 @@ enum MemberCommand {
 
 /// How a new replica joins.
 #[derive(Debug, Args)]
-struct NewReplica {
+pub(crate) struct NewReplica {
     /// Its id (default: the next no member or configured replica has).
     #[arg(long, value_parser = value_parser!(u64).range(1..))]
-    id: Option<u64>,
+    pub(crate) id: Option<u64>,
     /// How long to wait for it to answer, and then to catch up, e.g. 60s or 5m.
     #[arg(long, default_value = "120s", value_parser = wait_time)]
-    wait: Duration,
+    pub(crate) wait: Duration,
 }
 
 fn wait_time(text: &str) -> std::result::Result<Duration, String> {
@@ -145,7 +145,7 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
             MemberCommand::Add { group, addr, new } => {
                 let mut replicas = GroupClient::new(&cluster, group.into())?;
                 let id = add(&mut replicas, &addr, &new).await?;
-                let view = promote(&mut replicas, id, None).await?;
+                let view = promote(&mut replicas, id, None, new.wait).await?;
                 print_views(&[view], json)
             }
             MemberCommand::Remove { group, id, force } => {
@@ -166,20 +166,35 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
                 new,
             } => {
                 let mut replicas = GroupClient::new(&cluster, group.into())?;
-                let view = replicas.leader_view().await?;
-                if view.member(old).is_none() {
-                    bail!(
-                        "{} has no member {old} (members: {:?}); nothing changed",
-                        replicas.name(),
-                        view.members.iter().map(|m| m.id).collect::<Vec<_>>()
-                    );
-                }
-                let new_id = add(&mut replicas, &addr, &new).await?;
-                let view = promote(&mut replicas, new_id, Some(old)).await?;
+                let view = replace(&mut replicas, old, &addr, &new).await?;
                 print_views(&[view], json)
             }
         }
     })
+}
+
+/// Replaces member `old` by the replica at `addr` (started with `--join`): adds it, waits until
+/// it caught up, then promotes it and removes `old` in one change; the membership after.
+///
+/// # Errors
+/// `old` is no member, the new replica does not answer or catch up within `new.wait`, or the
+/// group refuses a step.
+pub(crate) async fn replace(
+    replicas: &mut GroupClient,
+    old: u64,
+    addr: &str,
+    new: &NewReplica,
+) -> Result<MembershipView> {
+    let view = replicas.leader_view().await?;
+    if view.member(old).is_none() {
+        bail!(
+            "{} has no member {old} (members: {:?}); nothing changed",
+            replicas.name(),
+            view.members.iter().map(|m| m.id).collect::<Vec<_>>()
+        );
+    }
+    let new_id = add(replicas, addr, new).await?;
+    promote(replicas, new_id, Some(old), new.wait).await
 }
 
 /// Waits for the new replica to answer at `addr`, then adds it as a learner; its id.
@@ -233,8 +248,10 @@ async fn promote(
     replicas: &mut GroupClient,
     id: u64,
     replacing: Option<u64>,
+    wait: Duration,
 ) -> Result<MembershipView> {
     let group = replicas.name();
+    let deadline = Instant::now() + wait;
     let mut last_progress = Instant::now();
     loop {
         let view = replicas.leader_view().await?;
@@ -268,6 +285,13 @@ async fn promote(
                 ),
             }
             return Ok(view);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{group} replica {id} did not catch up within {wait:?} (at {matched} of {}); it \
+                 stays a learner: `pygmy member remove --group {group} {id}` drops it",
+                view.last_log_index
+            );
         }
         if last_progress.elapsed() >= PROGRESS_EVERY {
             eprintln!(
