@@ -1,7 +1,8 @@
 //! Each pool follows its group's membership, which lives in the group's Raft log. The replica
-//! the pool believes leads (else any healthy one) is asked for its view; one that names another
-//! leader is followed one hop, so that a leader the pool does not hold yet (a new member that
-//! took over) is still found. Only the leader's view changes the pool (`pool::membership`).
+//! the pool believes leads is asked for its view first, then the other healthy ones; one that
+//! names another leader is followed one hop, so that a leader the pool does not hold yet (a new
+//! member that took over) is still found. Only the leader's view changes the pool
+//! (`pool::membership`).
 
 use std::sync::Arc;
 
@@ -11,24 +12,18 @@ use crate::pool::{PoolReplica, Reconciled, ReplicaPool};
 use crate::state::AppState;
 
 /// Asks both groups for their membership, at once, and makes each pool follow its leader's
-/// view. Each request is bounded by `probe_timeout`; a group's look makes two at most.
+/// view. Each request is bounded by `probe_timeout`; a group's look makes two per healthy
+/// replica at most, and one when the replica the pool believes leads does.
 pub(crate) async fn follow_members(state: &AppState) {
     futures::join!(follow(state, &state.catalog), follow(state, &state.orders));
 }
 
-/// One group's look: whom to ask, the leader's view, the pool reconciled with it.
+/// One group's look: the leader's view, and the pool reconciled with it.
 async fn follow(state: &AppState, pool: &ReplicaPool) {
     let group = pool.group();
-    let Some(asked) = whom_to_ask(pool) else {
-        tracing::debug!(group, "no healthy replica to ask for the membership");
+    let Some(view) = leader_view(state, pool).await else {
+        tracing::debug!(group, "no replica gave the leader's view of the membership");
         return;
-    };
-    let view = match leader_view(state, &asked.addr).await {
-        Ok(view) => view,
-        Err(reason) => {
-            tracing::debug!(group, replica_id = asked.id, %reason, "membership not learned");
-            return;
-        }
     };
     match pool.reconcile(&view) {
         Reconciled::Changed(change) => tracing::info!(
@@ -48,20 +43,40 @@ async fn follow(state: &AppState, pool: &ReplicaPool) {
     }
 }
 
-/// The replica the pool believes leads, if healthy; else the first healthy one.
-fn whom_to_ask(pool: &ReplicaPool) -> Option<Arc<PoolReplica>> {
-    let replicas = pool.replicas();
+/// The leader's view, asked of the healthy replicas in turn, the one the pool believes leads
+/// first, until one leads or names a leader among its members. The believed leader may not be
+/// one: a removed replica, no longer hearing from the leader, campaigns alone in ever higher
+/// terms and so wins [`ReplicaPool::leader_and_term`] until the pool drops it.
+async fn leader_view(state: &AppState, pool: &ReplicaPool) -> Option<MembershipView> {
+    for replica in to_ask(pool) {
+        match view_through(state, &replica.addr).await {
+            Ok(view) if view.leader == Some(view.answered_by) => return Some(view),
+            Ok(_) => {}
+            Err(reason) => {
+                let (group, replica_id) = (pool.group(), replica.id);
+                tracing::debug!(group, replica_id, %reason, "membership not learned");
+            }
+        }
+    }
+    None
+}
+
+/// The healthy replicas, the one the pool believes leads first.
+fn to_ask(pool: &ReplicaPool) -> Vec<Arc<PoolReplica>> {
     let leader = pool.leader_and_term().0;
-    let healthy = || replicas.iter().filter(|r| r.is_healthy());
-    let chosen = healthy()
-        .find(|r| Some(r.id) == leader)
-        .or_else(|| healthy().next());
-    chosen.cloned()
+    let mut healthy: Vec<Arc<PoolReplica>> = pool
+        .replicas()
+        .iter()
+        .filter(|r| r.is_healthy())
+        .cloned()
+        .collect();
+    healthy.sort_by_key(|r| Some(r.id) != leader);
+    healthy
 }
 
 /// The view of the replica at `addr` or, when it names another replica among its members as
 /// leader, that leader's view.
-async fn leader_view(state: &AppState, addr: &str) -> Result<MembershipView, String> {
+async fn view_through(state: &AppState, addr: &str) -> Result<MembershipView, String> {
     let timeout = state.config.probe_timeout;
     let view = state.backend.fetch_membership(addr, timeout).await?;
     let leader = match view.leader {
@@ -177,5 +192,34 @@ mod tests {
             1,
             "writes go to the leader"
         );
+    }
+
+    #[tokio::test]
+    async fn a_removed_replica_campaigning_in_higher_terms_does_not_keep_the_pool_from_the_leader()
+    {
+        // Goal: the removed replica 1, still running, hears from no leader and campaigns in
+        // ever higher terms, so the pool believes no replica leads; the look goes on to the
+        // other replicas, reaches the leader through them, and drops 1, after which the pool
+        // knows the leader again. Method: 1 is a candidate in term 9 whose view names no leader.
+        let servers = replaced_catalog().await;
+        let removed = FakeServer::start(Fake::new("catalog", 1)).await;
+        removed.fake.set_status(ReplicaRole::Candidate, None, 9);
+        removed.fake.set_members(MembershipView {
+            answered_by: 1,
+            leader: None,
+            term: 9,
+            ..servers[0].fake.members().unwrap()
+        });
+        let orders = FakeServer::start(Fake::new("orders", 1)).await;
+        let catalog = [&removed.addr, &servers[0].addr, &servers[1].addr];
+        let state =
+            crate::AppState::new(config(&catalog.map(String::as_str), &[&orders.addr])).unwrap();
+        crate::probe::probe_all(&state).await;
+        assert_eq!(state.catalog.leader_and_term(), (None, 9));
+        follow_members(&state).await;
+        assert_eq!(removed.fake.seen(MEMBERS_PATH).len(), 1);
+        let ids: Vec<u64> = state.catalog.replicas().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [2, 3, 4]);
+        assert_eq!(state.catalog.leader_and_term(), (Some(4), 5));
     }
 }

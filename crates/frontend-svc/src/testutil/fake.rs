@@ -135,6 +135,11 @@ impl Fake {
         (status.role, status.leader, status.term) = (role, leader, term);
     }
 
+    /// What it answers on `/raft/members`.
+    pub(crate) fn members(&self) -> Option<MembershipView> {
+        self.members.lock().unwrap().clone()
+    }
+
     /// Answers `view` on `/raft/members`.
     pub(crate) fn set_members(&self, view: MembershipView) {
         *self.members.lock().unwrap() = Some(view);
