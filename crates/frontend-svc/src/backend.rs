@@ -1,5 +1,6 @@
 //! Calls to the replicas: one shared HTTP client, a classification of every answer, and rounds
-//! over a group's replicas with capped backoff until an answer or the call's deadline.
+//! over a group's replicas with capped backoff until an answer or the call's deadline
+//! (`direct`: single requests to one replica, outside the rounds).
 //!
 //! An attempt ends one of five ways: the replica answered 2xx; it refused for a reason about the
 //! request (404, 409 `out_of_stock`, ...), final; its answer was garbled, final; the request was
@@ -8,10 +9,10 @@
 //! and writes carrying a buy key move on, and other writes stop with `outcome_unknown`.
 
 mod answer;
+mod direct;
 
 use std::time::Duration;
 
-use api::ReplicaStatus;
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::Method;
@@ -214,7 +215,7 @@ impl Backend {
             if remaining.is_zero() {
                 break;
             }
-            let attempt = self.attempt(replica, call, ctx, remaining.min(self.backend_timeout));
+            let attempt = self.attempt(&replica, call, ctx, remaining.min(self.backend_timeout));
             let attempt = match call.targets {
                 Targets::LeaderFirst => unless_superseded(pool, replica.id, attempt).await,
                 Targets::AnyReplica => attempt.await,
@@ -302,62 +303,6 @@ impl Backend {
             Ok(body) => classify(&who, status, body),
             Err(reason) => Attempt::Unknown(format!("{who}: {reason}")),
         }
-    }
-
-    /// `POST path` of `replica` with `body` as JSON, once, within `timeout`; the 2xx answer.
-    ///
-    /// # Errors
-    /// Why no 2xx answer of type `T` came.
-    pub(crate) async fn post_json<T: DeserializeOwned>(
-        &self,
-        replica: &PoolReplica,
-        path: &str,
-        body: &impl serde::Serialize,
-        timeout: Duration,
-    ) -> std::result::Result<T, String> {
-        let response = self
-            .http
-            .post(replica.url(path))
-            .bearer_auth(&self.cluster_token)
-            .timeout(timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        let status = response.status();
-        let body = read_body(response).await?;
-        if !status.is_success() {
-            return Err(format!(
-                "POST {path} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("POST {path} body: {e}"))
-    }
-
-    /// `GET /status` of `replica` within `timeout` (the probe).
-    ///
-    /// # Errors
-    /// Why no status was learned.
-    pub(crate) async fn fetch_status(
-        &self,
-        replica: &PoolReplica,
-        timeout: Duration,
-    ) -> std::result::Result<ReplicaStatus, String> {
-        let response = self
-            .http
-            .get(replica.url("/status"))
-            .bearer_auth(&self.cluster_token)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!("GET /status answered {status}"));
-        }
-        let body = read_body(response).await?;
-        serde_json::from_slice(&body).map_err(|e| format!("GET /status body: {e}"))
     }
 }
 

@@ -4,9 +4,10 @@
 //! Layout:
 //! - [`config`]: [`FrontendConfig`] and the documented limits; [`error`]: errors, HTTP form.
 //! - `state`: [`AppState`], the handle routes receive, with the backend operations.
-//! - `pool`: the replicas of a group, their health and the order requests try them in;
-//!   `probe`: the task that polls every replica's `/status`; `backend`: the shared HTTP
-//!   client, answer classification, rounds with capped backoff under a deadline.
+//! - `pool`: the replicas of a group (its members, as its leader last told), their health and
+//!   the order requests try them in; `probe`: the task that polls every replica's `/status`
+//!   and, every few waves, each group's membership; `backend`: the shared HTTP client, answer
+//!   classification, rounds with capped backoff under a deadline.
 //! - `routes`: books, orders, admin, legacy (Flask-compatible), cluster, health.
 //! - `connections`: the accept loop (connection bound, header-read timeout, graceful drain);
 //!   `intake`: head size checks and the body read under its own deadline, before the shedder.

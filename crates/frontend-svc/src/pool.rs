@@ -5,16 +5,26 @@
 //! periodically, and a request that cannot connect marks its replica down at once. A replica
 //! starts healthy, so the first requests go out before the first probe finished. Unhealthy
 //! replicas are still tried, last: the health may be stale.
+//!
+//! Which replicas there are is the group's membership, which lives in its Raft log: the
+//! configured addresses only seed the pool, which then follows the leader's view of the
+//! membership (`membership`: `ReplicaPool::reconcile`; the probe wave fetches the view). The
+//! set is swapped whole: a request works on the snapshot it took, and no lock is held across
+//! an await.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use api::{GroupView, ReplicaRole, ReplicaStatus, ReplicaView};
+
+mod membership;
+
+pub(crate) use membership::Reconciled;
 
 /// One replica of a group.
 #[derive(Debug)]
 pub(crate) struct PoolReplica {
-    /// Replica id: position in the configuration, from 1.
+    /// Replica id, as the group's membership names it (from 1; never reused within a group).
     pub(crate) id: u64,
     /// `host:port`.
     pub(crate) addr: String,
@@ -30,6 +40,19 @@ struct Health {
 }
 
 impl PoolReplica {
+    /// Replica `id` at `addr`, assumed healthy until shown otherwise.
+    fn new(id: u64, addr: &str) -> Self {
+        Self {
+            id,
+            addr: addr.to_string(),
+            base_url: format!("http://{addr}"),
+            health: Mutex::new(Health {
+                healthy: true,
+                status: None,
+            }),
+        }
+    }
+
     /// The URL of `path_and_query` (which starts with `/`) on this replica.
     pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base_url)
@@ -75,33 +98,44 @@ impl PoolReplica {
     }
 }
 
-/// The replicas of one group, id = index + 1.
+/// A snapshot of a group's replicas, in id order: what one request or one probe wave works on,
+/// unchanged by a reconciliation meanwhile.
+pub(crate) type Replicas = Arc<[Arc<PoolReplica>]>;
+
+/// The replica set, and the view it follows.
+#[derive(Debug)]
+struct Members {
+    replicas: Replicas,
+    /// `(term, config_index)` of the leader's view it follows; `None` while it is the
+    /// configuration's. A view ordered before it (a deposed leader's) is not followed.
+    source: Option<(u64, u64)>,
+}
+
+/// The replicas of one group.
 #[derive(Debug)]
 pub(crate) struct ReplicaPool {
     group: &'static str,
-    replicas: Vec<PoolReplica>,
+    /// A std lock: each hold clones or swaps one `Arc` (or, to reconcile, builds a few), nothing
+    /// is awaited under it, and requests work on the snapshot they took.
+    members: RwLock<Members>,
     /// Round-robin position of reads; wraps around.
     next_read: AtomicUsize,
 }
 
 impl ReplicaPool {
-    /// A pool of `group` over `addrs`, all assumed healthy until shown otherwise.
+    /// A pool of `group` over its configured `addrs` (replica id = position + 1), all assumed
+    /// healthy until shown otherwise.
     pub(crate) fn new(group: &'static str, addrs: &[String]) -> Self {
         let replicas = (1..)
             .zip(addrs)
-            .map(|(id, addr)| PoolReplica {
-                id,
-                addr: addr.clone(),
-                base_url: format!("http://{addr}"),
-                health: Mutex::new(Health {
-                    healthy: true,
-                    status: None,
-                }),
-            })
+            .map(|(id, addr)| Arc::new(PoolReplica::new(id, addr)))
             .collect();
         Self {
             group,
-            replicas,
+            members: RwLock::new(Members {
+                replicas,
+                source: None,
+            }),
             next_read: AtomicUsize::new(0),
         }
     }
@@ -111,21 +145,23 @@ impl ReplicaPool {
         self.group
     }
 
-    /// Every replica, in id order.
-    pub(crate) fn replicas(&self) -> &[PoolReplica] {
-        &self.replicas
+    /// Every replica now, in id order.
+    pub(crate) fn replicas(&self) -> Replicas {
+        let members = self.members.read().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&members.replicas)
     }
 
     /// Order for a read: healthy replicas round-robin, then the unhealthy ones.
-    pub(crate) fn read_targets(&self) -> Vec<&PoolReplica> {
+    pub(crate) fn read_targets(&self) -> Vec<Arc<PoolReplica>> {
+        let replicas = self.replicas();
         let start = self.next_read.fetch_add(1, Ordering::Relaxed);
-        let len = self.replicas.len();
-        let rotated = (0..len).map(|i| &self.replicas[(start + i) % len]);
+        let len = replicas.len();
+        let rotated = (0..len).map(|i| Arc::clone(&replicas[(start + i) % len]));
         healthy_first(rotated.collect())
     }
 
     /// Order for a write: the leader (if known and healthy), then as for a read.
-    pub(crate) fn leader_targets(&self) -> Vec<&PoolReplica> {
+    pub(crate) fn leader_targets(&self) -> Vec<Arc<PoolReplica>> {
         let mut targets = self.read_targets();
         if let Some(leader) = self.leader_and_term().0 {
             if let Some(pos) = targets
@@ -142,7 +178,7 @@ impl ReplicaPool {
     /// Leader and term as reported by the replica with the highest term (a leader wins ties).
     pub(crate) fn leader_and_term(&self) -> (Option<u64>, u64) {
         let statuses: Vec<ReplicaStatus> = self
-            .replicas
+            .replicas()
             .iter()
             .filter_map(|r| r.health().status.clone())
             .collect();
@@ -152,15 +188,20 @@ impl ReplicaPool {
             .map_or((None, 0), |s| (s.leader, s.term))
     }
 
-    /// Replicas currently healthy.
-    /// Replica `id` (from 1), for tests that set what the probes saw.
+    /// Replica `id`, for tests that set what the probes saw.
+    ///
+    /// # Panics
+    /// If it is not in the pool.
     #[cfg(test)]
-    pub(crate) fn replica(&self, id: u64) -> &PoolReplica {
-        &self.replicas[usize::try_from(id - 1).unwrap()]
+    pub(crate) fn replica(&self, id: u64) -> Arc<PoolReplica> {
+        let replicas = self.replicas();
+        let found = replicas.iter().find(|r| r.id == id);
+        Arc::clone(found.unwrap_or_else(|| panic!("replica {id} is not in the pool")))
     }
 
+    /// Replicas currently healthy.
     pub(crate) fn healthy_count(&self) -> usize {
-        self.replicas.iter().filter(|r| r.is_healthy()).count()
+        self.replicas().iter().filter(|r| r.is_healthy()).count()
     }
 
     /// The group as `GET /cluster` shows it.
@@ -170,24 +211,30 @@ impl ReplicaPool {
             name: self.group.to_string(),
             leader,
             term,
-            replicas: self.replicas.iter().map(PoolReplica::view).collect(),
+            replicas: self.replicas().iter().map(|r| r.view()).collect(),
         }
     }
 }
 
 /// Stable partition: healthy replicas keep their order, unhealthy ones follow.
-fn healthy_first(replicas: Vec<&PoolReplica>) -> Vec<&PoolReplica> {
+fn healthy_first(replicas: Vec<Arc<PoolReplica>>) -> Vec<Arc<PoolReplica>> {
     let (mut healthy, unhealthy): (Vec<_>, Vec<_>) =
         replicas.into_iter().partition(|r| r.is_healthy());
     healthy.extend(unhealthy);
     healthy
 }
 
+/// The pool's tests; their helpers serve `membership`'s too.
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn status(id: u64, role: ReplicaRole, leader: Option<u64>, term: u64) -> ReplicaStatus {
+    pub(super) fn status(
+        id: u64,
+        role: ReplicaRole,
+        leader: Option<u64>,
+        term: u64,
+    ) -> ReplicaStatus {
         ReplicaStatus {
             group: "orders".into(),
             id,
@@ -202,12 +249,12 @@ mod tests {
         }
     }
 
-    fn pool() -> ReplicaPool {
+    pub(super) fn pool() -> ReplicaPool {
         let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.0.1:{i}")).collect();
         ReplicaPool::new("orders", &addrs)
     }
 
-    fn ids(targets: &[&PoolReplica]) -> Vec<u64> {
+    pub(super) fn ids(targets: &[Arc<PoolReplica>]) -> Vec<u64> {
         targets.iter().map(|r| r.id).collect()
     }
 
@@ -217,7 +264,7 @@ mod tests {
         let pool = pool();
         assert_eq!(ids(&pool.read_targets()), [1, 2, 3]);
         assert_eq!(ids(&pool.read_targets()), [2, 3, 1]);
-        assert!(pool.replicas()[2].mark_down());
+        assert!(pool.replica(3).mark_down());
         assert_eq!(ids(&pool.read_targets()), [1, 2, 3]);
         assert_eq!(ids(&pool.read_targets()), [1, 2, 3]);
         assert_eq!(ids(&pool.read_targets()), [2, 1, 3]);
@@ -228,9 +275,12 @@ mod tests {
     fn writes_go_to_the_leader_of_the_highest_term() {
         // Goal: a stale leader report (lower term) does not win; the group view says the same.
         let pool = pool();
-        pool.replicas()[0].record_status(status(1, ReplicaRole::Leader, Some(1), 3));
-        pool.replicas()[1].record_status(status(2, ReplicaRole::Follower, Some(3), 4));
-        pool.replicas()[2].record_status(status(3, ReplicaRole::Leader, Some(3), 4));
+        pool.replica(1)
+            .record_status(status(1, ReplicaRole::Leader, Some(1), 3));
+        pool.replica(2)
+            .record_status(status(2, ReplicaRole::Follower, Some(3), 4));
+        pool.replica(3)
+            .record_status(status(3, ReplicaRole::Leader, Some(3), 4));
         assert_eq!(pool.leader_and_term(), (Some(3), 4));
         assert_eq!(pool.leader_targets()[0].id, 3);
         let view = pool.view();
@@ -238,7 +288,7 @@ mod tests {
             (view.name.as_str(), view.leader, view.term),
             ("orders", Some(3), 4)
         );
-        assert!(pool.replicas()[2].mark_down());
+        assert!(pool.replica(3).mark_down());
         assert_eq!(pool.leader_and_term(), (Some(3), 4));
         assert_ne!(
             pool.leader_targets()[0].id,

@@ -1,4 +1,7 @@
-//! The order leader's calls to the catalog group: reserve and confirm, by buy key.
+//! The order leader's calls to the catalog group: reserve and confirm, by buy key, at the
+//! catalog's current members (`members`: the addresses, following the catalog's membership).
+
+mod members;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -9,6 +12,8 @@ use api::{
 };
 use serde::Serialize;
 use tokio::time::{sleep, Instant};
+
+use members::CatalogAddrs;
 
 /// Pause between attempts while the catalog group has no leader or answers unknown.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -33,14 +38,17 @@ pub enum ReserveAnswer {
 #[derive(Debug)]
 pub struct CatalogClient {
     http: reqwest::Client,
-    replicas: Vec<String>,
+    /// The catalog replicas' addresses: the configured ones until the leader's view is known.
+    addrs: CatalogAddrs,
     token: String,
-    // The replica that last answered; tried first.
+    // Position in the current addresses of the replica that last answered (or of the leader
+    // whose view was followed); tried first.
     preferred: AtomicUsize,
 }
 
 impl CatalogClient {
-    /// A client of `replicas` authenticating with `token`.
+    /// A client of the catalog group configured at `replicas`, authenticating with `token`;
+    /// run [`CatalogClient::follow_members`] beside it to follow the group's membership.
     pub fn new(replicas: Vec<String>, token: String) -> Self {
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -49,7 +57,7 @@ impl CatalogClient {
             .expect("reqwest client builds with static settings");
         Self {
             http,
-            replicas,
+            addrs: CatalogAddrs::new(replicas),
             token,
             preferred: AtomicUsize::new(0),
         }
@@ -86,17 +94,20 @@ impl CatalogClient {
         }
     }
 
-    /// One POST, trying each replica once from the preferred one.
+    /// One POST, trying each replica once from the preferred one; when none answered, a look
+    /// at the membership before the caller tries again.
     async fn post<B: Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
         deadline: Instant,
     ) -> Result<T, Attempt> {
+        let replicas = self.addrs.current();
         let start = self.preferred.load(Ordering::Relaxed);
         let mut last = Attempt::Retry("no catalog replica configured".into());
-        for i in 0..self.replicas.len() {
-            let at = (start + i) % self.replicas.len();
+        let mut answered = false;
+        for i in 0..replicas.len() {
+            let at = (start + i) % replicas.len();
             let wait = deadline
                 .saturating_duration_since(Instant::now())
                 .min(CALL_TIMEOUT);
@@ -105,12 +116,13 @@ impl CatalogClient {
             }
             let sent = self
                 .http
-                .post(format!("http://{}{path}", self.replicas[at]))
+                .post(format!("http://{}{path}", replicas[at]))
                 .bearer_auth(&self.token)
                 .json(body)
                 .timeout(wait)
                 .send()
                 .await;
+            answered |= sent.is_ok();
             match classify(sent).await {
                 Ok(value) => {
                     self.preferred.store(at, Ordering::Relaxed);
@@ -122,13 +134,17 @@ impl CatalogClient {
                     // replica is enough.
                     let _ = self.preferred.compare_exchange(
                         at,
-                        (at + 1) % self.replicas.len(),
+                        (at + 1) % replicas.len(),
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     );
                     last = e;
                 }
             }
+        }
+        if !answered {
+            // The members may have moved: the next attempt goes where the group is now.
+            self.look(deadline).await;
         }
         Err(last)
     }

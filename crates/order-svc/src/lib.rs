@@ -4,8 +4,8 @@
 //! - [`command`]: the replicated commands (one file each); [`machine`] plugs them into `storage`.
 //! - [`buy`]: the buy protocol run by the leader; [`resolver`] finishes buys left pending;
 //!   `pending_gauge` counts them in `/metrics` on every replica.
-//! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key; [`confirmations`]
-//!   batches the confirmations of committed orders.
+//! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key, at the members
+//!   its leader names; [`confirmations`] batches the confirmations of committed orders.
 //! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
 //! - [`config`], [`error`].
 //! - [`inspect`]: offline inspection of an order replica, and its checks against the catalog's
@@ -23,6 +23,8 @@ mod pending_gauge;
 mod resolver;
 pub mod routes;
 pub mod state;
+#[cfg(test)]
+mod testutil;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub async fn serve(
     let catalog = Arc::new(CatalogClient::new(config.catalog, token));
     let (confirmations, sender) = Confirmations::new(Arc::clone(&catalog), cancel.child_token());
     tasks.spawn(sender.in_current_span());
+    let follow = Arc::clone(&catalog).follow_members(cancel.child_token());
+    tasks.spawn(follow.in_current_span());
     let state = AppState {
         replica: replica.clone(),
         catalog,

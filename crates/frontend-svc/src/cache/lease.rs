@@ -60,7 +60,7 @@ async fn renew(
         let sent = Instant::now();
         match state
             .backend
-            .post_json::<LeaseGrant>(replica, LEASE_PATH, request, timeout)
+            .post_json::<LeaseGrant>(&replica, LEASE_PATH, request, timeout)
             .await
         {
             Ok(grant) => {

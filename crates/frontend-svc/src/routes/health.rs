@@ -85,8 +85,8 @@ mod tests {
                 && reasons.contains("no cache lease"),
             "{reasons}"
         );
-        h.state.catalog.replicas()[0].record_status(leading("catalog"));
-        h.state.orders.replicas()[0].record_status(leading("orders"));
+        h.state.catalog.replica(1).record_status(leading("catalog"));
+        h.state.orders.replica(1).record_status(leading("orders"));
         let grant = api::coherence::LeaseGrant {
             term: 2,
             session: 1,

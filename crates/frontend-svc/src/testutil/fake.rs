@@ -5,7 +5,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use api::{Book, BookList, BuyRequest, Order, OrderStatus, ReplicaRole, ReplicaStatus, UpdateBook};
+use api::membership::MEMBERS_PATH;
+use api::{
+    Book, BookList, BuyRequest, MembershipView, Order, OrderStatus, ReplicaRole, ReplicaStatus,
+    UpdateBook,
+};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -38,6 +42,8 @@ pub(crate) struct Fake {
     script: Mutex<VecDeque<(StatusCode, Value)>>,
     seen: Mutex<Vec<Seen>>,
     status: Mutex<ReplicaStatus>,
+    /// What it answers on `/raft/members`; 404 while `None`.
+    members: Mutex<Option<MembershipView>>,
     /// While set, reads take their answer, announce themselves on `entered` and wait for
     /// `release` before sending it (a slow read of an old state).
     hold_reads: AtomicBool,
@@ -95,6 +101,7 @@ impl Fake {
             script: Mutex::default(),
             seen: Mutex::default(),
             status: Mutex::new(status),
+            members: Mutex::default(),
             hold_reads: AtomicBool::new(false),
             read_index: AtomicU64::new(0),
             entered: Notify::new(),
@@ -126,6 +133,16 @@ impl Fake {
     pub(crate) fn set_status(&self, role: ReplicaRole, leader: Option<u64>, term: u64) {
         let mut status = self.status.lock().unwrap();
         (status.role, status.leader, status.term) = (role, leader, term);
+    }
+
+    /// What it answers on `/raft/members`.
+    pub(crate) fn members(&self) -> Option<MembershipView> {
+        self.members.lock().unwrap().clone()
+    }
+
+    /// Answers `view` on `/raft/members`.
+    pub(crate) fn set_members(&self, view: MembershipView) {
+        *self.members.lock().unwrap() = Some(view);
     }
 
     /// Makes reads wait for `release`.
@@ -183,6 +200,7 @@ fn fake_router(fake: FakeState) -> Router {
             "/status",
             get(|State(f): State<FakeState>| async move { Json(f.status.lock().unwrap().clone()) }),
         )
+        .route(MEMBERS_PATH, get(fake_members))
         .layer(from_fn_with_state(fake.clone(), fake_record))
         .with_state(fake)
 }
@@ -213,6 +231,13 @@ async fn fake_record(State(fake): State<FakeState>, req: Request, next: Next) ->
     let timing = HeaderValue::from_str(&format!("{};dur=1.250", fake.tier)).unwrap();
     response.headers_mut().append("server-timing", timing);
     response
+}
+
+async fn fake_members(State(fake): State<FakeState>) -> Response {
+    match fake.members.lock().unwrap().clone() {
+        Some(view) => Json(view).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(error_body("not_found"))).into_response(),
+    }
 }
 
 fn scripted(fake: &Fake) -> Option<Response> {

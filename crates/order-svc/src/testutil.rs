@@ -1,0 +1,107 @@
+//! Test helpers: a fake catalog replica served on 127.0.0.1:0, for the catalog client's tests.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use api::membership::MEMBERS_PATH;
+use api::{Book, MembershipView, Reservation, ReservationState, ReserveOutcome, ReserveRequest};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::sync::oneshot;
+
+/// What a fake catalog replica answers and counts.
+#[derive(Default)]
+struct Fake {
+    view: Mutex<Option<MembershipView>>,
+    reserves: AtomicUsize,
+}
+
+/// A fake catalog replica on 127.0.0.1:0: its view on `/raft/members` (404 until set), a
+/// held reservation on `/reserve`.
+pub(crate) struct FakeCatalog {
+    /// `host:port` it serves on.
+    pub(crate) addr: String,
+    fake: Arc<Fake>,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeCatalog {
+    /// Serves a fake with no view.
+    pub(crate) async fn start() -> Self {
+        let fake = Arc::new(Fake::default());
+        let app = Router::new()
+            .route(MEMBERS_PATH, get(fake_view))
+            .route("/reserve", post(fake_reserve))
+            .with_state(Arc::clone(&fake));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            fake,
+            stop,
+            task,
+        }
+    }
+
+    /// Answers `view` on `/raft/members`.
+    pub(crate) fn set_view(&self, view: MembershipView) {
+        *self.fake.view.lock().unwrap() = Some(view);
+    }
+
+    /// Reservations it was sent.
+    pub(crate) fn reserves(&self) -> usize {
+        self.fake.reserves.load(Ordering::SeqCst)
+    }
+
+    /// Stops serving: connections are refused from then on.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
+async fn fake_view(State(fake): State<Arc<Fake>>) -> Response {
+    match fake.view.lock().unwrap().clone() {
+        Some(view) => Json(view).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn fake_reserve(
+    State(fake): State<Arc<Fake>>,
+    Json(req): Json<ReserveRequest>,
+) -> Json<ReserveOutcome> {
+    fake.reserves.fetch_add(1, Ordering::SeqCst);
+    let book = Book {
+        id: req.item,
+        title: "t".into(),
+        topic: "ds".into(),
+        cost: 1,
+        stock: 4,
+    };
+    let reservation = Reservation {
+        key: req.key,
+        item: req.item,
+        quantity: req.quantity,
+        state: ReservationState::Held,
+    };
+    Json(ReserveOutcome {
+        reservation,
+        book,
+        log_index: 7,
+    })
+}
