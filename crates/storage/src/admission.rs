@@ -99,12 +99,7 @@ pub(crate) async fn learn_group(spec: &mut ReplicaSpec) -> Result<()> {
         &spec.cluster_token,
         spec.cluster_id.as_deref().unwrap_or(""),
     );
-    let addrs: Vec<String> = spec
-        .peers
-        .iter()
-        .filter(|(id, _)| **id != spec.id)
-        .map(|(_, addr)| addr.clone())
-        .collect();
+    let addrs = spec.other_addrs();
     let views = group_views(spec, &probe, &addrs).await;
     let group = spec.group.as_str();
     if let Some(m) = views.iter().find_map(|v| v.member(spec.id)) {
@@ -165,12 +160,7 @@ pub(crate) async fn group_views(
 /// # Errors
 /// [`Error::Removed`].
 pub(crate) async fn refuse_if_removed(spec: &ReplicaSpec, peers: &PeerClient) -> Result<()> {
-    let addrs: Vec<String> = spec
-        .peers
-        .iter()
-        .filter(|(id, _)| **id != spec.id)
-        .map(|(_, addr)| addr.clone())
-        .collect();
+    let addrs = spec.other_addrs();
     match leader_view(spec, peers, &addrs).await {
         Some(view) if view.member(spec.id).is_none() => Err(Error::Removed {
             group: view.group.clone(),

@@ -44,6 +44,12 @@ pub enum Error {
         /// The replica directory.
         path: PathBuf,
     },
+    /// The replica stopped because its group removed it while it ran.
+    #[error("{reason}")]
+    Retired {
+        /// The removal, as the group's leader told it.
+        reason: String,
+    },
     /// A backup is damaged, incomplete or of another version, or cannot be restored there.
     #[error("backup {path}: {reason}")]
     BadBackup {
@@ -162,6 +168,7 @@ impl From<Error> for ApiError {
             | Error::PeerRefused { .. }
             | Error::Removed { .. }
             | Error::BadBackup { .. }
+            | Error::Retired { .. }
             | Error::NotAReplicaDir { .. }
             | Error::CopyFailed { .. }
             | Error::Sled(_)

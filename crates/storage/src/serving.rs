@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::identity;
 use crate::machine::ServiceMachine;
 use crate::peer_routes::peer_router;
@@ -80,11 +80,13 @@ pub fn replica_router<M: ServiceMachine>(
         .layer(TraceLayer::new_for_http())
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves (draining requests), then cancels
-/// `cancel`, waits for `tasks`, and shuts `replica` down (Raft stopped, Db flushed).
+/// Serves `app` on `listener` until `shutdown` resolves or the replica retires (draining
+/// requests), then cancels `cancel`, waits for `tasks`, and shuts `replica` down (Raft stopped,
+/// Db flushed).
 ///
 /// # Errors
-/// [`runtime::Error::Serve`]: serving failed; the replica is still shut down.
+/// [`runtime::Error::Serve`]: serving failed; [`Error::Retired`]: the group removed the replica.
+/// The replica is shut down either way.
 pub async fn serve_replica<M: ServiceMachine>(
     replica: &Replica<M>,
     app: Router,
@@ -94,13 +96,24 @@ pub async fn serve_replica<M: ServiceMachine>(
     tasks: TaskTracker,
 ) -> Result<()> {
     tracing::info!(addr = replica.spec().addr(), "serving");
+    let retiring = replica.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = retiring.retired() => {}
+        }
+    };
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop)
         .await;
     cancel.cancel();
     tasks.close();
     tasks.wait().await;
     replica.shutdown().await;
     tracing::info!("stopped");
-    Ok(served.map_err(runtime::Error::Serve)?)
+    served.map_err(runtime::Error::Serve)?;
+    match replica.retirement() {
+        Some(reason) => Err(Error::Retired { reason }),
+        None => Ok(()),
+    }
 }

@@ -48,6 +48,15 @@ impl ReplicaSpec {
         &self.peers[&self.id]
     }
 
+    /// The `host:port` of every other replica it knows at start.
+    pub fn other_addrs(&self) -> Vec<String> {
+        self.peers
+            .iter()
+            .filter(|(id, _)| **id != self.id)
+            .map(|(_, addr)| addr.clone())
+            .collect()
+    }
+
     /// Replica `id` of `group` in `cluster`, to start without bootstrapping: a configured one
     /// (`addr` `None`), or one added by a membership change, reached at `addr`.
     ///

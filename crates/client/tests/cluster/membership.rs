@@ -219,7 +219,8 @@ async fn a_replica_whose_directory_is_lost_is_replaced_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_grows_to_five_and_back_and_unsafe_changes_are_refused() {
     // Goal (#15): the order group grows from 3 to 5 voters and back to 3 under buys, losing no
-    // acknowledged order; a removed configured replica refuses to start again; removals that
+    // acknowledged order; a replica removed while it runs stops by itself, and a removed
+    // configured replica refuses to start again; removals that
     // would leave fewer than 3 voters (without --force) or fewer answering voters than a
     // quorum, an unknown id and an address where nothing answers are refused with exit 2 and
     // change nothing. Method: a whole store and a buyer; replicas 4 and 5 joined with `member
@@ -233,7 +234,7 @@ async fn a_group_grows_to_five_and_back_and_unsafe_changes_are_refused() {
     let addrs: Vec<String> = (0..2)
         .map(|_| format!("127.0.0.1:{}", free_port()))
         .collect();
-    let _four = serve_added(&dir, "order", 4, &addrs[0], true);
+    let mut four = serve_added(&dir, "order", 4, &addrs[0], true);
     let _five = serve_added(&dir, "order", 5, &addrs[1], true);
     for (id, addr) in [(4, &addrs[0]), (5, &addrs[1])] {
         let (code, _, stderr) = member(&dir, &["add", "--group", "orders", addr]).await;
@@ -253,6 +254,18 @@ async fn a_group_grows_to_five_and_back_and_unsafe_changes_are_refused() {
     }
     let shrunk = members(&dir, "orders").await;
     assert_eq!(shrunk.voters(), [2, 3, 5], "{shrunk:?}");
+
+    // Replica 4, removed while it ran, stops by itself rather than campaign alone.
+    let exit = four
+        .wait_exit(CONVERGE)
+        .await
+        .expect("removed replica 4 stops by itself");
+    let log = std::fs::read_to_string(four.log_path()).unwrap();
+    assert_eq!(exit.code(), Some(2), "{log}");
+    assert!(
+        log.contains("removed from the group while running"),
+        "{log}"
+    );
 
     // The removed configured replica refuses to serve again.
     store.orders.kill(1);

@@ -16,6 +16,7 @@
 //! - `write`: commands committed through the leader (proposal, fence, forwarding);
 //! - `read`: linearizable reads (the leader's read index, then applying up to it here);
 //! - `backup`: a snapshot holding every acknowledged write, given for a backup;
+//! - `retire`: a replica its group removed while it ran stops by itself;
 //! - `membership`: the group's members as this replica knows them, and changes of them made
 //!   as leader (learners added, promoted, members removed).
 
@@ -27,6 +28,7 @@ mod leadership;
 mod membership;
 mod raft_metrics;
 mod read;
+mod retire;
 mod start;
 mod write;
 
@@ -36,6 +38,7 @@ use api::{ReplicaRole, ReplicaStatus};
 use openraft::ServerState;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::db::ReplicaDb;
 use crate::fence::WriteFence;
@@ -100,6 +103,10 @@ struct Inner<M: ServiceMachine> {
     leader_since: Arc<Mutex<Option<(u64, Instant)>>>,
     /// Its last contact with a leader, and votes refused after a restart.
     handover: handover::Handover,
+    /// Cancelled when the replica retires: its group removed it (see `retire`).
+    retired: CancellationToken,
+    /// Why it retired.
+    retirement: Mutex<Option<String>>,
 }
 
 impl<M: ServiceMachine> Clone for Replica<M> {
@@ -213,6 +220,30 @@ impl<M: ServiceMachine> Replica<M> {
             .get_node(&id)
             .map(|node| node.addr.clone())
             .or_else(|| self.inner.spec.peers.get(&id).cloned())
+    }
+
+    /// Resolves once the replica retired: its group removed it while it ran, so its process
+    /// must stop ([`Replica::retirement`] says why).
+    pub async fn retired(&self) {
+        self.inner.retired.cancelled().await;
+    }
+
+    /// Why the replica retired, if it did.
+    pub fn retirement(&self) -> Option<String> {
+        self.inner
+            .retirement
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn retire(&self, why: String) {
+        *self
+            .inner
+            .retirement
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+        self.inner.retired.cancel();
     }
 
     /// Stops Raft and flushes the Db.

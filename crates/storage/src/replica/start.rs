@@ -7,11 +7,13 @@ use openraft::error::{InitializeError, RaftError};
 use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Raft};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::compaction::schedule_snapshots;
 use super::handover::Handover;
 use super::leadership::watch_leadership;
 use super::raft_metrics::{publish_raft_metrics, RaftGauges};
+use super::retire::retire_when_removed;
 use super::{Inner, Replica};
 use crate::admission;
 use crate::db::ReplicaDb;
@@ -140,7 +142,7 @@ impl<M: ServiceMachine> Replica<M> {
             db.clone(),
             RaftGauges::register(&spec),
         ));
-        Ok(Self {
+        let replica = Self {
             inner: Arc::new(Inner {
                 spec,
                 raft,
@@ -149,8 +151,12 @@ impl<M: ServiceMachine> Replica<M> {
                 fence,
                 leader_since,
                 handover,
+                retired: CancellationToken::new(),
+                retirement: Mutex::new(None),
             }),
-        })
+        };
+        tokio::spawn(retire_when_removed(replica.clone()));
+        Ok(replica)
     }
 }
 

@@ -60,6 +60,8 @@ fn replay(seed: u64, max_down: MaxDown) -> Vec<Vec<String>> {
                 outages.frontend_target(&frontends, &mut draw)
             }
             FaultKind::KillGroup => outages.group_target(group, replicas),
+            // A replacement is over before the next fault: it leaves nothing down.
+            FaultKind::Member => Ok(Vec::new()),
             FaultKind::Kill
             | FaultKind::Pause
             | FaultKind::Isolate
