@@ -43,6 +43,7 @@ impl Plan {
                 "--addr" | "--id" => {
                     old.next();
                 }
+                "--join" => {}
                 _ => args.push(arg.clone()),
             }
         }
@@ -202,5 +203,37 @@ mod tests {
         let without = child_envs(false);
         assert!(without.contains(&(ENV_CACHE_ENABLED, "false".into())));
         assert!(without.iter().all(|(k, _)| !k.contains("TOKEN")));
+    }
+
+    #[test]
+    fn a_successor_is_another_replica_of_the_same_group_joining_it() {
+        // Goal: the replica that replaces another (chaos's `member` fault) keeps its service and
+        // shared flags, takes its own id, address, directory and log, and joins; so does the
+        // successor of a successor, with each flag once.
+        let cluster = Cluster::load(None, &runtime::ClusterOverrides::default()).unwrap();
+        let starts = super::super::roster::roster(&cluster, true).unwrap().starts;
+        let data = Path::new("/srv/pygmy");
+        let plans = plans(None, Some(data), &cluster, &starts, &[]);
+        let first = plans[1].successor(4, "127.0.0.1:9104").unwrap();
+        assert_eq!(first.name, "catalog-4");
+        assert_eq!(first.addr, "127.0.0.1:9104");
+        let dir = cluster.replica_dir(GroupName::Catalog, 4);
+        assert_eq!(first.replica_dir.as_deref(), Some(dir.as_path()));
+        assert!(first.log.ends_with("catalog-4.log"), "{:?}", first.log);
+        let second = first.successor(5, "127.0.0.1:9105").unwrap();
+        assert_eq!(
+            second.args,
+            [
+                "serve",
+                "catalog",
+                "--data",
+                "/srv/pygmy",
+                "--id",
+                "5",
+                "--addr",
+                "127.0.0.1:9105",
+                "--join"
+            ]
+        );
     }
 }
