@@ -5,12 +5,14 @@
 //! This file parses the arguments and runs each command's steps, reporting each on stderr;
 //! `crate::group_client` talks to the replicas (the leader's view, changes that follow it).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use api::membership::{ADD_LEARNER_PATH, CHANGE_VOTERS_PATH};
-use api::{AddLearner, ChangeVoters, MemberRole, MembershipView};
+use api::{AddLearner, ChangeVoters, MemberRole, MembershipView, ReplicaStatus};
+use serde::Serialize;
 use clap::{value_parser, Args, Subcommand, ValueEnum};
 use runtime::entry::ConfigArgs;
 use runtime::{ClusterOverrides, GroupName};
@@ -136,17 +138,19 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
                     Some(g) => vec![g.into()],
                     None => vec![GroupName::Catalog, GroupName::Orders],
                 };
-                let mut views = Vec::new();
+                let mut listed = Vec::new();
                 for group in groups {
-                    views.push(GroupClient::new(&cluster, group)?.leader_view().await?);
+                    let mut replicas = GroupClient::new(&cluster, group)?;
+                    let view = replicas.leader_view().await?;
+                    listed.push(Listed::of(&replicas, view).await);
                 }
-                print_views(&views, json)
+                print_listed(&listed, json)
             }
             MemberCommand::Add { group, addr, new } => {
                 let mut replicas = GroupClient::new(&cluster, group.into())?;
                 let id = add(&mut replicas, &addr, &new).await?;
                 let view = promote(&mut replicas, id, None, new.wait).await?;
-                print_views(&[view], json)
+                print_listed(&[Listed::of(&replicas, view).await], json)
             }
             MemberCommand::Remove { group, id, force } => {
                 let mut replicas = GroupClient::new(&cluster, group.into())?;
@@ -157,7 +161,7 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
                 };
                 let view = replicas.change(CHANGE_VOTERS_PATH, &change).await?;
                 eprintln!("{}: removed replica {id}", replicas.name());
-                print_views(&[view], json)
+                print_listed(&[Listed::of(&replicas, view).await], json)
             }
             MemberCommand::Replace {
                 group,
@@ -167,7 +171,7 @@ pub(crate) fn run(args: MemberArgs, json: bool) -> Result<()> {
             } => {
                 let mut replicas = GroupClient::new(&cluster, group.into())?;
                 let view = replace(&mut replicas, old, &addr, &new).await?;
-                print_views(&[view], json)
+                print_listed(&[Listed::of(&replicas, view).await], json)
             }
         }
     })
@@ -314,16 +318,38 @@ fn serve_group(group: &str) -> &'static str {
     }
 }
 
-fn print_views(views: &[MembershipView], json: bool) -> Result<()> {
+/// A group's membership as its leader sees it, with each member's applied index as the member
+/// itself reports it (`None`: it did not answer).
+#[derive(Debug, Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    view: MembershipView,
+    /// Member id -> its last applied log index.
+    applied: BTreeMap<u64, Option<u64>>,
+}
+
+impl Listed {
+    /// `view`, with every member's `/status` asked at once.
+    async fn of(replicas: &GroupClient, view: MembershipView) -> Self {
+        let asks = view.members.iter().map(|m| async move {
+            let status = replicas.get::<ReplicaStatus>(&m.addr, "/status").await;
+            (m.id, status.ok().map(|s| s.last_applied))
+        });
+        let applied = futures::future::join_all(asks).await.into_iter().collect();
+        Self { view, applied }
+    }
+}
+
+fn print_listed(listed: &[Listed], json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(views)?);
+        println!("{}", serde_json::to_string_pretty(listed)?);
         return Ok(());
     }
     println!(
-        "{:<8} {:>4}  {:<22} {:<8} {:>10} {:>7}",
-        "GROUP", "ID", "ADDRESS", "ROLE", "MATCHED", "LAG"
+        "{:<8} {:>4}  {:<22} {:<8} {:>10} {:>7} {:>10}",
+        "GROUP", "ID", "ADDRESS", "ROLE", "MATCHED", "LAG", "APPLIED"
     );
-    for view in views {
+    for Listed { view, applied } in listed {
         for m in &view.members {
             let role = if view.leader == Some(m.id) {
                 "leader"
@@ -337,9 +363,14 @@ fn print_views(views: &[MembershipView], json: bool) -> Result<()> {
                 ),
                 None => ("-".into(), "-".into()),
             };
+            let applied = applied
+                .get(&m.id)
+                .copied()
+                .flatten()
+                .map_or("-".to_string(), |a| a.to_string());
             println!(
-                "{:<8} {:>4}  {:<22} {:<8} {:>10} {:>7}",
-                view.group, m.id, m.addr, role, matched, lag
+                "{:<8} {:>4}  {:<22} {:<8} {:>10} {:>7} {:>10}",
+                view.group, m.id, m.addr, role, matched, lag, applied
             );
         }
         if view.changing {
