@@ -103,7 +103,7 @@ impl<M: ServiceMachine> Replica<M> {
             spec.raft.snapshot_logs_since_last,
         ));
         if !fresh {
-            if let Err(e) = refuse_if_removed(&raft, &spec).await {
+            if let Err(e) = refuse_if_its_log_removed_it(&raft, &spec).await {
                 let _ = raft.shutdown().await;
                 return Err(e);
             }
@@ -170,7 +170,10 @@ const RESTORED_MEMBERSHIP_WAIT: std::time::Duration = std::time::Duration::from_
 ///
 /// # Errors
 /// [`Error::Removed`].
-async fn refuse_if_removed<M: ServiceMachine>(raft: &RaftOf<M>, spec: &ReplicaSpec) -> Result<()> {
+async fn refuse_if_its_log_removed_it<M: ServiceMachine>(
+    raft: &RaftOf<M>,
+    spec: &ReplicaSpec,
+) -> Result<()> {
     let restored = raft
         .wait(Some(RESTORED_MEMBERSHIP_WAIT))
         .metrics(

@@ -12,10 +12,10 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use api::membership::{ADD_LEARNER_PATH, CHANGE_VOTERS_PATH};
 use api::{AddLearner, ChangeVoters, MemberRole, MembershipView, ReplicaStatus};
-use serde::Serialize;
 use clap::{value_parser, Args, Subcommand, ValueEnum};
 use runtime::entry::ConfigArgs;
 use runtime::{ClusterOverrides, GroupName};
+use serde::Serialize;
 use storage::replica::PROMOTE_LAG_MAX;
 use tokio::time::Instant;
 
