@@ -39,8 +39,9 @@ pub(crate) struct GroupClient {
     token: String,
     /// Every address a member was ever seen at (configured first), for finding the group.
     known: Vec<String>,
-    /// How many replicas the configuration lists: ids up to it are never given to new ones.
-    configured: u64,
+    /// The highest id new replicas must stay above: the configured replicas' and those of the
+    /// replica directories in the data directory (a removed replica's retired one included).
+    taken: u64,
 }
 
 impl GroupClient {
@@ -64,7 +65,8 @@ impl GroupClient {
             http,
             token: cluster.cluster_token.clone(),
             known: cluster.replicas(group).to_vec(),
-            configured: cluster.replicas(group).len() as u64,
+            taken: highest_dir_id(&cluster.data_dir, group)
+                .max(cluster.replicas(group).len() as u64),
         })
     }
 
@@ -73,9 +75,10 @@ impl GroupClient {
         self.group.as_str()
     }
 
-    /// The id a new replica gets by default: after every member's and every configured one's.
+    /// The id a new replica gets by default: after every member's, every configured one's and
+    /// every replica directory's here, so that a removed replica's id is not given again.
     pub(crate) fn next_id(&self, view: &MembershipView) -> u64 {
-        view.next_id().max(self.configured + 1)
+        view.next_id().max(self.taken + 1)
     }
 
     /// The membership as the leader sees it (with each member's replicated position), waiting
@@ -264,5 +267,41 @@ impl GroupClient {
             Ok(body) => Ok(Err(ApiError::new(body.error.code, body.error.message))),
             Err(_) => bail!("{addr}{path} answered {status}: {text}"),
         }
+    }
+}
+
+/// The highest id of a `<group>-<id>` replica directory in `data_dir` (0: none).
+fn highest_dir_id(data_dir: &std::path::Path, group: GroupName) -> u64 {
+    let prefix = format!("{}-", group.as_str());
+    std::fs::read_dir(data_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            name.to_str()?.strip_prefix(&prefix)?.parse::<u64>().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retired_directory_keeps_its_id_from_new_replicas() {
+        // Goal: ids of replica directories in the data directory (a removed replica's) are
+        // never the default id of a new one; other groups' and other files are not counted.
+        let data = tempfile::tempdir().unwrap();
+        for name in ["catalog-1", "catalog-7", "orders-9", "catalog-x", "logs"] {
+            std::fs::create_dir(data.path().join(name)).unwrap();
+        }
+        assert_eq!(highest_dir_id(data.path(), GroupName::Catalog), 7);
+        assert_eq!(highest_dir_id(data.path(), GroupName::Orders), 9);
+        assert_eq!(
+            highest_dir_id(&data.path().join("absent"), GroupName::Orders),
+            0
+        );
     }
 }
