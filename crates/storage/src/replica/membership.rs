@@ -219,27 +219,36 @@ impl<M: ServiceMachine> Replica<M> {
                 )))
             }
         };
-        match answer {
-            Ok(_) => Ok(()),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ApiError::new(
-                ErrorCode::NoLeader,
-                format!(
-                    "leadership moved during the change (to {:?}); nothing changed",
-                    f.leader_id
-                ),
-            )),
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
-                e @ ChangeMembershipError::InProgress(_),
-            ))) => Err(conflict(format!(
-                "another membership change is in progress ({e}); wait for it and try again"
-            ))),
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                Err(ApiError::bad_request(e.to_string()))
-            }
-            Err(e) => Err(unknown(e.to_string())),
-        }
+        answer.map(drop).map_err(change_refused)
     }
 }
+
+/// The answer for an openraft membership change that failed: nothing changed when leadership
+/// moved before it (503) or another change is in progress (409) or openraft refused it (400);
+/// otherwise its outcome is unknown.
+fn change_refused(e: ChangeError) -> ApiError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::new(
+            ErrorCode::NoLeader,
+            format!(
+                "leadership moved during the change (to {:?}); nothing changed",
+                f.leader_id
+            ),
+        ),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            e @ ChangeMembershipError::InProgress(_),
+        )) => conflict(format!(
+            "another membership change is in progress ({e}); wait for it and try again"
+        )),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ApiError::bad_request(e.to_string())
+        }
+        e => unknown(e.to_string()),
+    }
+}
+
+/// What openraft answers a failed membership change with.
+type ChangeError = RaftError<ReplicaId, ClientWriteError<ReplicaId, BasicNode>>;
 
 /// What a [`ChangeVoters`] asks, checked against the membership.
 #[derive(Debug, PartialEq, Eq)]
@@ -404,5 +413,31 @@ mod tests {
         assert_eq!(drop.voters, BTreeSet::from([1, 2, 3]));
         assert_eq!(drop.remove_learners, BTreeSet::from([4]));
         assert_eq!(v.next_id(), 6);
+    }
+
+    #[test]
+    fn openraft_refusals_say_nothing_changed_and_why() {
+        // Goal: a second change while one is in progress is a 409 naming it, a change that
+        // lost the leader a 503, any other refusal of openraft a 400; a fatal error leaves the
+        // outcome unknown.
+        use openraft::error::{Fatal, ForwardToLeader, InProgress, LearnerNotFound};
+        let api =
+            |e: ClientWriteError<ReplicaId, BasicNode>| change_refused(RaftError::APIError(e));
+        let busy = api(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(InProgress {
+                committed: None,
+                membership_log_id: None,
+            }),
+        ));
+        assert_eq!(busy.code, ErrorCode::Conflict);
+        assert!(busy.message.contains("in progress"), "{}", busy.message);
+        let moved = api(ClientWriteError::ForwardToLeader(ForwardToLeader::empty()));
+        assert_eq!(moved.code, ErrorCode::NoLeader);
+        let stranger = api(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::LearnerNotFound(LearnerNotFound { node_id: 9 }),
+        ));
+        assert_eq!(stranger.code, ErrorCode::BadRequest);
+        let fatal = change_refused(RaftError::Fatal(Fatal::Stopped));
+        assert_eq!(fatal.code, ErrorCode::OutcomeUnknown);
     }
 }
