@@ -291,7 +291,7 @@ async fn a_group_grows_to_five_and_back_and_unsafe_changes_are_refused() {
     )
     .await;
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("did not answer"), "{stderr}");
+    assert!(stderr.contains("answered at"), "{stderr}");
     store.orders.pause(3);
     let (code, _, stderr) = member(&dir, &["remove", "--group", "orders", "5", "--force"]).await;
     store.orders.resume(3);

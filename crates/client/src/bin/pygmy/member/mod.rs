@@ -109,7 +109,9 @@ enum MemberCommand {
 /// How a new replica joins.
 #[derive(Debug, Args)]
 pub(crate) struct NewReplica {
-    /// Its id (default: the next no member or configured replica has).
+    /// Its id (default: the one the replica at the address answers with; while nothing
+    /// answers, the suggested one is after every member, configured replica and replica
+    /// directory here).
     #[arg(long, value_parser = value_parser!(u64).range(1..))]
     pub(crate) id: Option<u64>,
     /// How long to wait for it to answer, and then to catch up, e.g. 60s or 5m.
@@ -201,26 +203,36 @@ pub(crate) async fn replace(
     promote(replicas, new_id, Some(old), new.wait).await
 }
 
-/// Waits for the new replica to answer at `addr`, then adds it as a learner; its id.
+/// Waits for the new replica to answer at `addr`, then adds it as a learner under the id it
+/// answers with (which must be `new.id`, if given); its id.
 async fn add(replicas: &mut GroupClient, addr: &str, new: &NewReplica) -> Result<u64> {
     let view = replicas.leader_view().await?;
-    let id = new.id.unwrap_or_else(|| replicas.next_id(&view));
+    // The id to suggest while nothing answers; once the replica answers, it says its own.
+    let suggested = new.id.unwrap_or_else(|| replicas.next_id(&view));
     let group = replicas.name();
     let deadline = Instant::now() + new.wait;
     let mut told = false;
-    loop {
+    let id = loop {
         match replicas.get::<serde_json::Value>(addr, "/health").await {
-            Ok(health) if health["group"] == group && health["id"] == id => break,
-            Ok(health) => bail!(
-                "{addr} answers as {} replica {}, not as {group} replica {id}; nothing changed",
-                health["group"],
-                health["id"]
-            ),
+            Ok(health) => {
+                let answered = health["id"].as_u64().filter(|_| health["group"] == group);
+                match (answered, new.id) {
+                    (Some(id), None) => break id,
+                    (Some(id), Some(wanted)) if id == wanted => break id,
+                    _ => bail!(
+                        "{addr} answers as {} replica {}, not as {group} replica {}; nothing \
+                         changed",
+                        health["group"],
+                        health["id"],
+                        new.id.map_or("(any id)".to_string(), |id| id.to_string())
+                    ),
+                }
+            }
             Err(_) if Instant::now() < deadline => {
                 if !told {
                     eprintln!(
-                        "{group}: waiting for replica {id} at {addr}; start it with `pygmy \
-                         serve {} --id {id} --addr {addr} --join`",
+                        "{group}: waiting for a replica at {addr}; start it with `pygmy serve {} \
+                         --id {suggested} --addr {addr} --join`",
                         serve_group(group)
                     );
                     told = true;
@@ -228,12 +240,11 @@ async fn add(replicas: &mut GroupClient, addr: &str, new: &NewReplica) -> Result
                 tokio::time::sleep(CATCH_UP_POLL).await;
             }
             Err(e) => bail!(
-                "{group} replica {id} did not answer at {addr} within {:?} ({e:#}); nothing \
-                 changed",
+                "no {group} replica answered at {addr} within {:?} ({e:#}); nothing changed",
                 new.wait
             ),
         }
-    }
+    };
     let request = AddLearner {
         id,
         addr: addr.to_string(),
