@@ -70,6 +70,17 @@ impl GroupClient {
         })
     }
 
+    /// Adds `addrs` to the addresses asked when looking for the group (a caller that knows
+    /// members the configuration does not list, such as chaos's replacements).
+    pub(crate) fn knowing(mut self, addrs: impl IntoIterator<Item = String>) -> Self {
+        for addr in addrs {
+            if !self.known.contains(&addr) {
+                self.known.push(addr);
+            }
+        }
+        self
+    }
+
     /// `catalog` or `orders`.
     pub(crate) fn name(&self) -> &'static str {
         self.group.as_str()

@@ -363,7 +363,9 @@ impl<'a> Nemesis<'a> {
         let addr = format!("127.0.0.1:{}", free_port()?);
         self.scene.subject.kill(target).await?;
         let name = self.scene.subject.replace(target, id, &addr)?;
-        let mut replicas = GroupClient::new(self.scene.cluster, group)?;
+        // The configured addresses may all be gone by now: the roster knows the members.
+        let mut replicas =
+            GroupClient::new(self.scene.cluster, group)?.knowing(self.scene.roster.addrs(group));
         let new = NewReplica {
             id: Some(id),
             wait: REPLACE_WAIT,
