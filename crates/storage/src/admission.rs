@@ -26,16 +26,18 @@ pub struct Hello {
     pub replica_id: u64,
 }
 
+/// Whether `dir` holds sled's files: a replica directory that was used, not emptied.
+pub fn holds_replica_data(dir: &std::path::Path) -> bool {
+    ["conf", "db"].iter().any(|f| dir.join(f).is_file())
+}
+
 /// Refuses a replica directory that holds no sled files (emptied, or never made), unless this
 /// start is a bootstrap. Runs before the Db is opened, so a refused start creates nothing.
 ///
 /// # Errors
 /// [`Error::EmptyReplicaDir`].
 pub(crate) fn refuse_empty_dir(spec: &ReplicaSpec) -> Result<()> {
-    let has_data = ["conf", "db"]
-        .iter()
-        .any(|f| spec.data_dir.join(f).is_file());
-    if spec.bootstrap || spec.join || has_data {
+    if spec.bootstrap || spec.join || holds_replica_data(&spec.data_dir) {
         return Ok(());
     }
     Err(Error::EmptyReplicaDir {

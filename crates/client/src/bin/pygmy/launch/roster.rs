@@ -5,10 +5,9 @@
 //! elsewhere, or its disk is lost and `pygmy member replace` is the repair), nor is a removed
 //! replica's retired directory; each is said on stderr.
 
-use std::path::Path;
-
 use anyhow::Result;
 use runtime::{Cluster, GroupName};
+use storage::admission::holds_replica_data;
 use storage::members_file;
 
 /// One replica to start.
@@ -60,7 +59,7 @@ pub(crate) fn roster(cluster: &Cluster, fresh: bool) -> Result<Roster> {
         let name = group.as_str();
         for (id, addr) in &record.members {
             let dir = cluster.replica_dir(group, *id);
-            if !has_data(&dir) {
+            if !holds_replica_data(&dir) {
                 roster.notes.push(format!(
                     "{name} replica {id} ({addr}) is a member but {} holds no data: not \
                      started. If its disk is lost, replace it: `pygmy member replace --group \
@@ -77,7 +76,9 @@ pub(crate) fn roster(cluster: &Cluster, fresh: bool) -> Result<Roster> {
             });
         }
         for id in 1..=configured.len() as u64 {
-            if !record.members.contains_key(&id) && has_data(&cluster.replica_dir(group, id)) {
+            if !record.members.contains_key(&id)
+                && holds_replica_data(&cluster.replica_dir(group, id))
+            {
                 roster.notes.push(format!(
                     "{name} replica {id} was removed from its group (membership at log index \
                      {}): its directory is retired, not started",
@@ -87,11 +88,6 @@ pub(crate) fn roster(cluster: &Cluster, fresh: bool) -> Result<Roster> {
         }
     }
     Ok(roster)
-}
-
-/// Whether a replica directory holds sled's files.
-fn has_data(dir: &Path) -> bool {
-    ["conf", "db"].iter().any(|f| dir.join(f).is_file())
 }
 
 #[cfg(test)]
