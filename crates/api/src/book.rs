@@ -75,6 +75,41 @@ pub struct ConfirmAllOutcome {
     pub log_index: u64,
 }
 
+/// Route of a catalog replica taking many reservations in one entry.
+pub const RESERVE_ALL_PATH: &str = "/reservations/reserve-all";
+/// Most reservations in one [`ReserveAllRequest`]: bounds the entry and the request body.
+pub const RESERVE_ALL_MAX: usize = 256;
+
+/// Body of `POST /reservations/reserve-all` on a catalog replica: the reservations of many
+/// buys, applied in order in one entry, each exactly as `POST /reserve` applies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveAllRequest {
+    /// 1 to [`RESERVE_ALL_MAX`] reservations.
+    pub reservations: Vec<ReserveRequest>,
+}
+
+/// How one reservation of a [`ReserveAllRequest`] ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReserveAllItem {
+    /// The stock is held (or was held or confirmed before) under the key, as `POST /reserve`
+    /// answers 200.
+    Held(ReserveOutcome),
+    /// Refused for good, with the error body `POST /reserve` would answer (out of stock,
+    /// unknown book, key conflict, released).
+    Refused(crate::ErrorBody),
+}
+
+/// Answer of `POST /reservations/reserve-all`: one item per reservation, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReserveAllOutcome {
+    /// In the order of the request's reservations.
+    pub items: Vec<ReserveAllItem>,
+    /// Log index at which they were applied.
+    pub log_index: u64,
+}
+
 /// Body of `POST /admin/books/{id}`: a restock and/or a new cost, applied together.
 /// (Its OpenAPI schema is written by hand, in `schema.rs`.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +250,24 @@ impl ConfirmAllRequest {
             )));
         }
         self.keys.iter().try_for_each(|k| check_buy_key(k))
+    }
+}
+
+impl ReserveAllRequest {
+    /// Checks the number of reservations and each one.
+    ///
+    /// # Errors
+    /// A 400 [`crate::ApiError`].
+    pub fn validate(&self) -> Result<(), crate::ApiError> {
+        let n = self.reservations.len();
+        if n == 0 || n > RESERVE_ALL_MAX {
+            return Err(crate::ApiError::bad_request(format!(
+                "give 1 to {RESERVE_ALL_MAX} reservations, not {n}"
+            )));
+        }
+        self.reservations
+            .iter()
+            .try_for_each(ReserveRequest::validate)
     }
 }
 

@@ -50,6 +50,14 @@ impl InspectMachine for CatalogMachine {
             CatalogCommand::Reserve(c) => {
                 format!("reserve {} of book {} under {}", c.quantity, c.item, c.key)
             }
+            CatalogCommand::ReserveAll(c) => {
+                let each: Vec<String> = c
+                    .reservations
+                    .iter()
+                    .map(|r| format!("{} of book {} under {}", r.quantity, r.item, r.key))
+                    .collect();
+                format!("reserve {}", each.join(", "))
+            }
             CatalogCommand::Confirm(c) => format!("confirm {}", c.key),
             CatalogCommand::ConfirmAll(c) => format!("confirm {}", c.keys.join(", ")),
             CatalogCommand::Release(c) => {

@@ -55,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .route("/books/{id}", get(routes::books::get))
         .route("/reserve", post(routes::reservations::reserve))
         .route(
+            api::RESERVE_ALL_PATH,
+            post(routes::reservations::reserve_all),
+        )
+        .route(
             api::CONFIRM_ALL_PATH,
             post(routes::reservations::confirm_all),
         )

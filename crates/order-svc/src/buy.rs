@@ -59,7 +59,7 @@ pub async fn finish(
         item: buy.item,
         quantity: buy.quantity,
     };
-    let command = match state.catalog.reserve(&reserve, deadline).await {
+    let command = match state.reservations.reserve(reserve, deadline).await {
         ReserveAnswer::Held(outcome) => OrderCommand::CompleteBuy(CompleteBuy {
             key: buy.key.clone(),
             title: outcome.book.title,

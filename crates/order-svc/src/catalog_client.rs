@@ -7,16 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use api::{
-    ApiError, ConfirmAllOutcome, ConfirmAllRequest, ErrorBody, ReserveOutcome, ReserveRequest,
-    WriteOutcome, CONFIRM_ALL_PATH,
+    ApiError, ConfirmAllOutcome, ConfirmAllRequest, ErrorBody, ReserveAllItem, ReserveAllOutcome,
+    ReserveAllRequest, ReserveOutcome, ReserveRequest, WriteOutcome, CONFIRM_ALL_PATH,
+    RESERVE_ALL_PATH,
 };
 use serde::Serialize;
-use tokio::time::{sleep, Instant};
+use tokio::time::Instant;
 
 use members::CatalogAddrs;
 
-/// Pause between attempts while the catalog group has no leader or answers unknown.
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Time allowed for one call to a catalog replica.
 const CALL_TIMEOUT: Duration = Duration::from_secs(6);
 /// Time allowed for opening a connection to a catalog replica: a dead or cut-off host fails
@@ -63,22 +62,28 @@ impl CatalogClient {
         }
     }
 
-    /// Reserves `quantity` of `item` under `key`, retrying (same key: idempotent) until a
-    /// definitive answer or `deadline`.
-    pub async fn reserve(&self, req: &ReserveRequest, deadline: Instant) -> ReserveAnswer {
-        let mut last = "no catalog replica reached".to_string();
-        while Instant::now() < deadline {
-            match self
-                .post::<_, ReserveOutcome>("/reserve", req, deadline)
-                .await
-            {
-                Ok(outcome) => return ReserveAnswer::Held(outcome),
-                Err(Attempt::Definitive(e)) => return ReserveAnswer::Refused(e),
-                Err(Attempt::Retry(reason)) => last = reason,
+    /// Reserves each of `reservations` in one catalog entry, in order, trying each replica
+    /// once (the caller sends again what is not answered for good): each one's answer, or why
+    /// none came.
+    pub async fn reserve_all(
+        &self,
+        reservations: Vec<ReserveRequest>,
+        deadline: Instant,
+    ) -> Result<Vec<ReserveAllItem>, String> {
+        let body = ReserveAllRequest { reservations };
+        match self
+            .post::<_, ReserveAllOutcome>(RESERVE_ALL_PATH, &body, deadline)
+            .await
+        {
+            Ok(outcome) => Ok(outcome.items),
+            // The batch as a whole applied nothing (each item is judged on its own), so no buy
+            // may be abandoned on it: it is sent again until its deadline.
+            Err(Attempt::Definitive(e)) => {
+                tracing::error!(error = %e.message, "the catalog refused a whole batch of reservations");
+                Err(e.message)
             }
-            sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now()))).await;
+            Err(Attempt::Retry(reason)) => Err(reason),
         }
-        ReserveAnswer::Unknown(last)
     }
 
     /// Marks the reservations under `keys` sold, in one catalog entry; best effort (a held
@@ -152,8 +157,10 @@ impl CatalogClient {
 
 /// Outcome of one call that did not succeed.
 #[derive(Debug)]
-enum Attempt {
+pub(crate) enum Attempt {
+    /// A refusal for good.
     Definitive(ApiError),
+    /// Nothing definitive: send it again (why).
     Retry(String),
 }
 
@@ -178,7 +185,7 @@ async fn classify<T: serde::de::DeserializeOwned>(
 /// Only a definite no ends a reservation: an answer that applied nothing this time (a refused
 /// token, a body that timed out) may come after an attempt of unknown outcome that holds stock
 /// under the key, so the buy must not be abandoned on it; resend the same key instead.
-fn sort(error: ApiError) -> Attempt {
+pub(crate) fn sort(error: ApiError) -> Attempt {
     match error.code.write_outcome() {
         WriteOutcome::Refused => Attempt::Definitive(error),
         WriteOutcome::NotApplied | WriteOutcome::Unknown => Attempt::Retry(error.message),
@@ -226,8 +233,14 @@ mod tests {
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let answering = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let answering_addr = answering.local_addr().unwrap().to_string();
-        let refuse = || async { ApiError::new(ErrorCode::Conflict, "the key holds another buy") };
-        let app = axum::Router::new().route("/reserve", axum::routing::post(refuse));
+        let refuse = || async {
+            let conflict = ApiError::new(ErrorCode::Conflict, "the key holds another buy");
+            axum::Json(ReserveAllOutcome {
+                items: vec![ReserveAllItem::Refused(conflict.body())],
+                log_index: 3,
+            })
+        };
+        let app = axum::Router::new().route(RESERVE_ALL_PATH, axum::routing::post(refuse));
         tokio::spawn(async move { axum::serve(answering, app).await });
         let replicas = vec![silent.local_addr().unwrap().to_string(), answering_addr];
         let client = CatalogClient::new(replicas, "token".into());
@@ -237,12 +250,18 @@ mod tests {
             quantity: 1,
         };
         let first = client
-            .reserve(&req, Instant::now() + Duration::from_millis(300))
+            .reserve_all(
+                vec![req.clone()],
+                Instant::now() + Duration::from_millis(300),
+            )
             .await;
-        assert!(matches!(first, ReserveAnswer::Unknown(_)), "{first:?}");
+        assert!(first.is_err(), "{first:?}");
         let second = client
-            .reserve(&req, Instant::now() + Duration::from_secs(5))
+            .reserve_all(vec![req], Instant::now() + Duration::from_secs(5))
             .await;
-        assert!(matches!(second, ReserveAnswer::Refused(_)), "{second:?}");
+        assert!(
+            matches!(second.as_deref(), Ok([ReserveAllItem::Refused(_)])),
+            "{second:?}"
+        );
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod inspect;
 pub mod machine;
 mod pending_gauge;
+pub mod reservations;
 mod resolver;
 pub mod routes;
 pub mod state;
@@ -43,6 +44,7 @@ use tracing::Instrument;
 
 use crate::catalog_client::CatalogClient;
 use crate::confirmations::Confirmations;
+use crate::reservations::Reservations;
 pub use command::{OrderCommand, OrderResponse};
 pub use config::OrderConfig;
 pub use error::{Error, Result};
@@ -78,11 +80,14 @@ pub async fn serve(
     let catalog = Arc::new(CatalogClient::new(config.catalog, token));
     let (confirmations, sender) = Confirmations::new(Arc::clone(&catalog), cancel.child_token());
     tasks.spawn(sender.in_current_span());
+    let (reservations, sender) = Reservations::new(Arc::clone(&catalog), cancel.child_token());
+    tasks.spawn(sender.in_current_span());
     let follow = Arc::clone(&catalog).follow_members(cancel.child_token());
     tasks.spawn(follow.in_current_span());
     let state = AppState {
         replica: replica.clone(),
         catalog,
+        reservations,
         confirmations,
         resolved_term: resolved_rx,
         http: reqwest::Client::builder()

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::catalog_client::CatalogClient;
 use crate::confirmations::Confirmations;
 use crate::machine::OrderMachine;
+use crate::reservations::Reservations;
 
 /// Shared state of the order routes.
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppState {
     pub replica: Replica<OrderMachine>,
     /// Client of the catalog group.
     pub catalog: Arc<CatalogClient>,
+    /// Reservations of buys to send to the catalog, in batches.
+    pub reservations: Reservations,
     /// Reservations of committed orders to mark sold, in batches.
     pub confirmations: Confirmations,
     /// Highest term in which this replica, as leader, finished every buy left pending before it.

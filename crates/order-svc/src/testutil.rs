@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use api::membership::MEMBERS_PATH;
-use api::{Book, MembershipView, Reservation, ReservationState, ReserveOutcome, ReserveRequest};
+use api::{
+    Book, MembershipView, Reservation, ReservationState, ReserveAllItem, ReserveAllOutcome,
+    ReserveAllRequest, ReserveOutcome, RESERVE_ALL_PATH,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +23,7 @@ struct Fake {
 }
 
 /// A fake catalog replica on 127.0.0.1:0: its view on `/raft/members` (404 until set), a
-/// held reservation on `/reserve`.
+/// held reservation for each of a batch on `/reservations/reserve-all`.
 pub(crate) struct FakeCatalog {
     /// `host:port` it serves on.
     pub(crate) addr: String,
@@ -35,7 +38,7 @@ impl FakeCatalog {
         let fake = Arc::new(Fake::default());
         let app = Router::new()
             .route(MEMBERS_PATH, get(fake_view))
-            .route("/reserve", post(fake_reserve))
+            .route(RESERVE_ALL_PATH, post(fake_reserve_all))
             .with_state(Arc::clone(&fake));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -62,7 +65,7 @@ impl FakeCatalog {
         *self.fake.view.lock().unwrap() = Some(view);
     }
 
-    /// Reservations it was sent.
+    /// Reservations it was sent (each of a batch counts).
     pub(crate) fn reserves(&self) -> usize {
         self.fake.reserves.load(Ordering::SeqCst)
     }
@@ -81,27 +84,34 @@ async fn fake_view(State(fake): State<Arc<Fake>>) -> Response {
     }
 }
 
-async fn fake_reserve(
+async fn fake_reserve_all(
     State(fake): State<Arc<Fake>>,
-    Json(req): Json<ReserveRequest>,
-) -> Json<ReserveOutcome> {
-    fake.reserves.fetch_add(1, Ordering::SeqCst);
-    let book = Book {
-        id: req.item,
-        title: "t".into(),
-        topic: "ds".into(),
-        cost: 1,
-        stock: 4,
-    };
-    let reservation = Reservation {
-        key: req.key,
-        item: req.item,
-        quantity: req.quantity,
-        state: ReservationState::Held,
-    };
-    Json(ReserveOutcome {
-        reservation,
-        book,
+    Json(req): Json<ReserveAllRequest>,
+) -> Json<ReserveAllOutcome> {
+    fake.reserves
+        .fetch_add(req.reservations.len(), Ordering::SeqCst);
+    let items = req.reservations.into_iter().map(|req| {
+        let book = Book {
+            id: req.item,
+            title: "t".into(),
+            topic: "ds".into(),
+            cost: 1,
+            stock: 4,
+        };
+        let reservation = Reservation {
+            key: req.key,
+            item: req.item,
+            quantity: req.quantity,
+            state: ReservationState::Held,
+        };
+        ReserveAllItem::Held(ReserveOutcome {
+            reservation,
+            book,
+            log_index: 7,
+        })
+    });
+    Json(ReserveAllOutcome {
+        items: items.collect(),
         log_index: 7,
     })
 }

@@ -239,6 +239,7 @@ pub fn slots_changed(view: &StateView, command: &CatalogCommand) -> Vec<Slot> {
         CatalogCommand::Seed(_) => return vec![Slot::Everything],
         CatalogCommand::Confirm(_) | CatalogCommand::ConfirmAll(_) => return Vec::new(),
         CatalogCommand::Reserve(r) => vec![r.item],
+        CatalogCommand::ReserveAll(r) => r.reservations.iter().map(|r| r.item).collect(),
         CatalogCommand::Release(r) => vec![r.item],
         CatalogCommand::UpdateBook(u) => vec![u.item],
         // Only the books it lists may change (see `RestockDue`), like any other write.
@@ -249,6 +250,9 @@ pub fn slots_changed(view: &StateView, command: &CatalogCommand) -> Vec<Slot> {
     }
     let mut slots = vec![Slot::AllBooks];
     for item in items {
+        if slots.contains(&Slot::Book(item)) {
+            continue;
+        }
         slots.push(Slot::Book(item));
         if let Some(book) = book(view, item) {
             let topic = Slot::Topic(book.topic);

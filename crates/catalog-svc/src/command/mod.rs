@@ -5,12 +5,14 @@
 //! idempotent: `Reserve` takes stock (or records a refusal), `Confirm` marks it sold once the
 //! order is committed (`ConfirmAll`: many at once, as the order leader sends them), `Release`
 //! gives it back for a buy that will never commit (and, for a key never reserved, records a
-//! tombstone so that a late `Reserve` cannot take stock).
+//! tombstone so that a late `Reserve` cannot take stock). `ReserveAll` applies many `Reserve`s
+//! in one entry, as the order leader batches concurrent buys.
 
 mod confirm;
 mod confirm_all;
 mod release;
 mod reserve;
+mod reserve_all;
 mod restock_due;
 mod seed;
 mod update_book;
@@ -23,6 +25,7 @@ pub use confirm::Confirm;
 pub use confirm_all::ConfirmAll;
 pub use release::Release;
 pub use reserve::Reserve;
+pub use reserve_all::ReserveAll;
 pub use restock_due::{RestockDue, RestockRound, RestockedBook, RESTOCK_LAST_KEY};
 pub use seed::Seed;
 pub use update_book::UpdateBook;
@@ -46,6 +49,8 @@ pub enum CatalogCommand {
     Seed(Seed),
     /// Take stock under a buy key.
     Reserve(Reserve),
+    /// Take stock under many buy keys, in order.
+    ReserveAll(ReserveAll),
     /// Mark a reservation sold.
     Confirm(Confirm),
     /// Mark many reservations sold.
@@ -73,6 +78,9 @@ pub enum CatalogResponse {
         /// The book after it.
         book: Book,
     },
+    /// The answers of a [`ReserveAll`]'s reservations, in order: each a `Reservation` or a
+    /// `Rejected`, as a `Reserve` alone answers.
+    Reservations(Vec<CatalogResponse>),
     /// This many of a [`ConfirmAll`]'s reservations are confirmed (now or before).
     Confirmed(u64),
     /// A timed restock round applied (its books restocked, perhaps none).
@@ -136,6 +144,7 @@ impl CatalogCommand {
         match self {
             Self::Seed(c) => c.apply(txn),
             Self::Reserve(c) => c.apply(txn),
+            Self::ReserveAll(c) => c.apply(txn),
             Self::Confirm(c) => c.apply(txn),
             Self::ConfirmAll(c) => c.apply(txn),
             Self::Release(c) => c.apply(txn),

@@ -1,14 +1,15 @@
-//! `POST /reserve`, `POST /reservations/confirm-all`, `POST /reservations/release`: the
-//! catalog's side of the buy protocol.
+//! `POST /reserve`, `POST /reservations/reserve-all`, `POST /reservations/confirm-all`,
+//! `POST /reservations/release`: the catalog's side of the buy protocol.
 
 use api::{
     ApiError, ApiJson, ConfirmAllOutcome, ConfirmAllRequest, ErrorCode, ReservationState,
-    ReserveOutcome, ReserveRequest,
+    ReserveAllItem, ReserveAllOutcome, ReserveAllRequest, ReserveOutcome, ReserveRequest,
 };
 use axum::extract::State;
 
 use super::commit;
-use crate::command::{CatalogCommand, ConfirmAll, Release, Reserve};
+use crate::command::{CatalogCommand, ConfirmAll, Release, Reserve, ReserveAll};
+use crate::error::Error;
 use crate::state::AppState;
 use crate::CatalogResponse;
 
@@ -18,19 +19,61 @@ pub async fn reserve(
     ApiJson(req): ApiJson<ReserveRequest>,
 ) -> Result<ApiJson<ReserveOutcome>, ApiError> {
     req.validate()?;
+    let (response, log_index) = commit(&state, CatalogCommand::Reserve(command(req))).await?;
+    reserved(response, log_index).map(ApiJson)
+}
+
+/// Takes stock under many keys in one entry, in order: 200 with each one's outcome (held, or
+/// the refusal `POST /reserve` would answer); an error only when none applied, or the outcome of
+/// all of them is unknown.
+pub async fn reserve_all(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ReserveAllRequest>,
+) -> Result<ApiJson<ReserveAllOutcome>, ApiError> {
+    req.validate()?;
+    let reservations = req.reservations.into_iter().map(command).collect();
+    let command = CatalogCommand::ReserveAll(ReserveAll { reservations });
+    let (responses, log_index) = match commit(&state, command).await? {
+        (CatalogResponse::Reservations(each), log_index) => (each, log_index),
+        other => {
+            tracing::error!(?other, "reserve-all answered something else");
+            return Err(ApiError::new(ErrorCode::Internal, "internal error"));
+        }
+    };
+    let items = responses
+        .into_iter()
+        .map(|response| {
+            let one = match response {
+                CatalogResponse::Rejected(r) => Err(Error::Rejected(r).into()),
+                response => reserved(response, log_index),
+            };
+            match one {
+                Ok(outcome) => ReserveAllItem::Held(outcome),
+                Err(e) => ReserveAllItem::Refused(e.body()),
+            }
+        })
+        .collect();
+    Ok(ApiJson(ReserveAllOutcome { items, log_index }))
+}
+
+fn command(req: ReserveRequest) -> Reserve {
     let ReserveRequest {
         key,
         item,
         quantity,
     } = req;
-    let command = CatalogCommand::Reserve(Reserve {
+    Reserve {
         key,
         item,
         quantity,
-    });
-    let outcome = outcome(commit(&state, command).await?)?;
+    }
+}
+
+/// The answer to one applied reservation: the outcome if it holds stock, else its refusal.
+fn reserved(response: CatalogResponse, log_index: u64) -> Result<ReserveOutcome, ApiError> {
+    let outcome = outcome((response, log_index))?;
     match outcome.reservation.state {
-        ReservationState::Held | ReservationState::Confirmed => Ok(ApiJson(outcome)),
+        ReservationState::Held | ReservationState::Confirmed => Ok(outcome),
         ReservationState::Refused => Err(ApiError::new(
             ErrorCode::OutOfStock,
             format!(

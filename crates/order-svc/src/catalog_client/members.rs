@@ -222,6 +222,7 @@ mod tests {
 
     use super::*;
     use crate::catalog_client::ReserveAnswer;
+    use crate::reservations::Reservations;
     use crate::testutil::FakeCatalog;
 
     /// The catalog membership as replica `answered_by` reports it, in `term` (its membership
@@ -251,12 +252,22 @@ mod tests {
         }
     }
 
-    fn reserve_request() -> ReserveRequest {
-        ReserveRequest {
+    /// A reservation through `client`, sent again until held or 5 s have passed.
+    async fn reserve(client: &Arc<CatalogClient>) -> ReserveAnswer {
+        let cancel = CancellationToken::new();
+        let (reservations, sender) = Reservations::new(Arc::clone(client), cancel.clone());
+        let sender = tokio::spawn(sender);
+        let request = ReserveRequest {
             key: "k".into(),
             item: 1,
             quantity: 1,
-        }
+        };
+        let answer = reservations
+            .reserve(request, Instant::now() + Duration::from_secs(5))
+            .await;
+        cancel.cancel();
+        sender.await.unwrap();
+        answer
     }
 
     #[test]
@@ -305,7 +316,7 @@ mod tests {
         let members = [(3, old.addr.as_str()), (6, new.addr.as_str())];
         old.set_view(view(3, Some(6), 6, &members));
         new.set_view(view(6, Some(6), 6, &members));
-        let client = CatalogClient::new(vec![old.addr.clone()], "token".into());
+        let client = Arc::new(CatalogClient::new(vec![old.addr.clone()], "token".into()));
         let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dead_addr = dead.local_addr().unwrap().to_string();
         drop(dead);
@@ -313,9 +324,7 @@ mod tests {
             .addrs
             .follow(&view(4, Some(4), 5, &[(4, &dead_addr)]));
         assert_eq!(stale, Ok(true));
-        let answer = client
-            .reserve(&reserve_request(), Instant::now() + Duration::from_secs(5))
-            .await;
+        let answer = reserve(&client).await;
         assert!(matches!(answer, ReserveAnswer::Held(_)), "{answer:?}");
         assert_eq!((old.reserves(), new.reserves()), (0, 1));
         assert_eq!(
@@ -354,9 +363,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         old.stop().await;
-        let answer = client
-            .reserve(&reserve_request(), Instant::now() + Duration::from_secs(5))
-            .await;
+        let answer = reserve(&client).await;
         assert!(matches!(answer, ReserveAnswer::Held(_)), "{answer:?}");
         assert_eq!(new.reserves(), 1);
         cancel.cancel();
