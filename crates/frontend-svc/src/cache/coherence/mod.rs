@@ -149,9 +149,11 @@ impl Coherence {
                 if n.write.term > session.term {
                     // A leader we hold no grant from: drop the lease and the cache, but adopt
                     // its term only from a grant (confirmed by a quorum), never from a notice,
-                    // which anyone holding the token could forge.
+                    // which anyone holding the token could forge. Its writes announced before
+                    // this one stay marked: they may apply before its grant reaches us.
                     let (term, id) = (session.term, session.session);
-                    self.reset(&mut session, term, id, 0);
+                    let newer = n.write.term;
+                    self.reset(&mut session, term, id, 0, |w| w.term == newer);
                     self.mark(&mut session, n.write, &n.slots);
                     return (session.term, Invalidate::All);
                 }
@@ -204,7 +206,25 @@ impl Coherence {
             Invalidate::Nothing
         } else {
             // A new term or session: notices may have been missed, so nothing cached stays.
-            self.reset(&mut session, grant.term, grant.session, grant.applied_index);
+            // Writes of its term numbered from its `next_seq` on were announced after the
+            // leader made the grant, their `Begin` overtaking it: the grant neither lists them
+            // nor covers them with its applied index, so they stay marked until their `Done`.
+            let (term, next_seq) = (grant.term, grant.next_seq);
+            self.reset(
+                &mut session,
+                grant.term,
+                grant.session,
+                grant.applied_index,
+                |w| w.term == term && w.seq >= next_seq,
+            );
+            if !session.writes.is_empty() {
+                tracing::info!(
+                    term,
+                    next_seq,
+                    writes = session.writes.len(),
+                    "writes announced after the grant that reset the cache stay in flight"
+                );
+            }
             Invalidate::All
         };
         for w in &grant.in_flight {
@@ -221,13 +241,25 @@ impl Coherence {
         invalidate
     }
 
-    /// Forgets the lease, the writes in flight and every cached value (by a new epoch).
-    fn reset(&self, session: &mut Session, term: u64, id: u64, applied_index: u64) {
+    /// Forgets the lease, the writes in flight but those `kept`, and every cached value (by a
+    /// new epoch).
+    fn reset(
+        &self,
+        session: &mut Session,
+        term: u64,
+        id: u64,
+        applied_index: u64,
+        kept: impl Fn(&WriteId) -> bool,
+    ) {
         self.lease_until_us.store(0, SeqCst);
         self.epoch.fetch_add(1, SeqCst);
-        for (_, slots) in session.writes.drain() {
-            self.unmark(&slots);
-        }
+        session.writes.retain(|write, slots| {
+            let keep = kept(write);
+            if !keep {
+                self.unmark(slots);
+            }
+            keep
+        });
         session.done_early.clear();
         self.global_floor.fetch_max(applied_index, SeqCst);
         session.term = term;

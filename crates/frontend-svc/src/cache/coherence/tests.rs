@@ -179,3 +179,52 @@ fn a_lease_ends_before_the_leader_thinks_it_does() {
         "7/8 of the lease counted from sending has passed"
     );
 }
+
+#[test]
+fn begins_that_overtake_the_grant_resetting_the_cache_keep_their_marks() {
+    // Goal: the first grant of a new term (or session) resets the cache, and its leader may
+    // announce writes after making that grant: the grant neither lists them nor covers them
+    // with its applied index. Their `Begin`s may reach the frontend before the grant (each
+    // resetting the cache, a newer term than it holds), and all of them must stay marked
+    // through those resets and the grant's; otherwise a value read before they apply is
+    // cached and served after they applied, until their `Done` (a stale read at a catalog
+    // leader change). Before the fix each reset dropped every mark.
+    let c = leased();
+    // The leader of term 3 made the grant (nothing in flight, its next write 1, applied 20),
+    // then announced writes 1 and 2, whose Begins arrive first.
+    c.apply_notice(&CacheNotice::Begin(notice(3, 1)));
+    c.apply_notice(&CacheNotice::Begin(notice(3, 2)));
+    assert_eq!(
+        c.apply_grant(&grant(3, 1, 20, &[], 1), Instant::now()),
+        Invalidate::All
+    );
+    assert!(c.lease_held());
+    assert_eq!(
+        c.may_insert(&BOOK, 20, c.epoch()),
+        Err(Refusal::Stale),
+        "writes 1 and 2 of term 3 are in flight"
+    );
+    assert!(!c.may_serve(&BOOK, 20, c.epoch()));
+    c.apply_notice(&CacheNotice::Done {
+        notice: notice(3, 2),
+        index: 22,
+    });
+    assert_eq!(
+        c.may_insert(&BOOK, 22, c.epoch()),
+        Err(Refusal::Stale),
+        "write 1 is still in flight"
+    );
+    c.apply_notice(&CacheNotice::Done {
+        notice: notice(3, 1),
+        index: 21,
+    });
+    assert_eq!(c.may_insert(&BOOK, 21, c.epoch()), Err(Refusal::Stale));
+    assert!(c.may_insert(&BOOK, 22, c.epoch()).is_ok(), "both done");
+    // A write the grant covers (numbered below its next_seq) does not survive the reset.
+    c.apply_notice(&CacheNotice::Begin(notice(3, 3)));
+    c.apply_grant(&grant(3, 2, 30, &[], 4), Instant::now());
+    assert!(
+        c.may_insert(&BOOK, 30, c.epoch()).is_ok(),
+        "new session, write 3 covered"
+    );
+}

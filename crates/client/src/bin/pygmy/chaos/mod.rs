@@ -379,6 +379,7 @@ async fn drive(
         schedule,
         events,
         history: recorder.history(),
+        reads_served: recorder.reads_served(),
         initial_stock,
         orders_before,
         state,

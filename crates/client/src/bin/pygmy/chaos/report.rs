@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::chaos::collect::FinalState;
 use crate::chaos::event::FaultEvent;
-use crate::chaos::workload::{Tallies, Tally};
+use crate::chaos::workload::{ReadServed, Tallies, Tally};
 use crate::output::{Align, Table};
 
 mod html;
@@ -40,6 +40,8 @@ pub(crate) struct RunFacts {
     pub(crate) events: Vec<FaultEvent>,
     /// Every operation of the clients.
     pub(crate) history: Vec<Op>,
+    /// How each read of the history was served (frontend, cache hit or miss, index).
+    pub(crate) reads_served: Vec<ReadServed>,
     /// Stock of each book when the history began.
     pub(crate) initial_stock: BTreeMap<u64, u64>,
     /// Orders already in the log before the run (a kept `--data` directory).
@@ -74,6 +76,7 @@ pub(crate) struct RunResult {
     final_stock: Vec<(u64, BTreeMap<u64, u64>)>,
     final_orders: usize,
     history: Vec<Op>,
+    reads_served: Vec<ReadServed>,
 }
 
 impl RunResult {
@@ -149,6 +152,7 @@ impl RunResult {
             final_stock: input.catalog_stock,
             final_orders: input.order_logs.first().map_or(0, |(_, o)| o.len()),
             history: input.history,
+            reads_served: facts.reads_served,
         }
     }
 }

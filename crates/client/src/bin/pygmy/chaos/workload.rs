@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use check::{Op, OpKind, Outcome};
 use client::chaos::Draw;
+use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -58,11 +59,27 @@ const _: () = assert!(Tally::Unknown as usize + 1 == Tally::KINDS);
 /// Operations by [`Tally`], indexed by `Tally as usize`.
 pub(crate) type Tallies = [u64; Tally::KINDS];
 
+/// How a read was served: which operations of the history it gave, through which frontend,
+/// whether from that frontend's cache (`x-pygmy-cache`), and at which catalog index (`ETag`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ReadServed {
+    /// The history's operations it gave (a search gives one read per book it saw).
+    pub(crate) ops: Vec<u64>,
+    /// The frontend, by index.
+    pub(crate) frontend: usize,
+    /// `hit` or `miss` (`None`: no header, e.g. the cache is off or the read failed).
+    pub(crate) cache: Option<String>,
+    /// The answer's `ETag`: the catalog index the value was read at.
+    pub(crate) etag: Option<String>,
+}
+
 /// The shared history of a run.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     start: Instant,
     ops: Mutex<Vec<Op>>,
+    /// How each read was served.
+    reads: Mutex<Vec<ReadServed>>,
     /// The operations recorded so far by [`Tally`]: read for the progress without copying
     /// the history.
     tallies: [AtomicU64; Tally::KINDS],
@@ -78,6 +95,7 @@ impl Recorder {
         Self {
             start,
             ops: Mutex::new(Vec::new()),
+            reads: Mutex::new(Vec::new()),
             tallies: Default::default(),
             next_id: AtomicU64::new(1),
             next_process: AtomicU64::new(1),
@@ -97,8 +115,14 @@ impl Recorder {
     }
 
     /// Records an operation completed now, or never for an unknown outcome (it may still take
-    /// effect). A timed restock is recorded as invoked when it was last seen not applied.
-    pub(crate) fn record(&self, process: u64, invoke_ns: u64, kind: OpKind, outcome: Outcome) {
+    /// effect). A timed restock is recorded as invoked when it was last seen not applied. Its id.
+    pub(crate) fn record(
+        &self,
+        process: u64,
+        invoke_ns: u64,
+        kind: OpKind,
+        outcome: Outcome,
+    ) -> u64 {
         let complete_ns = match outcome {
             Outcome::Unknown { .. } => None,
             _ => Some(self.now_ns()),
@@ -120,6 +144,26 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(op);
+        id
+    }
+
+    /// Notes how the read that gave `served.ops` was served.
+    fn served(&self, served: ReadServed) {
+        if served.ops.is_empty() {
+            return;
+        }
+        self.reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(served);
+    }
+
+    /// How each read was served, in recording order.
+    pub(crate) fn reads_served(&self) -> Vec<ReadServed> {
+        self.reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The operations recorded so far, by [`Tally`].
@@ -196,6 +240,15 @@ struct Caller {
 /// Sends `request` through frontend `frontend` and sorts its answer; a refused connection also
 /// marks that frontend down, for the clients' back-off.
 async fn send(workload: &Workload, frontend: usize, request: reqwest::RequestBuilder) -> Answer {
+    send_noting(workload, frontend, request).await.0
+}
+
+/// As [`send`], with the answer's `x-pygmy-cache` and `ETag` headers (reads note them).
+async fn send_noting(
+    workload: &Workload,
+    frontend: usize,
+    request: reqwest::RequestBuilder,
+) -> (Answer, Option<String>, Option<String>) {
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
@@ -203,14 +256,23 @@ async fn send(workload: &Workload, frontend: usize, request: reqwest::RequestBui
                 let now = workload.recorder.now_ns().max(1);
                 workload.refused_at_ns[frontend].store(now, Ordering::Relaxed);
             }
-            return Answer::of_transport_error(&e);
+            return (Answer::of_transport_error(&e), None, None);
         }
     };
     let status = response.status();
-    match response.bytes().await {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (cache, etag) = (header("x-pygmy-cache"), header("etag"));
+    let answer = match response.bytes().await {
         Ok(body) => Answer::of_response(status, &body),
         Err(e) => Answer::of_transport_error(&e),
-    }
+    };
+    (answer, cache, etag)
 }
 
 impl Workload {
@@ -273,28 +335,50 @@ impl Workload {
         send(self, caller.frontend, request).await
     }
 
+    /// `GET path` through the caller's frontend, noting how it was served.
+    async fn get_noting(&self, caller: Caller, path: &str) -> (Answer, ReadServed) {
+        let request = self.http.get(self.url(caller, path));
+        let (answer, cache, etag) = send_noting(self, caller.frontend, request).await;
+        let served = ReadServed {
+            ops: Vec::new(),
+            frontend: caller.frontend,
+            cache,
+            etag,
+        };
+        (answer, served)
+    }
+
     async fn lookup(&self, caller: Caller, item: u64) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = self.get(caller, &format!("/books/{item}")).await;
+        let (answer, mut served) = self.get_noting(caller, &format!("/books/{item}")).await;
         let outcome = classify::lookup(answer);
-        self.recorder
+        let read = matches!(outcome, Outcome::ReadStock { .. });
+        let id = self
+            .recorder
             .record(caller.process, invoke, OpKind::Read { item }, outcome);
+        if read {
+            served.ops.push(id);
+            self.recorder.served(served);
+        }
         false
     }
 
     async fn search(&self, caller: Caller, topic: &str) -> bool {
         let invoke = self.recorder.now_ns();
-        let answer = self.get(caller, &format!("/books?topic={topic}")).await;
+        let (answer, mut served) = self
+            .get_noting(caller, &format!("/books?topic={topic}"))
+            .await;
         // One read per book seen, all over the same interval.
         for book in classify::search(answer) {
             let outcome = Outcome::ReadStock { stock: book.stock };
-            self.recorder.record(
+            served.ops.push(self.recorder.record(
                 caller.process,
                 invoke,
                 OpKind::Read { item: book.id },
                 outcome,
-            );
+            ));
         }
+        self.recorder.served(served);
         false
     }
 

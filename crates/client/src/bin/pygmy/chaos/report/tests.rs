@@ -97,6 +97,12 @@ fn clean_run() -> RunFacts {
             ),
         ],
         history,
+        reads_served: vec![ReadServed {
+            ops: vec![1],
+            frontend: 0,
+            cache: Some("hit".into()),
+            etag: Some("\"c7\"".into()),
+        }],
         initial_stock: BTreeMap::from([(1, 5), (2, 5)]),
         orders_before: 0,
         state: FinalState {
@@ -146,6 +152,11 @@ fn a_run_that_holds_passes_every_check_and_says_so() {
     let json = serde_json::to_value(&result).unwrap();
     assert_eq!(json["passed"], true);
     assert_eq!(json["history"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        json["reads_served"][0],
+        serde_json::json!({"ops": [1], "frontend": 0, "cache": "hit", "etag": "\"c7\""}),
+        "how each read was served, for a stale read's post-mortem"
+    );
 }
 
 #[test]
