@@ -225,14 +225,30 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
         self.flush().await
     }
 
+    /// The stored vote, read as not committed: openraft reads it only at start, where a
+    /// committed vote of its own would make this replica resume leading its old term without an
+    /// election. Its read index would then be the commit index stored before the stop, which
+    /// is not flushed (see `save_committed`) and may be older than entries it served reads of.
+    /// Uncommitted, the vote still names the same term and candidate (so this replica never
+    /// votes twice in a term); it starts as a follower, and whoever leads next commits an entry
+    /// of a new term before serving a read. A committed vote does nothing else at a start: the
+    /// leader lease it stands for has run out (openraft keeps no time across a restart).
     async fn read_vote(&mut self) -> Result<Option<Vote<ReplicaId>>, StorageError> {
-        self.meta(VOTE)
+        let stored: Option<Vote<ReplicaId>> = self.meta(VOTE)?;
+        Ok(stored.map(|vote| Vote {
+            committed: false,
+            ..vote
+        }))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        // Durable, so that a restarted leader never serves reads from before its own commit.
-        self.set_meta(COMMITTED, &committed)?;
-        self.flush().await
+        // Not flushed: it is durable with the next flush (the next append's, or sled's own
+        // within 500 ms). A flush here was a third flush on every commit's path (leader append,
+        // follower append, then this one before the apply). What a stale commit index could
+        // cost after a crash is a restarted leader resuming its term with a read index below
+        // entries it had served: `read_vote` makes every start a follower's instead. A
+        // follower's commit index only paces its applies, and the leader sends it again.
+        self.set_meta(COMMITTED, &committed)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -325,6 +341,21 @@ mod tests {
         log.write_entries(blanks([11])).unwrap();
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_log_id, Some(log_id(11)));
+    }
+
+    #[tokio::test]
+    async fn a_stored_leader_vote_reads_back_as_a_candidates() {
+        // Goal: a replica that led before a stop starts as a follower of its term's vote (so
+        // it cannot resume leading with the unflushed commit index), voting for no one else in
+        // that term; the commit index is still read back as saved.
+        let (_dir, mut log) = store();
+        let led = Vote::new_committed(7, 2);
+        log.save_vote(&led).await.unwrap();
+        let read = log.read_vote().await.unwrap().unwrap();
+        assert_eq!(read, Vote::new(7, 2));
+        assert_eq!(read.leader_id, led.leader_id);
+        log.save_committed(Some(log_id(5))).await.unwrap();
+        assert_eq!(log.read_committed().await.unwrap(), Some(log_id(5)));
     }
 
     #[tokio::test]
