@@ -28,7 +28,7 @@ mod tests {
 
     use super::*;
     use crate::catalog_file::default_books;
-    use crate::command::{Confirm, ConfirmAll, Release, Reserve, Seed, UpdateBook};
+    use crate::command::{Confirm, ConfirmAll, Release, Reserve, ReserveAll, Seed, UpdateBook};
     use crate::reads::all_books;
 
     fn seeded() -> ScratchState<CatalogMachine> {
@@ -218,4 +218,43 @@ mod tests {
     }
 
     use crate::command::Rejection;
+
+    #[test]
+    fn a_batch_of_reservations_answers_and_changes_what_one_entry_each_would() {
+        // Goal: a `ReserveAll` is the same as its reservations applied one by one, in order: a
+        // later one sees the stock an earlier one took (the same book twice, then too many), a
+        // key repeated answers its first outcome, an unknown book and a key conflict are
+        // refused without stopping the rest. Method: the same list through two scratch catalogs.
+        let book = default_books()[0].clone();
+        let list: Vec<Reserve> = [
+            ("a", book.id, 2),
+            ("b", book.id, book.stock - 2),
+            ("c", book.id, 1),
+            ("a", book.id, 2),
+            ("a", book.id, 1),
+            ("d", 999, 1),
+            ("e", 2, 1),
+        ]
+        .into_iter()
+        .map(|(key, item, quantity)| Reserve {
+            key: key.into(),
+            item,
+            quantity,
+        })
+        .collect();
+        let one_by_one = seeded();
+        let expected: Vec<CatalogResponse> = list
+            .iter()
+            .map(|r| one_by_one.apply(&CatalogCommand::Reserve(r.clone())))
+            .collect();
+        let batched = seeded();
+        let answered = batched.apply(&CatalogCommand::ReserveAll(ReserveAll {
+            reservations: list,
+        }));
+        assert_eq!(answered, CatalogResponse::Reservations(expected.clone()));
+        assert_eq!(batched.image(), one_by_one.image());
+        assert_eq!(state_of(expected[2].clone()), ReservationState::Refused);
+        assert!(matches!(expected[4], CatalogResponse::Rejected(_)));
+        assert!(matches!(expected[5], CatalogResponse::Rejected(_)));
+    }
 }
