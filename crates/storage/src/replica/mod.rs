@@ -28,6 +28,7 @@ mod leadership;
 mod membership;
 mod raft_metrics;
 mod read;
+mod read_rounds;
 mod retire;
 mod start;
 mod write;
@@ -103,6 +104,8 @@ struct Inner<M: ServiceMachine> {
     leader_since: Arc<Mutex<Option<(u64, Instant)>>>,
     /// Its last contact with a leader, and votes refused after a restart.
     handover: handover::Handover,
+    /// Leadership confirmations shared by concurrent linearizable reads.
+    read_rounds: read_rounds::ReadRounds,
     /// Cancelled when the replica retires: its group removed it (see `retire`).
     retired: CancellationToken,
     /// Why it retired.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 
 use super::follow::Target;
 use super::{LeaderReply, Replica};
@@ -57,7 +57,8 @@ impl<M: ServiceMachine> Replica<M> {
     }
 
     /// As leader: confirms leadership with a quorum and answers the read index (after a new
-    /// leader's quiet period, when the replica has a fence).
+    /// leader's quiet period, when the replica has a fence); concurrent reads share one
+    /// confirmation that began after each arrived (`read_rounds`).
     pub async fn read_index_as_leader(&self, wait: Duration) -> LeaderReply<u64> {
         let deadline = Instant::now() + wait;
         if let Some(fence) = &self.inner.fence {
@@ -66,19 +67,7 @@ impl<M: ServiceMachine> Replica<M> {
             }
         }
         let wait = deadline.saturating_duration_since(Instant::now());
-        match timeout(wait, self.inner.raft.get_read_log_id()).await {
-            Err(_) => {
-                LeaderReply::Unavailable("leadership not confirmed before the deadline".into())
-            }
-            Ok(Ok((read_log_id, _applied))) => {
-                LeaderReply::Done(read_log_id.map_or(0, |l| l.index))
-            }
-            Ok(Err(e)) => match e.forward_to_leader() {
-                Some(f) => LeaderReply::NotLeader(f.leader_id),
-                // One heartbeat round failed (a slow or dead peer): the caller retries.
-                None => LeaderReply::Unavailable(e.to_string()),
-            },
-        }
+        self.inner.read_rounds.read_index(wait).await
     }
 
     async fn fetch_read_index(&self, leader: ReplicaId, wait: Duration) -> LeaderReply<u64> {

@@ -13,6 +13,7 @@ use super::compaction::schedule_snapshots;
 use super::handover::Handover;
 use super::leadership::watch_leadership;
 use super::raft_metrics::{publish_raft_metrics, RaftGauges};
+use super::read_rounds::ReadRounds;
 use super::retire::retire_when_removed;
 use super::{Inner, Replica};
 use crate::admission;
@@ -142,6 +143,7 @@ impl<M: ServiceMachine> Replica<M> {
             db.clone(),
             RaftGauges::register(&spec),
         ));
+        let read_rounds = ReadRounds::spawn(raft.clone(), spec.raft.read_timeout);
         let replica = Self {
             inner: Arc::new(Inner {
                 spec,
@@ -151,6 +153,7 @@ impl<M: ServiceMachine> Replica<M> {
                 fence,
                 leader_since,
                 handover,
+                read_rounds,
                 retired: CancellationToken::new(),
                 retirement: Mutex::new(None),
             }),
