@@ -7,6 +7,8 @@
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# Build settings: jemalloc's, compiled in (runtime::heap).
+COPY .cargo .cargo
 COPY crates/api/Cargo.toml crates/api/
 COPY crates/runtime/Cargo.toml crates/runtime/
 COPY crates/storage/Cargo.toml crates/storage/
