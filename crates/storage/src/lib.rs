@@ -10,7 +10,8 @@
 //! - [`network`]: outbound peer RPC over reqwest; [`peer_routes`]: the inbound axum routes.
 //! - [`identity`]: the cluster id: recorded at bootstrap, carried and checked between peers;
 //!   [`admission`]: the checks before Raft starts (directory, cluster id, peers' greeting).
-//! - [`members_file`]: the membership a replica last knew, copied to a file for `pygmy up`.
+//! - [`members_file`]: the membership a replica last knew, copied to a file for `pygmy up`;
+//!   [`whole_file`]: such a copy replaced whole (temporary file, sync, rename).
 //! - [`fence`]: a leader's hook around its writes (cache coherence of the catalog).
 //! - [`backup`]: a backup's manifest and check, and replica directories restored from one (a
 //!   live replica's side is `replica::backup`).
@@ -55,6 +56,7 @@ pub mod snapshot;
 pub mod spec;
 pub mod state_machine;
 pub mod types;
+pub mod whole_file;
 
 #[cfg(test)]
 mod conformance;

@@ -5,7 +5,6 @@
 //! during a change) loses to a newer one of the same group ([`latest`]).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use runtime::GroupName;
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::machine::ServiceMachine;
 use crate::types::{RaftOf, ReplicaId};
+use crate::whole_file;
 
 /// Its file name in a replica directory.
 pub const MEMBERS_FILE: &str = "members.json";
@@ -89,15 +89,11 @@ pub fn latest(data_dir: &Path, group: GroupName) -> Result<Option<MembersRecord>
     Ok(newest)
 }
 
-/// Writes `record` into `replica_dir` whole (a temporary file, synced, then renamed), so that a
-/// crash leaves the old record or the new one.
+/// Writes `record` into `replica_dir` whole ([`whole_file::write`]), so that a crash leaves the
+/// old record or the new one.
 fn write(replica_dir: &Path, record: &MembersRecord) -> std::io::Result<()> {
-    let path = replica_dir.join(MEMBERS_FILE);
-    let part: PathBuf = replica_dir.join(format!("{MEMBERS_FILE}.part"));
-    let mut file = std::fs::File::create(&part)?;
-    file.write_all(&serde_json::to_vec_pretty(record).expect("a record serializes"))?;
-    file.sync_all()?;
-    std::fs::rename(&part, &path)
+    let bytes = serde_json::to_vec_pretty(record).expect("a record serializes");
+    whole_file::write(replica_dir, MEMBERS_FILE, &bytes)
 }
 
 /// Follows `raft`'s membership for the life of the replica and rewrites the record in
