@@ -1,12 +1,14 @@
-//! Test helpers: a fake catalog replica served on 127.0.0.1:0, for the catalog client's tests.
+//! Test helpers for the catalog client's tests: a fake catalog replica served on 127.0.0.1:0,
+//! the catalog membership views it answers, and a reservation sent through a client.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use api::membership::MEMBERS_PATH;
 use api::{
-    Book, MembershipView, Reservation, ReservationState, ReserveAllItem, ReserveAllOutcome,
-    ReserveAllRequest, ReserveOutcome, RESERVE_ALL_PATH,
+    Book, Member, MemberRole, MembershipView, Reservation, ReservationState, ReserveAllItem,
+    ReserveAllOutcome, ReserveAllRequest, ReserveOutcome, ReserveRequest, RESERVE_ALL_PATH,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,6 +16,62 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog_client::{CatalogClient, ReserveAnswer};
+use crate::reservations::Reservations;
+
+/// The catalog membership as replica `answered_by` reports it, in `term` (its membership
+/// entry at index `term * 10`); `members` are `(id, addr)` pairs.
+pub(crate) fn catalog_view(
+    answered_by: u64,
+    leader: Option<u64>,
+    term: u64,
+    members: &[(u64, &str)],
+) -> MembershipView {
+    let members = members.iter().map(|&(id, addr)| Member {
+        id,
+        addr: addr.to_string(),
+        role: MemberRole::Voter,
+        matched_index: None,
+    });
+    MembershipView {
+        group: "catalog".into(),
+        answered_by,
+        cluster_id: "c".into(),
+        leader,
+        term,
+        last_log_index: term * 10,
+        config_index: term * 10,
+        changing: false,
+        members: members.collect(),
+    }
+}
+
+/// A reservation through `client`, sent again until held or 5 s have passed.
+pub(crate) async fn reserve(client: &Arc<CatalogClient>) -> ReserveAnswer {
+    let cancel = CancellationToken::new();
+    let (reservations, sender) = Reservations::new(Arc::clone(client), cancel.clone());
+    let sender = tokio::spawn(sender);
+    let request = ReserveRequest {
+        key: "k".into(),
+        item: 1,
+        quantity: 1,
+    };
+    let answer = reservations
+        .reserve(request, Instant::now() + Duration::from_secs(5))
+        .await;
+    cancel.cancel();
+    sender.await.unwrap();
+    answer
+}
+
+/// A `host:port` where nothing listens (a port bound, then let go).
+pub(crate) async fn dead_addr() -> String {
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    dead.local_addr().unwrap().to_string()
+}
 
 /// What a fake catalog replica answers and counts.
 #[derive(Default)]

@@ -218,57 +218,9 @@ impl CatalogClient {
 
 #[cfg(test)]
 mod tests {
-    use api::{Member, MemberRole, ReserveRequest};
-
     use super::*;
     use crate::catalog_client::ReserveAnswer;
-    use crate::reservations::Reservations;
-    use crate::testutil::FakeCatalog;
-
-    /// The catalog membership as replica `answered_by` reports it, in `term` (its membership
-    /// entry at index `term * 10`); `members` are `(id, addr)` pairs.
-    fn view(
-        answered_by: u64,
-        leader: Option<u64>,
-        term: u64,
-        members: &[(u64, &str)],
-    ) -> MembershipView {
-        let members = members.iter().map(|&(id, addr)| Member {
-            id,
-            addr: addr.to_string(),
-            role: MemberRole::Voter,
-            matched_index: None,
-        });
-        MembershipView {
-            group: "catalog".into(),
-            answered_by,
-            cluster_id: "c".into(),
-            leader,
-            term,
-            last_log_index: term * 10,
-            config_index: term * 10,
-            changing: false,
-            members: members.collect(),
-        }
-    }
-
-    /// A reservation through `client`, sent again until held or 5 s have passed.
-    async fn reserve(client: &Arc<CatalogClient>) -> ReserveAnswer {
-        let cancel = CancellationToken::new();
-        let (reservations, sender) = Reservations::new(Arc::clone(client), cancel.clone());
-        let sender = tokio::spawn(sender);
-        let request = ReserveRequest {
-            key: "k".into(),
-            item: 1,
-            quantity: 1,
-        };
-        let answer = reservations
-            .reserve(request, Instant::now() + Duration::from_secs(5))
-            .await;
-        cancel.cancel();
-        sender.await.unwrap();
-        answer
-    }
+    use crate::testutil::{catalog_view as view, dead_addr, reserve, FakeCatalog};
 
     #[test]
     fn calls_go_to_the_leaders_latest_view_and_the_configured_addresses_stay_to_ask() {
@@ -317,9 +269,7 @@ mod tests {
         old.set_view(view(3, Some(6), 6, &members));
         new.set_view(view(6, Some(6), 6, &members));
         let client = Arc::new(CatalogClient::new(vec![old.addr.clone()], "token".into()));
-        let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let dead_addr = dead.local_addr().unwrap().to_string();
-        drop(dead);
+        let dead_addr = dead_addr().await;
         let stale = client
             .addrs
             .follow(&view(4, Some(4), 5, &[(4, &dead_addr)]));
@@ -345,12 +295,7 @@ mod tests {
         let members = [(3, old.addr.as_str()), (6, new.addr.as_str())];
         old.set_view(view(3, Some(6), 6, &members));
         new.set_view(view(6, Some(6), 6, &members));
-        let mut configured = Vec::new();
-        for _ in 0..2 {
-            let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            configured.push(dead.local_addr().unwrap().to_string());
-        }
-        configured.push(old.addr.clone());
+        let configured = vec![dead_addr().await, dead_addr().await, old.addr.clone()];
         let client = Arc::new(CatalogClient::new(configured, "token".into()));
         let cancel = CancellationToken::new();
         let look = tokio::spawn(Arc::clone(&client).follow_members(cancel.clone()));
