@@ -1,5 +1,6 @@
 //! The order leader's calls to the catalog group: reserve and confirm, by buy key, at the
-//! catalog's current members (`members`: the addresses, following the catalog's membership).
+//! catalog's current members (`members`: the addresses, following the catalog's membership and
+//! keeping the view followed across restarts).
 
 mod members;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use members::CatalogAddrs;
+pub use members::CatalogDirs;
 
 /// Time allowed for one call to a catalog replica.
 const CALL_TIMEOUT: Duration = Duration::from_secs(6);
@@ -47,8 +49,19 @@ pub struct CatalogClient {
 
 impl CatalogClient {
     /// A client of the catalog group configured at `replicas`, authenticating with `token`;
-    /// run [`CatalogClient::follow_members`] beside it to follow the group's membership.
+    /// run [`CatalogClient::follow_members`] beside it to follow the group's membership. What
+    /// it follows is kept in memory only.
     pub fn new(replicas: Vec<String>, token: String) -> Self {
+        Self::build(replicas, token, None)
+    }
+
+    /// As [`CatalogClient::new`], but starting from the view kept in `dirs.replica_dir` by the
+    /// last run (if there is a usable one), and keeping the view it follows there.
+    pub fn with_dirs(replicas: Vec<String>, token: String, dirs: CatalogDirs) -> Self {
+        Self::build(replicas, token, Some(&dirs))
+    }
+
+    fn build(replicas: Vec<String>, token: String, dirs: Option<&CatalogDirs>) -> Self {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -56,7 +69,7 @@ impl CatalogClient {
             .expect("reqwest client builds with static settings");
         Self {
             http,
-            addrs: CatalogAddrs::new(replicas),
+            addrs: CatalogAddrs::new(replicas, dirs),
             token,
             preferred: AtomicUsize::new(0),
         }

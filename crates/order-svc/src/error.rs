@@ -1,5 +1,7 @@
 //! Errors of the order service and their HTTP form.
 
+use std::path::PathBuf;
+
 use api::{ApiError, ErrorCode};
 
 /// What failed in the order service.
@@ -11,6 +13,14 @@ pub enum Error {
     /// The configuration is invalid, or the replica's address cannot be bound.
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
+    /// The catalog view kept in the replica directory cannot be read or decoded.
+    #[error("catalog view {path} cannot be read: {reason}")]
+    CatalogViewUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Result with the order [`Error`].
@@ -20,7 +30,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Storage(e) => e.into(),
-            Error::Runtime(_) => {
+            Error::Runtime(_) | Error::CatalogViewUnreadable { .. } => {
                 tracing::error!(error = %e, "internal error");
                 ApiError::new(ErrorCode::Internal, "internal error")
             }

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::catalog_client::CatalogClient;
+use crate::catalog_client::{CatalogClient, CatalogDirs};
 use crate::confirmations::Confirmations;
 use crate::reservations::Reservations;
 pub use command::{OrderCommand, OrderResponse};
@@ -77,7 +77,10 @@ pub async fn serve(
     let (resolved_tx, resolved_rx) = watch::channel(0);
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let catalog = Arc::new(CatalogClient::new(config.catalog, token));
+    let dirs = CatalogDirs {
+        replica_dir: config.replica.data_dir.clone(),
+    };
+    let catalog = Arc::new(CatalogClient::with_dirs(config.catalog, token, dirs));
     let (confirmations, sender) = Confirmations::new(Arc::clone(&catalog), cancel.child_token());
     tasks.spawn(sender.in_current_span());
     let (reservations, sender) = Reservations::new(Arc::clone(&catalog), cancel.child_token());

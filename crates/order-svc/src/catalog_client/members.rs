@@ -4,8 +4,13 @@
 //! background and after a call that reached no catalog replica. The configured addresses stay
 //! a fallback to ask, in case every followed one moved since the last look.
 //!
+//! A replica's client keeps the view it follows in the replica directory, and starts from it
+//! after a restart (`on_disk`).
+//!
 //! Only the leader's view is followed, and never one ordered before the view followed (by term,
 //! then membership log index): a follower's, or a deposed leader's, may lack the latest change.
+
+mod on_disk;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -18,6 +23,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::CatalogClient;
+pub use on_disk::CatalogDirs;
+use on_disk::{KeptView, ViewKeeper};
 
 /// Time between two looks at the membership in the background: how long the client may call
 /// addresses a membership change left behind (a call still reaches the group through any
@@ -29,8 +36,8 @@ const LOOK_GAP_MIN: Duration = Duration::from_secs(1);
 /// Time one catalog replica gets to answer its view.
 const VIEW_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Where the catalog replicas are: the addresses of the leader's last view, else the
-/// configured ones.
+/// Where the catalog replicas are: the addresses of the leader's last view (kept across
+/// restarts when the client has a directory), else the configured ones.
 #[derive(Debug)]
 pub(super) struct CatalogAddrs {
     configured: Arc<[String]>,
@@ -38,6 +45,8 @@ pub(super) struct CatalogAddrs {
     followed: RwLock<Followed>,
     /// When the last look began, for [`LOOK_GAP_MIN`].
     looked_at: Mutex<Option<Instant>>,
+    /// Writes the followed view into the replica directory; `None`: kept in memory only.
+    keeper: Option<Arc<ViewKeeper>>,
 }
 
 /// The addresses calls go to, and the view they come from.
@@ -49,16 +58,30 @@ struct Followed {
 }
 
 impl CatalogAddrs {
-    /// The configured `addrs`, until a leader's view is followed.
-    pub(super) fn new(configured: Vec<String>) -> Self {
+    /// The `configured` addresses, until a leader's view is followed; with `dirs`, the view
+    /// kept in the replica directory, if there is a usable one, is followed from the start.
+    pub(super) fn new(configured: Vec<String>, dirs: Option<&CatalogDirs>) -> Self {
         let configured: Arc<[String]> = configured.into();
-        Self {
-            followed: RwLock::new(Followed {
+        let kept = dirs.and_then(|dirs| on_disk::load(&dirs.replica_dir));
+        let followed = match &kept {
+            Some(kept) => Followed {
+                addrs: kept.addrs.clone().into(),
+                source: Some(kept.source()),
+            },
+            None => Followed {
                 addrs: Arc::clone(&configured),
                 source: None,
-            }),
+            },
+        };
+        let keeper = dirs.map(|dirs| {
+            let written = kept.as_ref().map(KeptView::source);
+            Arc::new(ViewKeeper::new(dirs.replica_dir.clone(), written))
+        });
+        Self {
+            followed: RwLock::new(followed),
             configured,
             looked_at: Mutex::new(None),
+            keeper,
         }
     }
 
@@ -94,7 +117,9 @@ impl CatalogAddrs {
     }
 
     /// Calls go to the members of `view` from now on, if it is the catalog leader's view with
-    /// members, not ordered before the view followed so far. Returns whether it was followed.
+    /// members, not ordered before the view followed so far. Returns whether the addresses
+    /// called are new: they changed, or this is the first view followed (the configured
+    /// addresses were called until now, and no view is kept yet).
     fn follow(&self, view: &MembershipView) -> Result<bool, &'static str> {
         if view.group != GroupName::Catalog.as_str() {
             return Err("another group's view");
@@ -114,7 +139,7 @@ impl CatalogAddrs {
             return Err("older than the view followed");
         }
         let addrs: Arc<[String]> = view.members.iter().map(|m| m.addr.clone()).collect();
-        let changed = addrs != followed.addrs;
+        let changed = followed.source.is_none() || addrs != followed.addrs;
         *followed = Followed {
             addrs,
             source: Some(source),
@@ -160,7 +185,13 @@ impl CatalogClient {
                 }
             };
             match self.addrs.follow(&view) {
-                Ok(changed) => return self.followed(&view, changed),
+                Ok(changed) => {
+                    self.followed(&view, changed);
+                    if changed {
+                        self.keep_view().await;
+                    }
+                    return;
+                }
                 Err(why) => tracing::debug!(addr, why, "catalog membership view not followed"),
             }
         }
@@ -179,7 +210,7 @@ impl CatalogClient {
                 leader,
                 term,
                 addrs,
-                "catalog membership changed; calling its members"
+                "following the catalog membership; calling its members"
             );
         }
     }
@@ -227,7 +258,7 @@ mod tests {
         // Goal: until a leader's view is followed the configured addresses are called; then
         // its members are, in id order, with the configured ones left over still asked in a
         // look; a follower's, another group's, an empty or an older view changes nothing.
-        let addrs = CatalogAddrs::new(vec!["a:1".into(), "a:2".into(), "a:3".into()]);
+        let addrs = CatalogAddrs::new(vec!["a:1".into(), "a:2".into(), "a:3".into()], None);
         assert_eq!(&*addrs.current(), ["a:1", "a:2", "a:3"]);
         let members = [(2, "a:2"), (3, "a:3"), (4, "b:4")];
         assert!(addrs.follow(&view(2, Some(4), 5, &members)).is_err());
@@ -248,9 +279,20 @@ mod tests {
     }
 
     #[test]
+    fn the_first_view_followed_is_new_even_at_the_configured_addresses() {
+        // Goal: a view naming exactly the configured addresses is still new the first time
+        // (so it is kept for the next start), and only then is the same view not new.
+        let addrs = CatalogAddrs::new(vec!["a:1".into(), "a:2".into()], None);
+        let members = [(1, "a:1"), (2, "a:2")];
+        assert_eq!(addrs.follow(&view(1, Some(1), 3, &members)), Ok(true));
+        assert_eq!(addrs.follow(&view(1, Some(1), 3, &members)), Ok(false));
+        assert_eq!(addrs.follow(&view(2, Some(2), 4, &members)), Ok(false));
+    }
+
+    #[test]
     fn looks_are_at_least_the_least_gap_apart() {
         // Goal: calls failing one after another ask for the membership once per gap.
-        let addrs = CatalogAddrs::new(vec!["a:1".into()]);
+        let addrs = CatalogAddrs::new(vec!["a:1".into()], None);
         let start = Instant::now();
         assert!(addrs.may_look(start));
         assert!(!addrs.may_look(start + LOOK_GAP_MIN / 2));
