@@ -56,7 +56,8 @@ impl CatalogClient {
     }
 
     /// As [`CatalogClient::new`], but starting from the view kept in `dirs.replica_dir` by the
-    /// last run (if there is a usable one), and keeping the view it follows there.
+    /// last run (if there is a usable one), keeping the view it follows there, and asking the
+    /// catalog replicas that record their membership in `dirs.data_dir` too.
     pub fn with_dirs(replicas: Vec<String>, token: String, dirs: CatalogDirs) -> Self {
         Self::build(replicas, token, Some(&dirs))
     }

@@ -1,5 +1,7 @@
 //! The order replica's validated configuration.
 
+use std::path::PathBuf;
+
 use runtime::Cluster;
 use storage::ReplicaSpec;
 
@@ -10,6 +12,9 @@ pub struct OrderConfig {
     pub replica: ReplicaSpec,
     /// Catalog replica addresses.
     pub catalog: Vec<String>,
+    /// The cluster's data directory: catalog replicas started on this machine record their
+    /// membership there, another place to learn where the catalog group is.
+    pub data_dir: PathBuf,
 }
 
 impl OrderConfig {
@@ -18,6 +23,7 @@ impl OrderConfig {
         Self {
             replica,
             catalog: cluster.catalog.clone(),
+            data_dir: cluster.data_dir.clone(),
         }
     }
 }

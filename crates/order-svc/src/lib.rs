@@ -79,6 +79,7 @@ pub async fn serve(
     let tasks = TaskTracker::new();
     let dirs = CatalogDirs {
         replica_dir: config.replica.data_dir.clone(),
+        data_dir: config.data_dir,
     };
     let catalog = Arc::new(CatalogClient::with_dirs(config.catalog, token, dirs));
     let (confirmations, sender) = Confirmations::new(Arc::clone(&catalog), cancel.child_token());

@@ -5,13 +5,15 @@
 //! a fallback to ask, in case every followed one moved since the last look.
 //!
 //! A replica's client keeps the view it follows in the replica directory, and starts from it
-//! after a restart (`on_disk`).
+//! after a restart; it also asks the catalog replicas recorded in a shared data directory
+//! (`on_disk`).
 //!
 //! Only the leader's view is followed, and never one ordered before the view followed (by term,
 //! then membership log index): a follower's, or a deposed leader's, may lack the latest change.
 
 mod on_disk;
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -47,6 +49,8 @@ pub(super) struct CatalogAddrs {
     looked_at: Mutex<Option<Instant>>,
     /// Writes the followed view into the replica directory; `None`: kept in memory only.
     keeper: Option<Arc<ViewKeeper>>,
+    /// Where catalog replicas on this machine keep their membership records, if known.
+    data_dir: Option<PathBuf>,
 }
 
 /// The addresses calls go to, and the view they come from.
@@ -82,6 +86,7 @@ impl CatalogAddrs {
             configured,
             looked_at: Mutex::new(None),
             keeper,
+            data_dir: dirs.map(|dirs| dirs.data_dir.clone()),
         }
     }
 
@@ -91,10 +96,11 @@ impl CatalogAddrs {
         Arc::clone(&followed.addrs)
     }
 
-    /// Whom a look asks: the current addresses, then the configured ones not among them.
-    fn to_ask(&self) -> Vec<String> {
+    /// Whom a look asks: the current addresses, then the `recorded` ones (the catalog
+    /// replicas' own records), then the configured ones, each once.
+    fn to_ask(&self, recorded: &[String]) -> Vec<String> {
         let mut addrs = self.current().to_vec();
-        for addr in self.configured.iter() {
+        for addr in recorded.iter().chain(self.configured.iter()) {
             if !addrs.contains(addr) {
                 addrs.push(addr.clone());
             }
@@ -172,7 +178,8 @@ impl CatalogClient {
         if now >= deadline || !self.addrs.may_look(now) {
             return;
         }
-        for addr in self.addrs.to_ask() {
+        let recorded = self.recorded_addrs().await;
+        for addr in self.addrs.to_ask(&recorded) {
             let wait = deadline.saturating_duration_since(Instant::now());
             if wait.is_zero() {
                 return;
@@ -256,8 +263,9 @@ mod tests {
     #[test]
     fn calls_go_to_the_leaders_latest_view_and_the_configured_addresses_stay_to_ask() {
         // Goal: until a leader's view is followed the configured addresses are called; then
-        // its members are, in id order, with the configured ones left over still asked in a
-        // look; a follower's, another group's, an empty or an older view changes nothing.
+        // its members are, in id order, with the addresses the catalog replicas record, then
+        // the configured ones left over, still asked in a look; a follower's, another group's,
+        // an empty or an older view changes nothing.
         let addrs = CatalogAddrs::new(vec!["a:1".into(), "a:2".into(), "a:3".into()], None);
         assert_eq!(&*addrs.current(), ["a:1", "a:2", "a:3"]);
         let members = [(2, "a:2"), (3, "a:3"), (4, "b:4")];
@@ -271,7 +279,9 @@ mod tests {
         assert_eq!(&*addrs.current(), ["a:1", "a:2", "a:3"]);
         assert_eq!(addrs.follow(&view(4, Some(4), 5, &members)), Ok(true));
         assert_eq!(&*addrs.current(), ["a:2", "a:3", "b:4"]);
-        assert_eq!(addrs.to_ask(), ["a:2", "a:3", "b:4", "a:1"]);
+        assert_eq!(addrs.to_ask(&[]), ["a:2", "a:3", "b:4", "a:1"]);
+        let recorded = ["b:5".to_string(), "a:1".to_string(), "a:3".to_string()];
+        assert_eq!(addrs.to_ask(&recorded), ["a:2", "a:3", "b:4", "b:5", "a:1"]);
         assert_eq!(addrs.follow(&view(4, Some(4), 5, &members)), Ok(false));
         let deposed = view(1, Some(1), 4, &[(1, "a:1"), (2, "a:2"), (3, "a:3")]);
         assert!(addrs.follow(&deposed).is_err());

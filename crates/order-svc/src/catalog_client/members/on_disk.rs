@@ -1,17 +1,21 @@
 //! The catalog addresses on disk, so that an order replica still finds the catalog group after
 //! a restart when every configured address is gone (`pygmy member replace` moved all three):
-//! `<order replica dir>/catalog-members.json`, the catalog leader's view the client last
-//! followed, rewritten whenever the followed addresses change.
+//! - `<order replica dir>/catalog-members.json`: the catalog leader's view the client last
+//!   followed, rewritten whenever the followed addresses change;
+//! - the catalog replicas' own `members.json` records, when they share the order replica's data
+//!   directory (the processes of `pygmy up` or chaos on one machine): what a brand-new order
+//!   replica, which has no view kept yet, can ask.
 //!
-//! It is a hint, never the truth (that is the catalog's Raft log): its addresses are asked for
-//! the leader's view like any other, and its `(term, config_index)` still refuses a view
-//! ordered before it.
+//! Both are hints, never the truth (that is the catalog's Raft log): an address read here is
+//! asked for the leader's view like any other, and the kept view's `(term, config_index)` still
+//! refuses a view ordered before it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use runtime::GroupName;
 use serde::{Deserialize, Serialize};
-use storage::whole_file;
+use storage::{members_file, whole_file};
 
 use super::CatalogAddrs;
 use crate::catalog_client::CatalogClient;
@@ -20,11 +24,14 @@ use crate::error::{Error, Result};
 /// The kept view's file name in the order replica directory.
 const VIEW_FILE: &str = "catalog-members.json";
 
-/// Where the catalog client keeps its view.
+/// Where the catalog client keeps its view and finds the catalog replicas' records.
 #[derive(Debug, Clone)]
 pub struct CatalogDirs {
     /// The order replica's own directory: where the followed view is kept.
     pub replica_dir: PathBuf,
+    /// The cluster's data directory: where catalog replicas started on this machine keep their
+    /// records (`catalog-<id>/members.json`).
+    pub data_dir: PathBuf,
 }
 
 /// A followed view as kept: where it comes from and its members' addresses, in id order.
@@ -127,6 +134,20 @@ impl ViewKeeper {
     }
 }
 
+/// The member addresses of the newest catalog record in `data_dir`, in id order; none when no
+/// catalog replica keeps its directory there. An unreadable one is skipped (logged at debug:
+/// every look reads them, and a look has other addresses to ask).
+pub(super) fn recorded_addrs_in(data_dir: &Path) -> Vec<String> {
+    match members_file::latest(data_dir, GroupName::Catalog) {
+        Ok(Some(record)) => record.members.into_values().collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::debug!(error = %e, "catalog membership records not read");
+            Vec::new()
+        }
+    }
+}
+
 impl CatalogAddrs {
     /// The view followed now, as the keeper writes it, with the keeper; `None` when the
     /// client keeps no view or follows none.
@@ -145,6 +166,20 @@ impl CatalogAddrs {
 }
 
 impl CatalogClient {
+    /// The member addresses the catalog replicas sharing this replica's data directory record;
+    /// read on a blocking thread (a directory listing and a few small files).
+    pub(super) async fn recorded_addrs(&self) -> Vec<String> {
+        let Some(data_dir) = self.addrs.data_dir.clone() else {
+            return Vec::new();
+        };
+        tokio::task::spawn_blocking(move || recorded_addrs_in(&data_dir))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "the catalog membership records reader failed");
+                Vec::new()
+            })
+    }
+
     /// Writes the view followed now into the replica directory, on a blocking thread (it
     /// syncs the file); a failure is logged, and the view is still followed in memory.
     pub(super) async fn keep_view(&self) {
@@ -161,8 +196,10 @@ impl CatalogClient {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
+    use storage::members_file::{MembersRecord, MEMBERS_FILE};
     use tokio::time::Instant;
 
     use super::*;
@@ -181,7 +218,10 @@ mod tests {
     fn dirs(data: &tempfile::TempDir) -> CatalogDirs {
         let replica_dir = data.path().join("orders-1");
         std::fs::create_dir(&replica_dir).unwrap();
-        CatalogDirs { replica_dir }
+        CatalogDirs {
+            replica_dir,
+            data_dir: data.path().to_path_buf(),
+        }
     }
 
     #[test]
@@ -238,14 +278,17 @@ mod tests {
         drop(first);
 
         let replica_dir = data.path().join("orders-1");
-        let restart_dirs = CatalogDirs { replica_dir };
+        let restart_dirs = CatalogDirs {
+            replica_dir,
+            data_dir: data.path().to_path_buf(),
+        };
         let second = Arc::new(CatalogClient::with_dirs(
             vec![gone.clone()],
             "token".into(),
             restart_dirs,
         ));
         assert_eq!(&*second.addrs.current(), [new.addr.as_str()]);
-        assert_eq!(second.addrs.to_ask(), [new.addr.clone(), gone.clone()]);
+        assert_eq!(second.addrs.to_ask(&[]), [new.addr.clone(), gone.clone()]);
         let older = catalog_view(1, Some(1), 5, &[(1, gone.as_str())]);
         assert!(second.addrs.follow(&older).is_err());
         let answer = reserve(&second).await;
@@ -292,5 +335,36 @@ mod tests {
         let answer = reserve(&client).await;
         assert!(matches!(answer, ReserveAnswer::Held(_)), "{answer:?}");
         assert_eq!(catalog.reserves(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_new_client_asks_the_catalog_replicas_recorded_in_its_data_directory() {
+        // Goal: a brand-new order replica (no kept view) whose configured catalog replicas are
+        // all gone learns the members from a catalog replica's `members.json` in the shared
+        // data directory, holds its reservation there, and keeps the view it followed.
+        let data = tempfile::tempdir().unwrap();
+        let dirs = dirs(&data);
+        let catalog = FakeCatalog::start().await;
+        catalog.set_view(catalog_view(6, Some(6), 6, &[(6, catalog.addr.as_str())]));
+        let record = MembersRecord {
+            group: "catalog".into(),
+            config_index: 60,
+            members: BTreeMap::from([(6, catalog.addr.clone())]),
+            voters: vec![6],
+        };
+        let catalog_dir = data.path().join("catalog-6");
+        std::fs::create_dir(&catalog_dir).unwrap();
+        let bytes = serde_json::to_vec(&record).unwrap();
+        whole_file::write(&catalog_dir, MEMBERS_FILE, &bytes).unwrap();
+        let replica_dir = dirs.replica_dir.clone();
+        let configured = vec![dead_addr().await, dead_addr().await];
+        let client = Arc::new(CatalogClient::with_dirs(configured, "token".into(), dirs));
+        let answer = reserve(&client).await;
+        assert!(matches!(answer, ReserveAnswer::Held(_)), "{answer:?}");
+        assert_eq!(catalog.reserves(), 1);
+        assert_eq!(
+            read(&replica_dir).unwrap(),
+            Some(kept(6, &[catalog.addr.as_str()]))
+        );
     }
 }
