@@ -25,6 +25,9 @@ use crate::replica::{LeaderReply, Replica, Written, SNAPSHOT_CHUNK_BYTES_MAX};
 use crate::snapshot::decode_chunk;
 use crate::types::{GroupTypes, ReplicaId};
 
+/// Where a follower asks the leader for a read index (`replica::read_rounds`).
+pub(crate) const READ_INDEX_PATH: &str = "/raft/read-index";
+
 /// Largest peer request body: room for a snapshot chunk and for a full AppendEntries batch.
 const PEER_BODY_BYTES_MAX: usize = 8 * SNAPSHOT_CHUNK_BYTES_MAX as usize;
 
@@ -46,7 +49,7 @@ pub fn peer_router<M: ServiceMachine>(replica: Replica<M>) -> Router {
         .route("/raft/vote", post(vote::<M>))
         .route("/raft/snapshot", post(snapshot::<M>))
         .route("/raft/write", post(write::<M>))
-        .route("/raft/read-index", post(read_index::<M>))
+        .route(READ_INDEX_PATH, post(read_index::<M>))
         .route(HELLO_PATH, post(hello::<M>))
         .route_layer(middleware::from_fn_with_state(cluster_id, require_cluster));
     Router::new()

@@ -33,6 +33,7 @@ mod retire;
 mod start;
 mod write;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use api::{ReplicaRole, ReplicaStatus};
@@ -106,6 +107,8 @@ struct Inner<M: ServiceMachine> {
     handover: handover::Handover,
     /// Leadership confirmations shared by concurrent linearizable reads.
     read_rounds: read_rounds::ReadRounds,
+    /// Read-index requests to the leader shared by concurrent reads at this replica.
+    forwarded_reads: read_rounds::ReadRounds<ReplicaId>,
     /// Cancelled when the replica retires: its group removed it (see `retire`).
     retired: CancellationToken,
     /// Why it retired.
@@ -215,14 +218,7 @@ impl<M: ServiceMachine> Replica<M> {
     /// The address of replica `id`: the one the membership in effect names (it lives in the Raft
     /// log and changes with `pygmy member`), else the configured one.
     fn peer_addr(&self, id: ReplicaId) -> Option<String> {
-        let metrics = self.inner.raft.metrics();
-        let metrics = metrics.borrow();
-        metrics
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .map(|node| node.addr.clone())
-            .or_else(|| self.inner.spec.peers.get(&id).cloned())
+        member_addr(&self.inner.raft, &self.inner.spec.peers, id)
     }
 
     /// Resolves once the replica retired: its group removed it while it ran, so its process
@@ -258,4 +254,20 @@ impl<M: ServiceMachine> Replica<M> {
             tracing::error!(error = %e, "final flush failed");
         }
     }
+}
+
+/// The address of member `id` in `raft`'s membership, else in `configured`.
+fn member_addr<M: ServiceMachine>(
+    raft: &RaftOf<M>,
+    configured: &BTreeMap<ReplicaId, String>,
+    id: ReplicaId,
+) -> Option<String> {
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow();
+    metrics
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .map(|node| node.addr.clone())
+        .or_else(|| configured.get(&id).cloned())
 }

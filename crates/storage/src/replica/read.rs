@@ -1,6 +1,7 @@
 //! The read path: linearizable reads, from any replica. The leader confirms its leadership with a
 //! quorum and answers its read index; the reading replica waits until it has applied that index,
-//! then reads its own state.
+//! then reads its own state. Concurrent reads share confirmations at the leader, and requests
+//! for the read index at a follower (`read_rounds`).
 
 use std::time::Duration;
 
@@ -10,7 +11,6 @@ use super::follow::Target;
 use super::{LeaderReply, Replica};
 use crate::error::Result;
 use crate::machine::ServiceMachine;
-use crate::types::ReplicaId;
 
 impl<M: ServiceMachine> Replica<M> {
     /// Waits until this replica's state reflects every write acknowledged before the call (the
@@ -30,7 +30,7 @@ impl<M: ServiceMachine> Replica<M> {
     async fn read_at(&self, target: Target, wait: Duration) -> LeaderReply<u64> {
         let reply = match target {
             Target::Here => self.read_index_as_leader(wait).await,
-            Target::Peer(leader) => self.fetch_read_index(leader, wait).await,
+            Target::Peer(leader) => self.inner.forwarded_reads.read_index(leader, wait).await,
         };
         match reply {
             LeaderReply::Done(index) => self.applied_up_to(index, wait).await,
@@ -67,21 +67,6 @@ impl<M: ServiceMachine> Replica<M> {
             }
         }
         let wait = deadline.saturating_duration_since(Instant::now());
-        self.inner.read_rounds.read_index(wait).await
-    }
-
-    async fn fetch_read_index(&self, leader: ReplicaId, wait: Duration) -> LeaderReply<u64> {
-        let Some(addr) = self.peer_addr(leader) else {
-            return LeaderReply::Unavailable(format!("unknown leader id {leader}"));
-        };
-        match self
-            .inner
-            .peers
-            .post(&addr, "/raft/read-index", &(), wait)
-            .await
-        {
-            Ok(reply) => reply,
-            Err(e) => LeaderReply::Unavailable(e.to_string()),
-        }
+        self.inner.read_rounds.read_index((), wait).await
     }
 }

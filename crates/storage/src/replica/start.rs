@@ -144,6 +144,12 @@ impl<M: ServiceMachine> Replica<M> {
             RaftGauges::register(&spec),
         ));
         let read_rounds = ReadRounds::spawn(raft.clone(), spec.raft.read_timeout);
+        let forwarded_reads = ReadRounds::spawn_forwarding(
+            raft.clone(),
+            peers.clone(),
+            Arc::new(spec.peers.clone()),
+            spec.raft.read_timeout,
+        );
         let replica = Self {
             inner: Arc::new(Inner {
                 spec,
@@ -154,6 +160,7 @@ impl<M: ServiceMachine> Replica<M> {
                 leader_since,
                 handover,
                 read_rounds,
+                forwarded_reads,
                 retired: CancellationToken::new(),
                 retirement: Mutex::new(None),
             }),
