@@ -272,20 +272,16 @@ mod tests {
         new.set_view(catalog_view(6, Some(6), 6, &[(6, new.addr.as_str())]));
         let gone = dead_addr().await;
         let configured = vec![gone.clone(), new.addr.clone()];
-        let first = CatalogClient::with_dirs(configured, "token".into(), dirs(&data));
+        let dirs = dirs(&data);
+        let first = CatalogClient::with_dirs(configured, "token".into(), dirs.clone());
         first.look(Instant::now() + Duration::from_secs(5)).await;
         assert_eq!(&*first.addrs.current(), [new.addr.as_str()]);
         drop(first);
 
-        let replica_dir = data.path().join("orders-1");
-        let restart_dirs = CatalogDirs {
-            replica_dir,
-            data_dir: data.path().to_path_buf(),
-        };
         let second = Arc::new(CatalogClient::with_dirs(
             vec![gone.clone()],
             "token".into(),
-            restart_dirs,
+            dirs,
         ));
         assert_eq!(&*second.addrs.current(), [new.addr.as_str()]);
         assert_eq!(second.addrs.to_ask(&[]), [new.addr.clone(), gone.clone()]);
