@@ -82,7 +82,11 @@ pub async fn serve(
         data_dir: config.data_dir,
     };
     let catalog = Arc::new(CatalogClient::with_dirs(config.catalog, token, dirs));
-    let (confirmations, sender) = Confirmations::new(Arc::clone(&catalog), cancel.child_token());
+    let (confirmations, sender) = Confirmations::new(
+        Arc::clone(&catalog),
+        confirmations::LINGER,
+        cancel.child_token(),
+    );
     tasks.spawn(sender.in_current_span());
     let (reservations, sender) = Reservations::new(Arc::clone(&catalog), cancel.child_token());
     tasks.spawn(sender.in_current_span());

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use api::membership::MEMBERS_PATH;
 use api::{
-    Book, Member, MemberRole, MembershipView, Reservation, ReservationState, ReserveAllItem,
-    ReserveAllOutcome, ReserveAllRequest, ReserveOutcome, ReserveRequest, RESERVE_ALL_PATH,
+    Book, ConfirmAllOutcome, ConfirmAllRequest, Member, MemberRole, MembershipView, Reservation,
+    ReservationState, ReserveAllItem, ReserveAllOutcome, ReserveAllRequest, ReserveOutcome,
+    ReserveRequest, CONFIRM_ALL_PATH, RESERVE_ALL_PATH,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -78,10 +79,12 @@ pub(crate) async fn dead_addr() -> String {
 struct Fake {
     view: Mutex<Option<MembershipView>>,
     reserves: AtomicUsize,
+    confirm_batches: Mutex<Vec<usize>>,
 }
 
 /// A fake catalog replica on 127.0.0.1:0: its view on `/raft/members` (404 until set), a
-/// held reservation for each of a batch on `/reservations/reserve-all`.
+/// held reservation for each of a batch on `/reservations/reserve-all`, and every batch of
+/// `/reservations/confirm-all` counted.
 pub(crate) struct FakeCatalog {
     /// `host:port` it serves on.
     pub(crate) addr: String,
@@ -97,6 +100,7 @@ impl FakeCatalog {
         let app = Router::new()
             .route(MEMBERS_PATH, get(fake_view))
             .route(RESERVE_ALL_PATH, post(fake_reserve_all))
+            .route(CONFIRM_ALL_PATH, post(fake_confirm_all))
             .with_state(Arc::clone(&fake));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
@@ -126,6 +130,11 @@ impl FakeCatalog {
     /// Reservations it was sent (each of a batch counts).
     pub(crate) fn reserves(&self) -> usize {
         self.fake.reserves.load(Ordering::SeqCst)
+    }
+
+    /// The size of each confirmation batch it was sent, in order.
+    pub(crate) fn confirm_batches(&self) -> Vec<usize> {
+        self.fake.confirm_batches.lock().unwrap().clone()
     }
 
     /// Stops serving: connections are refused from then on.
@@ -170,6 +179,17 @@ async fn fake_reserve_all(
     });
     Json(ReserveAllOutcome {
         items: items.collect(),
+        log_index: 7,
+    })
+}
+
+async fn fake_confirm_all(
+    State(fake): State<Arc<Fake>>,
+    Json(req): Json<ConfirmAllRequest>,
+) -> Json<ConfirmAllOutcome> {
+    fake.confirm_batches.lock().unwrap().push(req.keys.len());
+    Json(ConfirmAllOutcome {
+        confirmed: req.keys.len() as u64,
         log_index: 7,
     })
 }
