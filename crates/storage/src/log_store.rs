@@ -107,21 +107,30 @@ impl<M: ServiceMachine> LogStore<M> {
         entries: impl IntoIterator<Item = Entry<M>>,
     ) -> Result<u64, StorageError> {
         let last_before = self.last_entry_index()?;
-        let mut batch = sled::Batch::default();
+        let mut rows = Vec::new();
         let mut appended = None;
-        let mut written = 0;
         for entry in entries {
             let index = entry.log_id.index;
             assert_extends(last_before, appended, index);
             let raw = serde_json::to_vec(&entry).expect("log entries always serialize");
-            batch.insert(&u64_key(index), raw);
+            rows.push((u64_key(index), raw));
             appended = Some(index);
-            written += 1;
         }
-        self.db
-            .raft_log
-            .apply_batch(batch)
-            .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
+        let written = rows.len() as u64;
+        let stored = match <[_; 1]>::try_from(rows) {
+            // One entry is one insert, atomic by itself. A sled batch would also seal sled's
+            // current log buffer twice (for its batch manifest), each a write and a
+            // `sync_file_range` of its own, and take the Db-wide write lock.
+            Ok([(key, raw)]) => self.db.raft_log.insert(key, raw).map(drop),
+            Err(rows) => {
+                let mut batch = sled::Batch::default();
+                for (key, raw) in rows {
+                    batch.insert(&key, raw);
+                }
+                self.db.raft_log.apply_batch(batch)
+            }
+        };
+        stored.map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
         if appended.is_some() {
             assert_eq!(
                 self.last_entry_index()?,
