@@ -14,9 +14,12 @@ use crate::metrics::FlushMetrics;
 /// Waiters queued at most; a full queue makes callers wait (back-pressure), never drops them.
 const FLUSH_WAITERS_MAX: usize = 4096;
 
+/// What a waiter is told once its flush ended.
+type Answer = Box<dyn FnOnce(Result<(), sled::Error>) + Send>;
+
 /// One caller waiting for the next flush, and the log entries it wrote before asking.
 struct Waiter {
-    answer: oneshot::Sender<Result<(), sled::Error>>,
+    answer: Answer,
     log_entries: u64,
 }
 
@@ -51,14 +54,35 @@ impl Flusher {
     /// As [`Flusher::flush`].
     pub async fn flush_log_entries(&self, log_entries: u64) -> Result<(), sled::Error> {
         let (answer, rx) = oneshot::channel();
-        let gone = || sled::Error::ReportableBug("flusher task is gone".into());
-        let waiter = Waiter {
-            answer,
-            log_entries,
-        };
-        self.tx.send(waiter).await.map_err(|_| gone())?;
+        self.then_flush(log_entries, move |flushed| {
+            // A waiter that gave up (its future was dropped) needs no answer.
+            let _ = answer.send(flushed);
+        })
+        .await;
         rx.await.map_err(|_| gone())?
     }
+
+    /// Queues `answer` to be called with the outcome of the next flush, for a caller that wrote
+    /// `log_entries` Raft log entries; returns once it is queued, not flushed. Answers are called
+    /// in the order they were queued, so a later answer never reports a flush an earlier one
+    /// has not. If the flusher is gone, `answer` is called at once with an error.
+    pub async fn then_flush(
+        &self,
+        log_entries: u64,
+        answer: impl FnOnce(Result<(), sled::Error>) + Send + 'static,
+    ) {
+        let waiter = Waiter {
+            answer: Box::new(answer),
+            log_entries,
+        };
+        if let Err(mpsc::error::SendError(waiter)) = self.tx.send(waiter).await {
+            (waiter.answer)(Err(gone()));
+        }
+    }
+}
+
+fn gone() -> sled::Error {
+    sled::Error::ReportableBug("flusher task is gone".into())
 }
 
 // Runs until every sender is dropped.
@@ -81,8 +105,7 @@ async fn run(db: sled::Db, mut rx: mpsc::Receiver<Waiter>, metrics: FlushMetrics
         let log_entries: u64 = waiters.iter().map(|w| w.log_entries).sum();
         metrics.entries.record(log_entries as f64);
         for w in waiters {
-            // A waiter that gave up (its future was dropped) needs no answer.
-            let _ = w.answer.send(result.clone());
+            (w.answer)(result.clone());
         }
     }
 }
@@ -112,5 +135,28 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(db.len(), 64);
+    }
+
+    #[tokio::test]
+    async fn answers_come_in_the_order_they_were_queued() {
+        // Goal: openraft learns of log flushes in log order, so a later append's answer never
+        // arrives before an earlier one's.
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let flusher = Flusher::spawn(db.clone(), StoreMetrics::unrecorded().flush);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for i in 0..200u64 {
+            db.insert(i.to_be_bytes(), &[1u8][..]).unwrap();
+            let tx = tx.clone();
+            flusher
+                .then_flush(1, move |flushed| tx.send((i, flushed.is_ok())).unwrap())
+                .await;
+        }
+        drop(tx);
+        let mut answered = Vec::new();
+        while let Some(answer) = rx.recv().await {
+            answered.push(answer);
+        }
+        let expected: Vec<_> = (0..200).map(|i| (i, true)).collect();
+        assert_eq!(answered, expected);
     }
 }

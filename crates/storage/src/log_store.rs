@@ -274,9 +274,15 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
         I::IntoIter: OptionalSend,
     {
         let written = self.write_entries(entries)?;
-        // Entries are readable now; they are acknowledged as durable only after the flush.
-        let flushed = self.db.flusher.flush_log_entries(written).await;
-        callback.log_io_completed(flushed.map_err(std::io::Error::other));
+        // Entries are readable now; they are acknowledged as durable only after the flush. The
+        // flusher calls back in order, so openraft learns of flushes in log order; meanwhile
+        // a leader sends the entries to its followers (vendor/openraft/PATCHED.md).
+        self.db
+            .flusher
+            .then_flush(written, move |flushed| {
+                callback.log_io_completed(flushed.map_err(std::io::Error::other));
+            })
+            .await;
         Ok(())
     }
 

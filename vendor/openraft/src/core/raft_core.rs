@@ -89,6 +89,7 @@ use crate::storage::RaftLogReaderExt;
 use crate::storage::RaftLogStorage;
 use crate::storage::RaftStateMachine;
 use crate::type_config::alias::InstantOf;
+use crate::type_config::alias::OneshotReceiverOf;
 use crate::type_config::alias::ResponderOf;
 use crate::type_config::TypeConfigExt;
 use crate::AsyncRuntime;
@@ -104,6 +105,12 @@ use crate::RaftTypeConfig;
 use crate::StorageError;
 use crate::StorageIOError;
 use crate::Vote;
+
+/// Pygmy patch: an append handed to the log store whose flush is not awaited yet.
+pub(crate) struct PendingFlush<C: RaftTypeConfig> {
+    flushed: OneshotReceiverOf<C, Result<LogIOId<C::NodeId>, std::io::Error>>,
+    last_log_id: LogId<C::NodeId>,
+}
 
 /// Pygmy patch: most client writes appended as one batch of entries.
 const CLIENT_WRITES_PER_APPEND: u64 = 256;
@@ -186,6 +193,10 @@ where
 
     /// Channels to send result back to client when logs are applied.
     pub(crate) client_resp_channels: BTreeMap<u64, ResponderOf<C>>,
+
+    /// Pygmy patch: the append whose flush is awaited once the replication commands queued
+    /// behind it were sent (see `finish_local_flush`).
+    pub(crate) pending_local_flush: Option<PendingFlush<C>>,
 
     /// A mapping of node IDs the replication state of the target node.
     pub(crate) replications: BTreeMap<C::NodeId, ReplicationHandle<C>>,
@@ -707,29 +718,39 @@ where
         self.engine.state.membership_state.effective().get_node(&leader_id).cloned()
     }
 
-    /// A temp wrapper to make non-blocking `append_to_log` a blocking.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub(crate) async fn append_to_log<I>(
+    /// Pygmy patch (vendor/openraft/PATCHED.md): hands `entries` to the log store and returns
+    /// without waiting for their flush, which `finish_local_flush` awaits.
+    async fn submit_append<I>(
         &mut self,
         entries: I,
         vote: Vote<C::NodeId>,
         last_log_id: LogId<C::NodeId>,
-    ) -> Result<(), StorageError<C::NodeId>>
+    ) -> Result<PendingFlush<C>, StorageError<C::NodeId>>
     where
         I: IntoIterator<Item = C::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        tracing::debug!("append_to_log");
-
-        let (tx, rx) = C::AsyncRuntime::oneshot();
-        let log_io_id = LogIOId::new(vote, Some(last_log_id));
-
-        let callback = LogFlushed::new(log_io_id, tx);
-
+        let (tx, flushed) = C::AsyncRuntime::oneshot();
+        let callback = LogFlushed::new(LogIOId::new(vote, Some(last_log_id.clone())), tx);
         self.log_store.append(entries, callback).await?;
-        rx.await
+        Ok(PendingFlush { flushed, last_log_id })
+    }
+
+    /// Pygmy patch: waits for the flush of the append submitted last, if any, and only then
+    /// counts the entries as this leader's own (its vote toward their commit).
+    async fn finish_local_flush(&mut self) -> Result<(), StorageError<C::NodeId>> {
+        let Some(PendingFlush { flushed, last_log_id }) = self.pending_local_flush.take() else {
+            return Ok(());
+        };
+        flushed
+            .await
             .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?
             .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?;
+        // The leader may have changed.
+        // But reporting to a different leader is not a problem.
+        if let Ok(mut lh) = self.engine.leader_handler() {
+            lh.replication_handler().update_local_progress(Some(last_log_id));
+        }
         Ok(())
     }
 
@@ -893,11 +914,18 @@ where
         while let Some(cmd) = self.engine.output.pop_command() {
             tracing::debug!("run command: {:?}", cmd);
 
+            // Pygmy patch: only sending entries to followers may go ahead of the leader's flush
+            // of them; every other command runs after it, as it did when the append waited.
+            if !matches!(cmd, Command::Replicate { .. }) {
+                self.finish_local_flush().await?;
+            }
+
             let res = self.run_command(cmd).await?;
 
             if let Some(cmd) = res {
                 tracing::debug!("early return: postpone command: {:?}", cmd);
                 self.engine.output.postpone_command(cmd);
+                self.finish_local_flush().await?;
 
                 if tracing::enabled!(Level::DEBUG) {
                     for c in self.engine.output.iter_commands().take(8) {
@@ -907,6 +935,13 @@ where
 
                 return Ok(());
             }
+        }
+
+        // Pygmy patch: no flush outlives the commands that followed its append. Counting the
+        // flushed entries may queue more commands (a commit, say): they run now, as they did.
+        if self.pending_local_flush.is_some() {
+            self.finish_local_flush().await?;
+            return Box::pin(self.run_engine_commands()).await;
         }
 
         Ok(())
@@ -1709,13 +1744,10 @@ where
                 let last_log_id = entries.last().unwrap().get_log_id().clone();
                 tracing::debug!("AppendInputEntries: {}", DisplaySlice::<_>(&entries),);
 
-                self.append_to_log(entries, vote, last_log_id.clone()).await?;
-
-                // The leader may have changed.
-                // But reporting to a different leader is not a problem.
-                if let Ok(mut lh) = self.engine.leader_handler() {
-                    lh.replication_handler().update_local_progress(Some(last_log_id));
-                }
+                // Pygmy patch: the flush is awaited, and the entries counted as the leader's own,
+                // after the `Replicate` commands queued behind this one sent them to followers.
+                self.finish_local_flush().await?;
+                self.pending_local_flush = Some(self.submit_append(entries, vote, last_log_id).await?);
             }
             Command::SaveVote { vote } => {
                 self.log_store.save_vote(&vote).await?;

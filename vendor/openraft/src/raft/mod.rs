@@ -284,6 +284,7 @@ where C: RaftTypeConfig
             engine,
 
             client_resp_channels: BTreeMap::new(),
+            pending_local_flush: None,
 
             replications: Default::default(),
             leader_data: None,
