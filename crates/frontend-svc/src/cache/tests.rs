@@ -202,6 +202,10 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// Held by each test that measures the process's resident set, so that no other such test
+/// allocates into its measurement (the tests of one binary run in parallel threads).
+static RESIDENT_SET_MEASURED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_million_distinct_keys_leave_the_cache_at_its_capacity() {
     // Goal: the entry count never passes the configured capacity, however many distinct keys
@@ -210,6 +214,7 @@ async fn a_million_distinct_keys_leave_the_cache_at_its_capacity() {
     const CAPACITY: u64 = 1_000;
     const KEYS: u64 = 1_000_000;
     const WARM_UP: u64 = 200_000;
+    let _measuring = RESIDENT_SET_MEASURED.lock().await;
     let cache = Arc::new(ReadCache::new(CAPACITY));
     // A lease that outlasts the test: a debug build on a busy machine takes over a minute
     // here, and past a 60 s lease nothing more is inserted (nor evicted).
@@ -260,6 +265,7 @@ async fn many_unique_large_answers_keep_the_cache_under_its_byte_bound() {
     const CAPACITY_BYTES: u64 = 2 << 20;
     const KEYS: usize = 4_000;
     const BODY_BYTES: usize = 60_000;
+    let _measuring = RESIDENT_SET_MEASURED.lock().await;
     let cache = Arc::new(ReadCache::bounded(CAPACITY, CAPACITY_BYTES));
     cache.apply_grant(&grant(7), Instant::now()).await;
     let replica = tower::service_fn(|_req: Request| async {
