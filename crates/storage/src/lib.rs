@@ -42,6 +42,7 @@ pub mod fence;
 pub mod flusher;
 pub mod identity;
 pub mod keys;
+mod log_purger;
 pub mod log_store;
 pub mod machine;
 pub mod members_file;

@@ -11,12 +11,10 @@ use serde::Serialize;
 
 use crate::db::ReplicaDb;
 use crate::keys::{key_u64, u64_key};
+use crate::log_purger::LogPurger;
 use crate::machine::ServiceMachine;
 use crate::types::{GroupTypes, LogId, ReplicaId, StorageError};
 use openraft::StorageIOError;
-
-/// Log entries removed per sled batch when the log is purged.
-const PURGE_BATCH_ENTRIES: usize = 4096;
 
 /// raft_meta key of the vote.
 pub(crate) const VOTE: &[u8] = b"vote";
@@ -30,6 +28,8 @@ type Entry<M> = openraft::Entry<GroupTypes<M>>;
 /// The Raft log of one replica (openraft's `RaftLogStorage`), kept in the replica's sled Db.
 pub struct LogStore<M> {
     db: ReplicaDb,
+    /// The purge point, and the task deleting the entries at or below it.
+    purger: LogPurger,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -37,18 +37,36 @@ impl<M> Clone for LogStore<M> {
     fn clone(&self) -> Self {
         Self {
             db: self.db.clone(),
+            purger: self.purger.clone(),
             _machine: PhantomData,
         }
     }
 }
 
 impl<M: ServiceMachine> LogStore<M> {
-    /// The log store over `db`.
+    /// The log store over `db`; spawns its purger on the current tokio runtime.
+    ///
+    /// # Panics
+    /// The stored purge point cannot be read (the Db is unreadable).
     pub fn new(db: ReplicaDb) -> Self {
+        let raw = db
+            .raft_meta
+            .get(LAST_PURGED)
+            .expect("raft_meta is readable");
+        let purged: Option<LogId> =
+            raw.map(|v| serde_json::from_slice(&v).expect("the stored purge point decodes"));
         Self {
+            purger: LogPurger::spawn(db.raft_log.clone(), purged.map(|l| l.index)),
             db,
             _machine: PhantomData,
         }
+    }
+
+    /// Whether the entry at `index` is purged (deleted or about to be).
+    fn is_purged(&self, index: u64) -> bool {
+        self.purger
+            .through()
+            .is_some_and(|through| index <= through)
     }
 
     fn meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -86,12 +104,18 @@ impl<M: ServiceMachine> LogStore<M> {
             .raft_log
             .last()
             .map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?;
-        last.map(|(k, v)| decode_entry::<M>(&k, &v).map(|e| *e.get_log_id()))
+        last.filter(|(k, _)| !self.is_purged(key_u64(k)))
+            .map(|(k, v)| decode_entry::<M>(&k, &v).map(|e| *e.get_log_id()))
             .transpose()
     }
 
-    /// The index of the last entry stored, if any.
+    /// The index of the last entry stored and not purged, if any.
     fn last_entry_index(&self) -> Result<Option<u64>, StorageError> {
+        Ok(self.last_stored_index()?.filter(|i| !self.is_purged(*i)))
+    }
+
+    /// The index of the last entry stored, purged or not, if any.
+    fn last_stored_index(&self) -> Result<Option<u64>, StorageError> {
         let last = self
             .db
             .raft_log
@@ -132,8 +156,9 @@ impl<M: ServiceMachine> LogStore<M> {
         };
         stored.map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
         if appended.is_some() {
+            // Stored, not necessarily readable: openraft's suite appends below a purge point.
             assert_eq!(
-                self.last_entry_index()?,
+                self.last_stored_index()?,
                 appended,
                 "log append: the last entry stored must be the last appended"
             );
@@ -204,9 +229,13 @@ impl<M: ServiceMachine> RaftLogReader<GroupTypes<M>> for LogStore<M> {
         self.db
             .raft_log
             .range(to_key_range(&range))
-            .map(|item| {
-                let (k, v) = item.map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?;
-                decode_entry::<M>(&k, &v)
+            .filter_map(|item| {
+                let (k, v) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(StorageError::from(StorageIOError::read_logs(&e)))),
+                };
+                // Entries the purger has not deleted yet are gone all the same.
+                (!self.is_purged(key_u64(&k))).then(|| decode_entry::<M>(&k, &v))
             })
             .collect()
     }
@@ -299,36 +328,13 @@ impl<M: ServiceMachine> RaftLogStorage<GroupTypes<M>> for LogStore<M> {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        // Record the purge point first: a crash between the two steps leaves extra entries below
-        // it, which are never read, rather than a hole above it.
+        // The point is recorded and flushed first; the entries are deleted afterwards, off
+        // openraft's core (`log_purger`): a crash in between leaves extra entries below the
+        // point, which are never read and are deleted at the next start, rather than a hole.
         self.set_meta(LAST_PURGED, &log_id)?;
-        // In batches: one sled batch holds sled's write lock for its whole length, and a purge
-        // behind a large snapshot removes hundreds of thousands of entries; in one batch it
-        // stalled appends past an election timeout and grew the heap by hundreds of MiB.
-        let end = u64_key(log_id.index);
-        loop {
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for key in self
-                .db
-                .raft_log
-                .range(..=end)
-                .keys()
-                .take(PURGE_BATCH_ENTRIES)
-            {
-                batch.remove(key.map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?);
-                n += 1;
-            }
-            if n == 0 {
-                break;
-            }
-            self.db
-                .raft_log
-                .apply_batch(batch)
-                .map_err(|e| StorageError::from(StorageIOError::write_logs(&e)))?;
-            tokio::task::yield_now().await;
-        }
-        self.flush().await
+        self.flush().await?;
+        self.purger.purge_through(log_id.index);
+        Ok(())
     }
 }
 
@@ -356,6 +362,38 @@ mod tests {
         log.write_entries(blanks([11])).unwrap();
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_log_id, Some(log_id(11)));
+    }
+
+    #[tokio::test]
+    async fn purged_entries_are_gone_at_once_though_deleted_later() {
+        // Goal: `purge` returns before its entries are deleted (off openraft's core), and
+        // nothing reads them meanwhile; a purge past the last entry empties the log.
+        let (_dir, mut log) = store();
+        log.write_entries(blanks(0..=20)).unwrap();
+        log.purge(log_id(10)).await.unwrap();
+        let read = log.try_get_log_entries(0..=20).await.unwrap();
+        let indexes: Vec<u64> = read.iter().map(|e| e.log_id.index).collect();
+        assert_eq!(indexes, (11..=20).collect::<Vec<_>>());
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(10)));
+        assert_eq!(state.last_log_id, Some(log_id(20)));
+        log.purge(log_id(25)).await.unwrap();
+        assert!(log.try_get_log_entries(0..=30).await.unwrap().is_empty());
+        assert_eq!(
+            log.get_log_state().await.unwrap().last_log_id,
+            Some(log_id(25))
+        );
+        log.write_entries(blanks([26])).unwrap();
+        for _ in 0..500 {
+            if log.db.raft_log.len() == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{} entries left after purging all but one",
+            log.db.raft_log.len()
+        );
     }
 
     #[tokio::test]
