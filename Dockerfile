@@ -9,7 +9,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 # Build settings: jemalloc's, compiled in (runtime::heap).
 COPY .cargo .cargo
-# sled, patched (vendor/sled/PATCHED.md), named by [patch.crates-io].
+# openraft and sled, patched (vendor/*/PATCHED.md), named by [patch.crates-io].
 COPY vendor vendor
 COPY crates/api/Cargo.toml crates/api/
 COPY crates/runtime/Cargo.toml crates/runtime/
