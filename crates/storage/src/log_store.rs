@@ -49,12 +49,8 @@ impl<M: ServiceMachine> LogStore<M> {
     /// # Panics
     /// The stored purge point cannot be read (the Db is unreadable).
     pub fn new(db: ReplicaDb) -> Self {
-        let raw = db
-            .raft_meta
-            .get(LAST_PURGED)
-            .expect("raft_meta is readable");
         let purged: Option<LogId> =
-            raw.map(|v| serde_json::from_slice(&v).expect("the stored purge point decodes"));
+            read_meta(&db, LAST_PURGED).expect("the stored purge point is readable");
         Self {
             purger: LogPurger::spawn(db.raft_log.clone(), purged.map(|l| l.index)),
             db,
@@ -70,15 +66,7 @@ impl<M: ServiceMachine> LogStore<M> {
     }
 
     fn meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        let raw = self
-            .db
-            .raft_meta
-            .get(key)
-            .map_err(|e| StorageError::from(StorageIOError::read(&e)))?;
-        raw.map(|v| {
-            serde_json::from_slice(&v).map_err(|e| StorageError::from(StorageIOError::read(&e)))
-        })
-        .transpose()
+        read_meta(&self.db, key)
     }
 
     fn set_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
@@ -167,6 +155,18 @@ impl<M: ServiceMachine> LogStore<M> {
     }
 }
 
+/// The value stored under `key` in `db`'s raft_meta, if any.
+fn read_meta<T: DeserializeOwned>(db: &ReplicaDb, key: &[u8]) -> Result<Option<T>, StorageError> {
+    let raw = db
+        .raft_meta
+        .get(key)
+        .map_err(|e| StorageError::from(StorageIOError::read(&e)))?;
+    raw.map(|v| {
+        serde_json::from_slice(&v).map_err(|e| StorageError::from(StorageIOError::read(&e)))
+    })
+    .transpose()
+}
+
 /// Invariant: appended entries extend the log without a hole or an overwrite: within one call
 /// they are contiguous, and the first follows the last entry stored (openraft truncates a
 /// conflicting suffix first, and a purge past the last entry, after a snapshot, empties the log).
@@ -226,6 +226,8 @@ impl<M: ServiceMachine> RaftLogReader<GroupTypes<M>> for LogStore<M> {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<M>>, StorageError> {
+        // Read once: the purge point only rises, and openraft reads no range it purged.
+        let through = self.purger.through();
         self.db
             .raft_log
             .range(to_key_range(&range))
@@ -235,7 +237,8 @@ impl<M: ServiceMachine> RaftLogReader<GroupTypes<M>> for LogStore<M> {
                     Err(e) => return Some(Err(StorageError::from(StorageIOError::read_logs(&e)))),
                 };
                 // Entries the purger has not deleted yet are gone all the same.
-                (!self.is_purged(key_u64(&k))).then(|| decode_entry::<M>(&k, &v))
+                let purged = through.is_some_and(|t| key_u64(&k) <= t);
+                (!purged).then(|| decode_entry::<M>(&k, &v))
             })
             .collect()
     }
