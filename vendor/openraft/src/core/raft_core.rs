@@ -1611,6 +1611,10 @@ where
 
         tracing::info!("do trigger election");
         self.engine.elect();
+        // Pygmy: a fresh random timeout for the next round, so two nodes that stood together
+        // once are unlikely to stand together again (published 0.9.25 draws it once per node).
+        let next_timeout = self.config.new_rand_election_timeout::<C::AsyncRuntime>();
+        self.engine.config.timer_config.election_timeout = Duration::from_millis(next_timeout);
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

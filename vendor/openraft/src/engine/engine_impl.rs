@@ -80,6 +80,11 @@ where C: RaftTypeConfig
     /// should be greater.
     pub(crate) seen_greater_log: bool,
 
+    /// Pygmy: the greatest term of a vote request this node refused for its candidate's shorter
+    /// log. Its own next candidacy takes a term above it, so that it does not stand in the same
+    /// term as the candidate it refused and split the vote with it.
+    pub(crate) refused_candidate_term: u64,
+
     /// Represents the Leader state.
     pub(crate) leader: LeaderState<C>,
 
@@ -105,6 +110,7 @@ where C: RaftTypeConfig
             config,
             state: Valid::new(init_state),
             seen_greater_log: false,
+            refused_candidate_term: 0,
             leader: None,
             candidate: None,
             output: EngineOutput::new(4096),
@@ -225,7 +231,8 @@ where C: RaftTypeConfig
             self.leader.as_ref().map(|l| l.vote.to_string()).unwrap_or_default()
         );
 
-        let new_term = self.state.vote.leader_id().term + 1;
+        // Pygmy: above a term this node refused a shorter-log candidate in (see the field).
+        let new_term = self.state.vote.leader_id().term.max(self.refused_candidate_term) + 1;
         let new_vote = Vote::new(new_term, self.config.id.clone());
 
         let candidate = self.new_candidate(new_vote.clone());
@@ -330,6 +337,7 @@ where C: RaftTypeConfig
             // The res is not used yet.
             // let _res = Err(RejectVoteRequest::ByLastLogId(self.state.last_log_id().copied()));
 
+            self.refused_candidate_term = self.refused_candidate_term.max(req.vote.leader_id().term);
             // Return the updated vote, this way the candidate knows which vote is granted, in case
             // the candidate's vote is changed after sending the vote request.
             return VoteResponse::new(self.state.vote_ref(), self.state.last_log_id().cloned(), false);

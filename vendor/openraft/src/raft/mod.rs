@@ -247,7 +247,11 @@ where C: RaftTypeConfig
         let (tx_shutdown, rx_shutdown) = C::AsyncRuntime::oneshot();
 
         let tick_handle = Tick::spawn(
-            Duration::from_millis(config.heartbeat_interval * 3 / 2),
+            // Pygmy: a tick of at most a tenth of the shortest election timeout (published
+            // 0.9.25 ticks every 1.5 heartbeats), so an election starts within a tenth of its
+            // timeout after it, not up to 1.5 heartbeats late; heartbeats still go out every
+            // `heartbeat_interval`, now no later than one tick after it.
+            Duration::from_millis((config.heartbeat_interval * 3 / 2).min(config.election_timeout_min / 10).max(1)),
             tx_notify.clone(),
             config.enable_tick,
         );
