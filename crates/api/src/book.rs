@@ -87,6 +87,32 @@ pub const RESERVE_ALL_MAX: usize = 256;
 pub struct ReserveAllRequest {
     /// 1 to [`RESERVE_ALL_MAX`] reservations.
     pub reservations: Vec<ReserveRequest>,
+    /// The Raft term of the order leader sending them: refused, storing nothing, once an
+    /// order leader of a later term has fenced (`POST /reservations/fence-orders`).
+    #[serde(default)]
+    pub order_term: u64,
+}
+
+/// Route of a catalog replica fencing out order leaders of earlier terms.
+pub const FENCE_ORDERS_PATH: &str = "/reservations/fence-orders";
+
+/// Body of `POST /reservations/fence-orders`: a new order leader refuses, from now on, the
+/// reservations of every order leader of a term before its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FenceOrdersRequest {
+    /// The new order leader's Raft term.
+    pub order_term: u64,
+}
+
+/// Answer of `POST /reservations/fence-orders`: every reservation holding stock unconfirmed
+/// once the fence applied, with its book; none of an earlier order term can join them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceOrdersOutcome {
+    /// The held reservations (an order leader of the fencing term may add more meanwhile).
+    pub held: Vec<ReserveOutcome>,
+    /// Log index at which the fence was applied.
+    pub log_index: u64,
 }
 
 /// How one reservation of a [`ReserveAllRequest`] ended.

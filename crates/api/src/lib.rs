@@ -26,9 +26,10 @@ mod schema;
 pub mod server;
 
 pub use book::{
-    parse_id, Book, BookList, ConfirmAllOutcome, ConfirmAllRequest, Reservation, ReservationState,
-    ReserveAllItem, ReserveAllOutcome, ReserveAllRequest, ReserveOutcome, ReserveRequest,
-    UpdateBook, CONFIRM_ALL_KEYS_MAX, CONFIRM_ALL_PATH, RESERVE_ALL_MAX, RESERVE_ALL_PATH,
+    parse_id, Book, BookList, ConfirmAllOutcome, ConfirmAllRequest, FenceOrdersOutcome,
+    FenceOrdersRequest, Reservation, ReservationState, ReserveAllItem, ReserveAllOutcome,
+    ReserveAllRequest, ReserveOutcome, ReserveRequest, UpdateBook, CONFIRM_ALL_KEYS_MAX,
+    CONFIRM_ALL_PATH, FENCE_ORDERS_PATH, RESERVE_ALL_MAX, RESERVE_ALL_PATH,
 };
 pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, WriteOutcome};

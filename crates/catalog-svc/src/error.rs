@@ -43,6 +43,7 @@ impl From<Error> for ApiError {
                     Rejection::KeyConflict { .. }
                     | Rejection::WrongState { .. }
                     | Rejection::NegativeStock { .. } => ErrorCode::Conflict,
+                    Rejection::StaleOrderLeader { .. } => ErrorCode::NoLeader,
                 };
                 ApiError::new(code, r.to_string())
             }

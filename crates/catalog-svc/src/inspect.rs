@@ -10,7 +10,8 @@ use storage::offline::{decode, decode_json, InspectMachine, KeyKind, Replay, Vio
 use storage::snapshot::StateImage;
 
 use crate::command::{
-    CatalogCommand, CatalogResponse, RestockRound, BOOKS, RESERVATIONS, RESTOCKS, RESTOCK_LAST,
+    CatalogCommand, CatalogResponse, RestockRound, BOOKS, HELD, ORDER_FENCE, RESERVATIONS,
+    RESTOCKS, RESTOCK_LAST,
 };
 use crate::machine::CatalogMachine;
 
@@ -18,12 +19,15 @@ use crate::machine::CatalogMachine;
 pub const CHECK_STOCK: &str = "stock >= 0";
 /// Books stand under their id; reservations under their key, for a book that exists.
 pub const CHECK_KEYS: &str = "books and reservations stand under their own keys";
+/// The index of held reservations lists exactly the reservations in state `held`.
+pub const CHECK_HELD_INDEX: &str = "held_reservations lists exactly the held reservations";
 /// Per book: stock + held/confirmed reservations changes only by seeding and restocks (an
 /// admin's `UpdateBook` or a timed `RestockDue`).
 pub const CHECK_CONSERVED: &str = "initial stock + restocks - held/confirmed reservations = stock";
 
 impl InspectMachine for CatalogMachine {
-    const STATE_CHECKS: &'static [&'static str] = &[CHECK_DECODES, CHECK_STOCK, CHECK_KEYS];
+    const STATE_CHECKS: &'static [&'static str] =
+        &[CHECK_DECODES, CHECK_STOCK, CHECK_KEYS, CHECK_HELD_INDEX];
     const REPLAY_CHECKS: &'static [&'static str] = &[CHECK_CONSERVED];
 
     fn key_kind(tree: &str) -> KeyKind {
@@ -39,7 +43,8 @@ impl InspectMachine for CatalogMachine {
             BOOKS => decode_json::<Book>(value),
             RESERVATIONS => decode_json::<Reservation>(value),
             RESTOCKS => decode_json::<RestockRound>(value),
-            RESTOCK_LAST => decode_json::<u64>(value),
+            RESTOCK_LAST | ORDER_FENCE => decode_json::<u64>(value),
+            HELD => decode_json::<()>(value),
             other => Err(format!("{other} is not a catalog tree")),
         }
     }
@@ -59,6 +64,12 @@ impl InspectMachine for CatalogMachine {
                 format!("reserve {}", each.join(", "))
             }
             CatalogCommand::Confirm(c) => format!("confirm {}", c.key),
+            CatalogCommand::FenceOrders(c) => {
+                format!(
+                    "refuse reservations of order leaders before term {}",
+                    c.term
+                )
+            }
             CatalogCommand::ConfirmAll(c) => format!("confirm {}", c.keys.join(", ")),
             CatalogCommand::Release(c) => {
                 format!("release {} of book {} under {}", c.quantity, c.item, c.key)
@@ -89,6 +100,7 @@ impl InspectMachine for CatalogMachine {
     fn check_state(state: &StateImage) -> Vec<Violation> {
         let mut found = Vec::new();
         let books = books(state, &mut found);
+        let mut held = BTreeSet::new();
         for (key, raw) in state.tree(RESERVATIONS) {
             let name = format!("{RESERVATIONS}/{}", KeyKind::Text.render(key));
             match decode::<Reservation>(raw) {
@@ -101,8 +113,22 @@ impl InspectMachine for CatalogMachine {
                     let problem = format!("reserves book {}, which does not exist", r.item);
                     found.push(Violation::new(CHECK_KEYS, name, problem));
                 }
-                Ok(_) => {}
+                Ok(r) => {
+                    if r.state == ReservationState::Held {
+                        held.insert(key.as_slice());
+                    }
+                }
             }
+        }
+        let indexed: BTreeSet<&[u8]> = state.tree(HELD).iter().map(|(k, _)| k.as_slice()).collect();
+        for key in held.symmetric_difference(&indexed) {
+            let name = format!("{HELD}/{}", KeyKind::Text.render(key));
+            let problem = if held.contains(key) {
+                "a held reservation missing from the index"
+            } else {
+                "indexed, but its reservation is not held"
+            };
+            found.push(Violation::new(CHECK_HELD_INDEX, name, problem.to_string()));
         }
         found
     }

@@ -55,6 +55,10 @@ pub fn router(state: AppState) -> Router {
         .route("/books/{id}", get(routes::books::get))
         .route("/reserve", post(routes::reservations::reserve))
         .route(
+            api::FENCE_ORDERS_PATH,
+            post(routes::reservations::fence_orders),
+        )
+        .route(
             api::RESERVE_ALL_PATH,
             post(routes::reservations::reserve_all),
         )

@@ -84,7 +84,11 @@ impl CatalogClient {
         reservations: Vec<ReserveRequest>,
         deadline: Instant,
     ) -> Result<Vec<ReserveAllItem>, String> {
-        let body = ReserveAllRequest { reservations };
+        // The order term comes with the two-commit buy (#13); until then no order leader fences.
+        let body = ReserveAllRequest {
+            reservations,
+            order_term: 0,
+        };
         match self
             .post::<_, ReserveAllOutcome>(RESERVE_ALL_PATH, &body, deadline)
             .await

@@ -237,7 +237,9 @@ impl WriteFence<CatalogMachine> for CacheFence {
 pub fn slots_changed(view: &StateView, command: &CatalogCommand) -> Vec<Slot> {
     let items = match command {
         CatalogCommand::Seed(_) => return vec![Slot::Everything],
-        CatalogCommand::Confirm(_) | CatalogCommand::ConfirmAll(_) => return Vec::new(),
+        CatalogCommand::Confirm(_)
+        | CatalogCommand::ConfirmAll(_)
+        | CatalogCommand::FenceOrders(_) => return Vec::new(),
         CatalogCommand::Reserve(r) => vec![r.item],
         CatalogCommand::ReserveAll(r) => r.reservations.iter().map(|r| r.item).collect(),
         CatalogCommand::Release(r) => vec![r.item],

@@ -6,10 +6,13 @@
 //! order is committed (`ConfirmAll`: many at once, as the order leader sends them), `Release`
 //! gives it back for a buy that will never commit (and, for a key never reserved, records a
 //! tombstone so that a late `Reserve` cannot take stock). `ReserveAll` applies many `Reserve`s
-//! in one entry, as the order leader batches concurrent buys.
+//! in one entry, as the order leader batches concurrent buys. `FenceOrders` shuts out the
+//! reservations of order leaders of earlier terms, so that a new order leader can list every
+//! reservation still held ([`HELD`]) knowing none can be added behind its back.
 
 mod confirm;
 mod confirm_all;
+mod fence_orders;
 mod release;
 mod reserve;
 mod reserve_all;
@@ -23,6 +26,7 @@ use storage::{StateTxn, TxnResult};
 
 pub use confirm::Confirm;
 pub use confirm_all::ConfirmAll;
+pub use fence_orders::FenceOrders;
 pub use release::Release;
 pub use reserve::Reserve;
 pub use reserve_all::ReserveAll;
@@ -34,6 +38,14 @@ pub use update_book::UpdateBook;
 pub const BOOKS: &str = "books";
 /// State tree of reservations: buy key (UTF-8) -> `Reservation`.
 pub const RESERVATIONS: &str = "reservations";
+/// State tree indexing the reservations that hold stock unconfirmed: buy key (UTF-8) -> `()`.
+/// Kept by [`store_reservation`], so it always lists exactly the `held` reservations.
+pub const HELD: &str = "held_reservations";
+/// State tree holding the order fence (the term below which reservations are refused) under
+/// [`ORDER_FENCE_KEY`].
+pub const ORDER_FENCE: &str = "order_fence";
+/// Key of the order fence in [`ORDER_FENCE`].
+pub const ORDER_FENCE_KEY: &[u8] = b"term";
 /// State tree of timed restock rounds: period (u64 big-endian) -> [`RestockRound`]. One per
 /// period that applied, so it grows with sell-outs, as `reservations` grows with buys.
 pub const RESTOCKS: &str = "restocks";
@@ -57,6 +69,8 @@ pub enum CatalogCommand {
     ConfirmAll(ConfirmAll),
     /// Give a reservation's stock back.
     Release(Release),
+    /// Refuse reservations of order leaders of earlier terms.
+    FenceOrders(FenceOrders),
     /// Restock and/or reprice a book.
     UpdateBook(UpdateBook),
     /// The leader's timed restock of one period.
@@ -83,6 +97,8 @@ pub enum CatalogResponse {
     Reservations(Vec<CatalogResponse>),
     /// This many of a [`ConfirmAll`]'s reservations are confirmed (now or before).
     Confirmed(u64),
+    /// Reservations of order leaders of terms below this one are refused from now on.
+    OrdersFenced(u64),
     /// A timed restock round applied (its books restocked, perhaps none).
     Restocked(RestockRound),
     /// A timed restock round of a period at or before the last one applied: nothing changed.
@@ -126,6 +142,15 @@ pub enum Rejection {
         /// Its state.
         state: ReservationState,
     },
+    /// The reservation comes from an order leader of a term already fenced: that leader has
+    /// been replaced, and its successor has taken over its buys.
+    #[error("the order leader of term {term} has been replaced (reservations are fenced below term {fence}); nothing was applied")]
+    StaleOrderLeader {
+        /// The sender's term.
+        term: u64,
+        /// The fence.
+        fence: u64,
+    },
     /// The stock change would leave fewer than zero copies.
     #[error("book {item} has {stock} in stock; a change of {delta} would make it negative")]
     NegativeStock {
@@ -148,6 +173,7 @@ impl CatalogCommand {
             Self::Confirm(c) => c.apply(txn),
             Self::ConfirmAll(c) => c.apply(txn),
             Self::Release(c) => c.apply(txn),
+            Self::FenceOrders(c) => c.apply(txn),
             Self::UpdateBook(c) => c.apply(txn),
             Self::RestockDue(c) => c.apply(txn),
         }
@@ -169,7 +195,12 @@ pub(crate) fn load_reservation(txn: &StateTxn<'_>, key: &str) -> TxnResult<Optio
     txn.get(RESERVATIONS, key.as_bytes())
 }
 
-/// Stores a reservation under its key.
+/// Stores a reservation under its key, and keeps [`HELD`] listing it exactly while it is held.
 pub(crate) fn store_reservation(txn: &StateTxn<'_>, r: &Reservation) -> TxnResult<()> {
+    if r.state == ReservationState::Held {
+        txn.insert(HELD, r.key.as_bytes(), &())?;
+    } else {
+        txn.remove(HELD, r.key.as_bytes())?;
+    }
     txn.insert(RESERVATIONS, r.key.as_bytes(), r)
 }

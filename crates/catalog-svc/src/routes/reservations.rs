@@ -1,14 +1,19 @@
 //! `POST /reserve`, `POST /reservations/reserve-all`, `POST /reservations/confirm-all`,
-//! `POST /reservations/release`: the catalog's side of the buy protocol.
+//! `POST /reservations/release`, `POST /reservations/fence-orders`: the catalog's side of the
+//! buy protocol.
 
 use api::{
-    ApiError, ApiJson, ConfirmAllOutcome, ConfirmAllRequest, ErrorCode, ReservationState,
-    ReserveAllItem, ReserveAllOutcome, ReserveAllRequest, ReserveOutcome, ReserveRequest,
+    ApiError, ApiJson, ConfirmAllOutcome, ConfirmAllRequest, ErrorCode, FenceOrdersOutcome,
+    FenceOrdersRequest, Reservation, ReservationState, ReserveAllItem, ReserveAllOutcome,
+    ReserveAllRequest, ReserveOutcome, ReserveRequest,
 };
 use axum::extract::State;
 
-use super::commit;
-use crate::command::{CatalogCommand, ConfirmAll, Release, Reserve, ReserveAll};
+use super::{commit, read_barrier};
+use crate::command::{
+    CatalogCommand, ConfirmAll, FenceOrders, Release, Reserve, ReserveAll, BOOKS, HELD,
+    RESERVATIONS,
+};
 use crate::error::Error;
 use crate::state::AppState;
 use crate::CatalogResponse;
@@ -32,7 +37,10 @@ pub async fn reserve_all(
 ) -> Result<ApiJson<ReserveAllOutcome>, ApiError> {
     req.validate()?;
     let reservations = req.reservations.into_iter().map(command).collect();
-    let command = CatalogCommand::ReserveAll(ReserveAll { reservations });
+    let command = CatalogCommand::ReserveAll(ReserveAll {
+        reservations,
+        order_term: req.order_term,
+    });
     let (responses, log_index) = match commit(&state, command).await? {
         (CatalogResponse::Reservations(each), log_index) => (each, log_index),
         other => {
@@ -105,6 +113,43 @@ pub async fn confirm_all(
             Err(ApiError::new(ErrorCode::Internal, "internal error"))
         }
     }
+}
+
+/// Refuses, from now on, the reservations of order leaders of earlier terms: 200 with every
+/// reservation held once that applied; 503 `no_leader` if a later order term already fenced.
+pub async fn fence_orders(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<FenceOrdersRequest>,
+) -> Result<ApiJson<FenceOrdersOutcome>, ApiError> {
+    let command = CatalogCommand::FenceOrders(FenceOrders {
+        term: req.order_term,
+    });
+    let log_index = match commit(&state, command).await? {
+        (CatalogResponse::OrdersFenced(_), log_index) => log_index,
+        other => {
+            tracing::error!(?other, "fence-orders answered something else");
+            return Err(ApiError::new(ErrorCode::Internal, "internal error"));
+        }
+    };
+    // A write may have been forwarded to the leader: read past it here, so that these trees
+    // hold the fence, and any reservation of an earlier order term is in them now or never.
+    read_barrier(&state).await?;
+    let view = state.replica.view();
+    let held = view
+        .scan::<()>(HELD)
+        .into_iter()
+        .filter_map(|(key, ())| view.get::<Reservation>(RESERVATIONS, &key))
+        .filter(|r| r.state == ReservationState::Held)
+        .filter_map(|reservation| {
+            let book = view.get(BOOKS, &storage::keys::u64_key(reservation.item))?;
+            Some(ReserveOutcome {
+                reservation,
+                book,
+                log_index,
+            })
+        })
+        .collect();
+    Ok(ApiJson(FenceOrdersOutcome { held, log_index }))
 }
 
 /// Gives a reservation's stock back (or tombstones a key never reserved).

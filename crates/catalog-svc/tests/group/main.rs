@@ -677,3 +677,60 @@ async fn the_binary_takes_the_tokens_the_configuration_leaves_empty_from_tokens_
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_order_leader_fences_out_the_reservations_of_earlier_terms() {
+    // Goal: `POST /reservations/fence-orders` through a follower (forwarded to the leader) answers
+    // every reservation still held once it applied; afterwards a batch of an earlier order term
+    // is refused item by item as `no_leader` and takes no stock, and a fence of an earlier term
+    // is refused. Method: real replicas; two reservations, one confirmed, then the fence.
+    let dir = ClusterDir::new(3, 1, &[]);
+    let (set, leader) = start(&dir).await;
+    let follower = follower_of(&set, leader);
+    let post = |path: &'static str, body: Value| {
+        set.client()
+            .post(set.url(follower, path))
+            .json(&body)
+            .send()
+    };
+    let batch = |key: &str, order_term: u64| {
+        json!({ "order_term": order_term,
+                "reservations": [{ "key": key, "item": 1, "quantity": 1 }] })
+    };
+    let items = |v: Value| v["items"].as_array().cloned().unwrap();
+    let held = post(api::RESERVE_ALL_PATH, batch("sold", 1)).await.unwrap();
+    assert!(items(held.json().await.unwrap())[0].get("held").is_some());
+    post(api::RESERVE_ALL_PATH, batch("open", 1)).await.unwrap();
+    let confirmed = post(api::CONFIRM_ALL_PATH, json!({ "keys": ["sold"] }))
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+
+    let fenced = post(api::FENCE_ORDERS_PATH, json!({ "order_term": 2 }))
+        .await
+        .unwrap();
+    assert_eq!(fenced.status(), StatusCode::OK);
+    let fenced: api::FenceOrdersOutcome = fenced.json().await.unwrap();
+    let keys: Vec<&str> = fenced
+        .held
+        .iter()
+        .map(|h| h.reservation.key.as_str())
+        .collect();
+    assert_eq!(keys, ["open"]);
+
+    let stock_before = book(&set, leader, 1).await.stock;
+    let late: Value = post(api::RESERVE_ALL_PATH, batch("late", 1))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused: ErrorBody = serde_json::from_value(items(late)[0]["refused"].clone()).unwrap();
+    assert_eq!(refused.error.code, ErrorCode::NoLeader, "{refused:?}");
+    assert_eq!(book(&set, leader, 1).await.stock, stock_before);
+    let stale = post(api::FENCE_ORDERS_PATH, json!({ "order_term": 1 }))
+        .await
+        .unwrap();
+    assert_eq!(error_code(stale).await, ErrorCode::NoLeader);
+    set.assert_no_panics();
+}
