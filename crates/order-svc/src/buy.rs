@@ -22,7 +22,7 @@ use crate::state::{AppState, BUY_DEADLINE};
 /// known yet (503 `outcome_unknown`: the resolver will finish it; retry with the same key).
 pub async fn buy_as_leader(state: &AppState, req: BuyRequest) -> Result<Order, ApiError> {
     let deadline = Instant::now() + BUY_DEADLINE;
-    state.wait_resolved(deadline).await?;
+    let term = state.wait_resolved(deadline).await?;
     let BuyRequest {
         key,
         item,
@@ -40,18 +40,19 @@ pub async fn buy_as_leader(state: &AppState, req: BuyRequest) -> Result<Order, A
     )
     .await?;
     match begun {
-        OrderResponse::Pending(pending) => finish(state, &pending, deadline).await,
+        OrderResponse::Pending(pending) => finish(state, &pending, term, deadline).await,
         other => answer(other),
     }
 }
 
-/// Steps 2 and 3 for a pending buy.
+/// Steps 2 and 3 for a pending buy, by the order leader of `term`.
 ///
 /// # Errors
 /// As [`buy_as_leader`].
 pub async fn finish(
     state: &AppState,
     buy: &PendingBuy,
+    term: u64,
     deadline: Instant,
 ) -> Result<Order, ApiError> {
     let reserve = ReserveRequest {
@@ -59,7 +60,7 @@ pub async fn finish(
         item: buy.item,
         quantity: buy.quantity,
     };
-    let command = match state.reservations.reserve(reserve, deadline).await {
+    let command = match state.reservations.reserve(reserve, term, deadline).await {
         ReserveAnswer::Held(outcome) => OrderCommand::CompleteBuy(CompleteBuy {
             key: buy.key.clone(),
             title: outcome.book.title,

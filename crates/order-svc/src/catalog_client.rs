@@ -1,4 +1,5 @@
-//! The order leader's calls to the catalog group: reserve and confirm, by buy key, at the
+//! The order leader's calls to the catalog group: reserve and confirm, by buy key, and fence
+//! out the order leaders of earlier terms, at the
 //! catalog's current members (`members`: the addresses, following the catalog's membership and
 //! keeping the view followed across restarts).
 
@@ -8,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use api::{
-    ApiError, ConfirmAllOutcome, ConfirmAllRequest, ErrorBody, ReserveAllItem, ReserveAllOutcome,
-    ReserveAllRequest, ReserveOutcome, ReserveRequest, WriteOutcome, CONFIRM_ALL_PATH,
-    RESERVE_ALL_PATH,
+    ApiError, ConfirmAllOutcome, ConfirmAllRequest, ErrorBody, FenceOrdersOutcome,
+    FenceOrdersRequest, ReserveAllItem, ReserveAllOutcome, ReserveAllRequest, ReserveOutcome,
+    ReserveRequest, WriteOutcome, CONFIRM_ALL_PATH, FENCE_ORDERS_PATH, RESERVE_ALL_PATH,
 };
 use serde::Serialize;
 use tokio::time::Instant;
@@ -76,18 +77,19 @@ impl CatalogClient {
         }
     }
 
-    /// Reserves each of `reservations` in one catalog entry, in order, trying each replica
+    /// Reserves each of `reservations` in one catalog entry, in order, for the order leader of
+    /// `order_term` (refused, as `no_leader`, once a later term fenced), trying each replica
     /// once (the caller sends again what is not answered for good): each one's answer, or why
     /// none came.
     pub async fn reserve_all(
         &self,
         reservations: Vec<ReserveRequest>,
+        order_term: u64,
         deadline: Instant,
     ) -> Result<Vec<ReserveAllItem>, String> {
-        // The order term comes with the two-commit buy (#13); until then no order leader fences.
         let body = ReserveAllRequest {
             reservations,
-            order_term: 0,
+            order_term,
         };
         match self
             .post::<_, ReserveAllOutcome>(RESERVE_ALL_PATH, &body, deadline)
@@ -100,6 +102,25 @@ impl CatalogClient {
                 tracing::error!(error = %e.message, "the catalog refused a whole batch of reservations");
                 Err(e.message)
             }
+            Err(Attempt::Retry(reason)) => Err(reason),
+        }
+    }
+
+    /// Refuses, from now on, the reservations of order leaders of terms before `order_term`:
+    /// every reservation held once that applied, or why there is no answer (a later term
+    /// fenced, no catalog leader, ...).
+    pub async fn fence_orders(
+        &self,
+        order_term: u64,
+        deadline: Instant,
+    ) -> Result<Vec<ReserveOutcome>, String> {
+        let body = FenceOrdersRequest { order_term };
+        match self
+            .post::<_, FenceOrdersOutcome>(FENCE_ORDERS_PATH, &body, deadline)
+            .await
+        {
+            Ok(outcome) => Ok(outcome.held),
+            Err(Attempt::Definitive(e)) => Err(e.message),
             Err(Attempt::Retry(reason)) => Err(reason),
         }
     }
@@ -270,12 +291,13 @@ mod tests {
         let first = client
             .reserve_all(
                 vec![req.clone()],
+                1,
                 Instant::now() + Duration::from_millis(300),
             )
             .await;
         assert!(first.is_err(), "{first:?}");
         let second = client
-            .reserve_all(vec![req], Instant::now() + Duration::from_secs(5))
+            .reserve_all(vec![req], 1, Instant::now() + Duration::from_secs(5))
             .await;
         assert!(
             matches!(second.as_deref(), Ok([ReserveAllItem::Refused(_)])),

@@ -88,7 +88,15 @@ pub async fn serve(
         cancel.child_token(),
     );
     tasks.spawn(sender.in_current_span());
-    let (reservations, sender) = Reservations::new(Arc::clone(&catalog), cancel.child_token());
+    let leading = {
+        let replica = replica.clone();
+        move || {
+            let leadership = replica.leadership();
+            leadership.is_leader.then_some(leadership.term)
+        }
+    };
+    let (reservations, sender) =
+        Reservations::new(Arc::clone(&catalog), leading, cancel.child_token());
     tasks.spawn(sender.in_current_span());
     let follow = Arc::clone(&catalog).follow_members(cancel.child_token());
     tasks.spawn(follow.in_current_span());

@@ -11,6 +11,11 @@
 //! batch, after a pause, until its buy's deadline; the caller then reports its outcome unknown
 //! and the buy stays pending for the resolver, as before batching. A buy whose request went away
 //! is not sent (it is pending, and the resolver finishes it).
+//!
+//! Each reservation carries the Raft term of the order leader that sends it, which the catalog
+//! refuses once a later order leader has fenced (`FenceOrders`). A batch holds reservations of
+//! one term, the one this replica leads in when it is sent; one of a term it no longer leads is
+//! answered unknown instead of sent (its buy is pending: the next leader finishes it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +35,7 @@ const QUEUED_MAX: usize = 16 * RESERVE_ALL_MAX;
 /// A reservation waiting for the catalog's answer.
 struct Waiting {
     request: ReserveRequest,
+    order_term: u64,
     deadline: Instant,
     answer: oneshot::Sender<ReserveAnswer>,
 }
@@ -42,21 +48,32 @@ pub struct Reservations {
 
 impl Reservations {
     /// The queue, and its sender task to spawn: it sends batches through `catalog` until
-    /// `cancel`.
+    /// `cancel`; `leading` tells the term this replica leads the order group in, if it does.
     pub fn new(
         catalog: Arc<CatalogClient>,
+        leading: impl Fn() -> Option<u64> + Send + 'static,
         cancel: CancellationToken,
     ) -> (Self, impl std::future::Future<Output = ()>) {
         let (queue, waiting) = mpsc::channel(QUEUED_MAX);
-        (Self { queue }, send_batches(catalog, waiting, cancel))
+        (
+            Self { queue },
+            send_batches(catalog, waiting, leading, cancel),
+        )
     }
 
-    /// Reserves `request` (idempotent under its key), with the next batch and again after
-    /// each answer that was not for good, until a definitive answer or `deadline`.
-    pub async fn reserve(&self, request: ReserveRequest, deadline: Instant) -> ReserveAnswer {
+    /// Reserves `request` (idempotent under its key) for the order leader of `order_term`, with
+    /// the next batch and again after each answer that was not for good, until a definitive
+    /// answer, `deadline`, or the end of this replica's leadership in that term.
+    pub async fn reserve(
+        &self,
+        request: ReserveRequest,
+        order_term: u64,
+        deadline: Instant,
+    ) -> ReserveAnswer {
         let (answer, answered) = oneshot::channel();
         let waiting = Waiting {
             request,
+            order_term,
             deadline,
             answer,
         };
@@ -79,6 +96,7 @@ impl Reservations {
 async fn send_batches(
     catalog: Arc<CatalogClient>,
     mut queue: mpsc::Receiver<Waiting>,
+    leading: impl Fn() -> Option<u64>,
     cancel: CancellationToken,
 ) {
     let mut again: Vec<Waiting> = Vec::new();
@@ -97,24 +115,28 @@ async fn send_batches(
                 () = tokio::time::sleep(RETRY_PAUSE) => {}
             }
         }
-        let batch = next_batch(std::mem::take(&mut again), &mut queue, Instant::now());
+        let now = Instant::now();
+        let batch = next_batch(std::mem::take(&mut again), &mut queue, leading(), now);
         let Some(deadline) = batch.iter().map(|w| w.deadline).max() else {
             continue;
         };
+        let order_term = batch[0].order_term;
         let requests = batch.iter().map(|w| w.request.clone()).collect();
         let answered = tokio::select! {
             () = cancel.cancelled() => return,
-            answered = catalog.reserve_all(requests, deadline) => answered,
+            answered = catalog.reserve_all(requests, order_term, deadline) => answered,
         };
         again = answer(batch, answered);
     }
 }
 
 /// `first` and whatever else is queued now, up to [`RESERVE_ALL_MAX`], without the ones whose
-/// caller has gone or whose deadline has passed at `now` (their callers answer themselves).
+/// caller has gone or whose deadline has passed at `now` (their callers answer themselves), and
+/// without those of a term other than `leading`, answered unknown: all of one term.
 fn next_batch(
     mut batch: Vec<Waiting>,
     queue: &mut mpsc::Receiver<Waiting>,
+    leading: Option<u64>,
     now: Instant,
 ) -> Vec<Waiting> {
     batch.retain(|w| wanted(w, now));
@@ -124,6 +146,13 @@ fn next_batch(
             Ok(_) => {}
             Err(_) => break,
         }
+    }
+    let (batch, other_term): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|w| Some(w.order_term) == leading);
+    for w in other_term {
+        let why = "this replica no longer leads the order group in the buy's term; the buy stays pending for the leader";
+        let _ = w.answer.send(ReserveAnswer::Unknown(why.to_string()));
     }
     batch
 }
@@ -183,11 +212,15 @@ mod tests {
         };
         let w = Waiting {
             request,
+            order_term: TERM,
             deadline,
             answer,
         };
         (w, answered)
     }
+
+    /// The term the tests' order leader leads in.
+    const TERM: u64 = 7;
 
     fn held(key: &str) -> ReserveAllItem {
         let book = Book {
@@ -230,12 +263,33 @@ mod tests {
             tx.try_send(w).unwrap();
             receivers.push(r);
         }
-        let batch = next_batch(vec![again], &mut rx, now);
+        let batch = next_batch(vec![again], &mut rx, Some(TERM), now);
         let keys: Vec<&str> = batch.iter().map(|w| w.request.key.as_str()).collect();
         assert_eq!(keys.len(), RESERVE_ALL_MAX);
         assert_eq!(keys[..3], ["again", "k0", "k1"]);
-        let rest = next_batch(Vec::new(), &mut rx, now);
+        let rest = next_batch(Vec::new(), &mut rx, Some(TERM), now);
         assert_eq!(rest.len(), 11);
+    }
+
+    #[tokio::test]
+    async fn a_reservation_of_a_term_no_longer_led_is_answered_unknown_not_sent() {
+        // Goal: a batch holds reservations of the term this replica leads in; one of an earlier
+        // term (the catalog would refuse it once fenced, and its buy is pending for the next
+        // leader) is answered unknown at once, and none is sent when this replica leads none.
+        let (tx, mut rx) = mpsc::channel(QUEUED_MAX);
+        let later = Instant::now() + Duration::from_secs(5);
+        let (mut old, old_rx) = waiting("old", later);
+        old.order_term = TERM - 1;
+        tx.try_send(old).unwrap();
+        let (now_term, _n) = waiting("now", later);
+        tx.try_send(now_term).unwrap();
+        let batch = next_batch(Vec::new(), &mut rx, Some(TERM), Instant::now());
+        let keys: Vec<&str> = batch.iter().map(|w| w.request.key.as_str()).collect();
+        assert_eq!(keys, ["now"]);
+        assert!(matches!(old_rx.await.unwrap(), ReserveAnswer::Unknown(_)));
+        let (lone, lone_rx) = waiting("lone", later);
+        assert!(next_batch(vec![lone], &mut rx, None, Instant::now()).is_empty());
+        assert!(matches!(lone_rx.await.unwrap(), ReserveAnswer::Unknown(_)));
     }
 
     #[tokio::test]

@@ -31,11 +31,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Waits until this leader has finished its predecessors' pending buys in the current term.
+    /// Waits until this leader has finished its predecessors' pending buys in the current term;
+    /// that term.
     ///
     /// # Errors
     /// 503 `no_leader` if that takes past `deadline`.
-    pub async fn wait_resolved(&self, deadline: Instant) -> Result<(), ApiError> {
+    pub async fn wait_resolved(&self, deadline: Instant) -> Result<u64, ApiError> {
         let term = self.replica.leadership().term;
         let mut rx = self.resolved_term.clone();
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -43,7 +44,7 @@ impl AppState {
             .await
             .is_ok_and(|r| r.is_ok());
         if resolved {
-            return Ok(());
+            return Ok(term);
         }
         Err(ApiError::new(
             ErrorCode::NoLeader,

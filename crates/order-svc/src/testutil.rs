@@ -53,7 +53,7 @@ pub(crate) fn catalog_view(
 /// A reservation through `client`, sent again until held or 5 s have passed.
 pub(crate) async fn reserve(client: &Arc<CatalogClient>) -> ReserveAnswer {
     let cancel = CancellationToken::new();
-    let (reservations, sender) = Reservations::new(Arc::clone(client), cancel.clone());
+    let (reservations, sender) = Reservations::new(Arc::clone(client), || Some(1), cancel.clone());
     let sender = tokio::spawn(sender);
     let request = ReserveRequest {
         key: "k".into(),
@@ -61,7 +61,7 @@ pub(crate) async fn reserve(client: &Arc<CatalogClient>) -> ReserveAnswer {
         quantity: 1,
     };
     let answer = reservations
-        .reserve(request, Instant::now() + Duration::from_secs(5))
+        .reserve(request, 1, Instant::now() + Duration::from_secs(5))
         .await;
     cancel.cancel();
     sender.await.unwrap();
