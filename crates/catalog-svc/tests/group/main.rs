@@ -212,6 +212,65 @@ async fn vote_granted(
         .unwrap_or_else(|| panic!("not a vote answer: {answer}"))
 }
 
+/// A vote request of non-member 99 in `term`, with an empty log, sent to `to`: refused (for
+/// the log, once `to` no longer hears from a leader, or for the leader's lease before).
+async fn refuse_empty_log_vote(dir: &ClusterDir, set: &ReplicaSet<'_>, to: u64, term: u64) {
+    let cluster_id = std::fs::read_to_string(dir.data_dir().join("cluster_id")).unwrap();
+    let request = json!({
+        "vote": { "leader_id": { "term": term, "node_id": 99 }, "committed": false },
+        "last_log_id": null,
+    });
+    let answer: Value = set
+        .client()
+        .post(set.url(to, "/raft/vote"))
+        .header("x-pygmy-cluster", cluster_id.trim())
+        .json(&request)
+        .send()
+        .await
+        .expect("replica answers")
+        .json()
+        .await
+        .expect("a vote answer");
+    assert_eq!(answer["Ok"]["vote_granted"], json!(false), "{answer}");
+}
+
+#[tokio::test]
+async fn a_follower_that_refused_a_shorter_log_stands_in_a_term_above_it() {
+    // Goal: (vendored openraft, `PATCHED.md`, third change) a node that refused a candidate
+    // for its shorter log stands, when its own timeout comes, in a term above that candidate's,
+    // so that the two cannot split a vote in one term. Method: kill the leader; until the
+    // survivors elect one, send both, every 50 ms, a vote request in term T + 5 with an empty
+    // log (refused for the log from the end of the old leader's lease, at least 500 ms before
+    // a survivor's own timeout); the new leader's term is then above T + 5 (T + 1 without it).
+    let dir = ClusterDir::new(3, 1, &[]);
+    let (set, leader) = start(&dir).await;
+    let term = set.status(leader).await.unwrap().term;
+    set.kill(leader);
+    let survivors: Vec<u64> = set.ids().into_iter().filter(|id| *id != leader).collect();
+    let refused_term = term + 5;
+    let elected = poll_until(SETTLE, "a new leader", || async {
+        for &to in &survivors {
+            refuse_empty_log_vote(&dir, &set, to, refused_term).await;
+        }
+        let statuses = set.statuses().await;
+        let leader = statuses
+            .into_iter()
+            .filter_map(|(_, s)| s)
+            .find(|s| s.role == ReplicaRole::Leader);
+        if leader.is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        leader
+    })
+    .await;
+    assert!(
+        elected.term > refused_term,
+        "elected in term {}, not above the refused candidate's {refused_term} (the old leader's: {term})",
+        elected.term
+    );
+    set.assert_no_panics();
+}
+
 #[tokio::test]
 async fn a_leader_refuses_votes_while_a_cache_lease_it_granted_may_run() {
     // Goal: a new catalog leader serves at once after its election (#13), which is safe only if
