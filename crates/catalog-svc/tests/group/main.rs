@@ -181,6 +181,21 @@ async fn killed_leader_is_replaced_and_writes_go_on() {
     set.assert_no_panics();
 }
 
+/// Raft vote `request` sent to replica `to`, as a peer of its cluster would; its answer.
+async fn vote(dir: &ClusterDir, set: &ReplicaSet<'_>, to: u64, request: &Value) -> Value {
+    let cluster_id = std::fs::read_to_string(dir.data_dir().join("cluster_id")).unwrap();
+    set.client()
+        .post(set.url(to, "/raft/vote"))
+        .header("x-pygmy-cluster", cluster_id.trim())
+        .json(request)
+        .send()
+        .await
+        .expect("replica answers")
+        .json()
+        .await
+        .expect("a vote answer")
+}
+
 /// A vote request for `candidate` in `term`, with a log longer than anyone's, sent to `to`;
 /// whether it was granted.
 async fn vote_granted(
@@ -190,23 +205,12 @@ async fn vote_granted(
     candidate: u64,
     term: u64,
 ) -> bool {
-    let cluster_id = std::fs::read_to_string(dir.data_dir().join("cluster_id")).unwrap();
     let leader_id = json!({ "term": term, "node_id": candidate });
     let request = json!({
         "vote": { "leader_id": leader_id, "committed": false },
         "last_log_id": { "leader_id": leader_id, "index": 1_000_000 },
     });
-    let answer: Value = set
-        .client()
-        .post(set.url(to, "/raft/vote"))
-        .header("x-pygmy-cluster", cluster_id.trim())
-        .json(&request)
-        .send()
-        .await
-        .expect("replica answers")
-        .json()
-        .await
-        .expect("a vote answer");
+    let answer = vote(dir, set, to, &request).await;
     answer["Ok"]["vote_granted"]
         .as_bool()
         .unwrap_or_else(|| panic!("not a vote answer: {answer}"))
@@ -215,22 +219,11 @@ async fn vote_granted(
 /// A vote request of non-member 99 in `term`, with an empty log, sent to `to`: refused (for
 /// the log, once `to` no longer hears from a leader, or for the leader's lease before).
 async fn refuse_empty_log_vote(dir: &ClusterDir, set: &ReplicaSet<'_>, to: u64, term: u64) {
-    let cluster_id = std::fs::read_to_string(dir.data_dir().join("cluster_id")).unwrap();
     let request = json!({
         "vote": { "leader_id": { "term": term, "node_id": 99 }, "committed": false },
         "last_log_id": null,
     });
-    let answer: Value = set
-        .client()
-        .post(set.url(to, "/raft/vote"))
-        .header("x-pygmy-cluster", cluster_id.trim())
-        .json(&request)
-        .send()
-        .await
-        .expect("replica answers")
-        .json()
-        .await
-        .expect("a vote answer");
+    let answer = vote(dir, set, to, &request).await;
     assert_eq!(answer["Ok"]["vote_granted"], json!(false), "{answer}");
 }
 
