@@ -1,17 +1,22 @@
-//! The buy protocol at the order leader (DESIGN.md section 5).
+//! The buy protocol at the order leader (DESIGN.md section 5, in two commits; README,
+//! Departures).
 //!
-//! 1. `BeginBuy` records the buy as pending in the order log (or answers a finished key).
-//! 2. The catalog reserves the stock under the buy key (idempotent: a retry gets the same outcome).
-//! 3. `CompleteBuy` commits the order with the next number, or `AbandonBuy` records a refusal.
+//! 1. The catalog reserves the stock under the buy key, for the order leader of this term
+//!    (idempotent: a retry gets the same outcome; refused once a later order leader fenced).
+//! 2. `CompleteBuy` commits the order with the next number.
 //!
-//! A crash anywhere leaves the buy pending; the next leader's resolver repeats 2 and 3 with the
-//! same key, so the buy ends exactly once and a held reservation always becomes an order.
+//! Between the two the buy is only in this leader's memory ([`crate::unfinished`]) and in the
+//! catalog's held reservation: the resolver finishes it from the first if this leader lives on,
+//! and the next leader from the second (it fences the catalog first, so the held reservations
+//! it lists are all there will be of earlier terms). A held reservation always becomes an order.
 
 use api::{ApiError, BuyRequest, ErrorCode, Order, ReserveRequest, WriteOutcome};
 use tokio::time::Instant;
 
 use crate::catalog_client::ReserveAnswer;
-use crate::command::{AbandonBuy, BeginBuy, CompleteBuy, OrderCommand, OrderResponse, PendingBuy};
+use crate::command::{
+    Buy, CompleteBuy, KeyOutcome, OrderCommand, OrderResponse, ORDERS, ORDER_KEYS,
+};
 use crate::error::Error;
 use crate::state::{AppState, BUY_DEADLINE};
 
@@ -28,30 +33,29 @@ pub async fn buy_as_leader(state: &AppState, req: BuyRequest) -> Result<Order, A
         item,
         quantity,
     } = req;
-    let begun = commit(
-        state,
-        OrderCommand::BeginBuy(BeginBuy {
-            buy: PendingBuy {
-                key,
-                item,
-                quantity,
-            },
-        }),
-    )
-    .await?;
-    match begun {
-        OrderResponse::Pending(pending) => finish(state, &pending, term, deadline).await,
-        other => answer(other),
+    let buy = Buy {
+        key,
+        item,
+        quantity,
+    };
+    // A retried buy that has its order answers without asking the catalog.
+    if let Some(order) = ordered(state, &buy.key) {
+        return same_buy(&buy, order);
     }
+    if !state.unfinished.begin(&buy, term) {
+        return Err(conflict(&buy.key));
+    }
+    finish(state, &buy, term, deadline).await
 }
 
-/// Steps 2 and 3 for a pending buy, by the order leader of `term`.
+/// Reserves and commits `buy` for the order leader of `term`; ends it in the unfinished buys
+/// once it ended for good.
 ///
 /// # Errors
 /// As [`buy_as_leader`].
 pub async fn finish(
     state: &AppState,
-    buy: &PendingBuy,
+    buy: &Buy,
     term: u64,
     deadline: Instant,
 ) -> Result<Order, ApiError> {
@@ -60,63 +64,98 @@ pub async fn finish(
         item: buy.item,
         quantity: buy.quantity,
     };
-    let command = match state.reservations.reserve(reserve, term, deadline).await {
-        ReserveAnswer::Held(outcome) => OrderCommand::CompleteBuy(CompleteBuy {
-            key: buy.key.clone(),
-            title: outcome.book.title,
-            unit_cost: outcome.book.cost,
-        }),
-        ReserveAnswer::Refused(e) => OrderCommand::AbandonBuy(AbandonBuy {
-            key: buy.key.clone(),
-            code: e.code,
-            message: e.message,
-        }),
+    let (title, unit_cost) = match state.reservations.reserve(reserve, term, deadline).await {
+        ReserveAnswer::Held(outcome) => (outcome.book.title, outcome.book.cost),
+        ReserveAnswer::Refused(e) => {
+            // Nothing is held under the key for this buy.
+            state.unfinished.end(buy);
+            return Err(e);
+        }
         ReserveAnswer::Unknown(reason) => {
             return Err(ApiError::new(
                 ErrorCode::OutcomeUnknown,
-                format!("the catalog gave no answer ({reason}); the buy stays pending and will be finished; retrying with the same key is safe"),
+                format!("the catalog gave no answer ({reason}); the buy will be finished if its stock was taken; retrying with the same key is safe"),
             ))
         }
     };
-    let order = answer(commit(state, command).await.map_err(still_pending)?)?;
-    state.confirmations.confirm(buy.key.clone());
+    let order = complete(state, buy, title, unit_cost).await?;
+    state.unfinished.end(buy);
     Ok(order)
 }
 
-/// The answer to a buy whose last step failed after `BeginBuy` committed: the buy is pending,
-/// and the resolver will finish it, so a step that applied nothing (`no_leader`) still leaves
-/// the buy's outcome unknown, never refused.
-fn still_pending(e: ApiError) -> ApiError {
+/// Commits the order of `buy`, whose stock the catalog holds, and queues its confirmation.
+///
+/// # Errors
+/// `outcome_unknown` if the commit's outcome is not known (the stock stays held for it); a
+/// conflict if the key is ordered for another buy.
+pub async fn complete(
+    state: &AppState,
+    buy: &Buy,
+    title: String,
+    unit_cost: u64,
+) -> Result<Order, ApiError> {
+    let command = OrderCommand::CompleteBuy(CompleteBuy {
+        buy: buy.clone(),
+        title,
+        unit_cost,
+    });
+    let written = state
+        .replica
+        .write(command)
+        .await
+        .map_err(|e| held(Error::from(e).into()))?;
+    match written.response {
+        OrderResponse::Ordered(order) => {
+            state.confirmations.confirm(buy.key.clone());
+            Ok(order)
+        }
+        OrderResponse::KeyConflict(key) => {
+            tracing::error!(key, "a held reservation's key is ordered for another buy");
+            Err(conflict(&key))
+        }
+    }
+}
+
+/// The answer to a buy whose order failed to commit after its stock was held: the resolver
+/// will commit it, so a commit that applied nothing (`no_leader`) still leaves the buy's
+/// outcome unknown, never refused.
+fn held(e: ApiError) -> ApiError {
     if e.code.write_outcome() != WriteOutcome::NotApplied {
         return e;
     }
     ApiError::new(
         ErrorCode::OutcomeUnknown,
         format!(
-            "the buy is pending ({}) and will be finished; retrying with the same key is safe",
+            "the buy's stock is held ({}) and its order will be committed; retrying with the same key is safe",
             e.message
         ),
     )
 }
 
-async fn commit(state: &AppState, command: OrderCommand) -> Result<OrderResponse, ApiError> {
-    let written = state.replica.write(command).await.map_err(Error::from)?;
-    Ok(written.response)
+/// The order of `key` in this replica's applied state, if it has one.
+fn ordered(state: &AppState, key: &str) -> Option<Order> {
+    let view = state.replica.view();
+    let Some(KeyOutcome::Ordered(number)) = view.get::<KeyOutcome>(ORDER_KEYS, key.as_bytes())
+    else {
+        return None;
+    };
+    view.get(ORDERS, &storage::keys::u64_key(number))
 }
 
-fn answer(response: OrderResponse) -> Result<Order, ApiError> {
-    match response {
-        OrderResponse::Ordered(order) => Ok(order),
-        OrderResponse::Refused { code, message } => Err(ApiError::new(code, message)),
-        OrderResponse::KeyConflict(key) => Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!("buy key {key:?} is already used for a different buy"),
-        )),
-        other => {
-            tracing::error!(?other, "buy step answered out of protocol");
-            Err(ApiError::new(ErrorCode::Internal, "internal error"))
-        }
+/// `order` if it is `buy`'s, else a conflict: the key was used for another buy.
+fn same_buy(buy: &Buy, order: Order) -> Result<Order, ApiError> {
+    if (order.item, order.quantity) == (buy.item, buy.quantity) {
+        Ok(order)
+    } else {
+        Err(conflict(&buy.key))
     }
+}
+
+fn conflict(key: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!("buy key {key:?} is already used for a different buy"),
+    )
 }
 
 #[cfg(test)]
@@ -124,10 +163,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pending_buy_is_never_answered_not_applied() {
-        // Goal: once `BeginBuy` committed, the resolver may still complete the buy, so a last
-        // step that found no leader is reported as unknown; other answers keep their code.
-        let lost = still_pending(ApiError::new(ErrorCode::NoLeader, "no leader"));
+    fn a_buy_with_stock_held_is_never_answered_not_applied() {
+        // Goal: once the catalog holds the stock, the resolver may still commit the order, so
+        // a commit that found no leader is reported as unknown; other answers keep their code.
+        let lost = held(ApiError::new(ErrorCode::NoLeader, "no leader"));
         assert_eq!(lost.code, ErrorCode::OutcomeUnknown);
         assert!(lost.message.contains("no leader"), "{}", lost.message);
         for code in [
@@ -135,7 +174,7 @@ mod tests {
             ErrorCode::OutOfStock,
             ErrorCode::Conflict,
         ] {
-            assert_eq!(still_pending(ApiError::new(code, "m")).code, code);
+            assert_eq!(held(ApiError::new(code, "m")).code, code);
         }
     }
 }

@@ -11,23 +11,20 @@ use storage::offline::verify::CHECK_DECODES;
 use storage::offline::{decode, decode_json, InspectMachine, KeyKind, Violation};
 use storage::snapshot::StateImage;
 
-use crate::command::{
-    KeyOutcome, OrderCommand, PendingBuy, NEXT_NUMBER, ORDERS, ORDER_KEYS, ORDER_META, PENDING,
-};
+use crate::command::{KeyOutcome, OrderCommand, NEXT_NUMBER, ORDERS, ORDER_KEYS, ORDER_META};
 use crate::machine::OrderMachine;
 
 /// Orders are numbered 1..n without a gap, and the next number is n + 1.
 pub const CHECK_NUMBERS: &str = "order numbers contiguous";
-/// Each order has exactly one buy key; a finished buy is no longer pending.
-pub const CHECK_KEYS: &str = "every order has one buy key; finished buys are not pending";
+/// Each order has exactly one buy key.
+pub const CHECK_KEYS: &str = "every order has one buy key";
 /// Every order's reservation is held or confirmed, for the order's item and quantity.
 pub const CHECK_ORDER_RESERVED: &str = "every order has its reservation";
-/// A refused buy took no stock.
-pub const CHECK_REFUSED_FREE: &str = "refused buys hold no stock";
-/// Stock held or confirmed belongs to an order (or, if held, to a pending buy).
+/// Confirmed stock belongs to an order (held stock without one is a buy in flight, whose order
+/// the next leader commits).
 pub const CHECK_STOCK_OWNED: &str = "reservation outcomes consistent with stock";
 /// The checks that need a catalog replica too.
-pub const CROSS_CHECKS: &[&str] = &[CHECK_ORDER_RESERVED, CHECK_REFUSED_FREE, CHECK_STOCK_OWNED];
+pub const CROSS_CHECKS: &[&str] = &[CHECK_ORDER_RESERVED, CHECK_STOCK_OWNED];
 
 impl InspectMachine for OrderMachine {
     const STATE_CHECKS: &'static [&'static str] = &[CHECK_DECODES, CHECK_NUMBERS, CHECK_KEYS];
@@ -44,7 +41,6 @@ impl InspectMachine for OrderMachine {
         match tree {
             ORDERS => decode_json::<Order>(value),
             ORDER_KEYS => decode_json::<KeyOutcome>(value),
-            PENDING => decode_json::<PendingBuy>(value),
             ORDER_META => decode_json::<u64>(value),
             other => Err(format!("{other} is not an order tree")),
         }
@@ -52,23 +48,11 @@ impl InspectMachine for OrderMachine {
 
     fn describe(command: &OrderCommand) -> String {
         match command {
-            OrderCommand::BeginBuy(c) => {
+            OrderCommand::CompleteBuy(c) => {
                 let b = &c.buy;
                 format!(
-                    "begin buy {} of book {} under {}",
-                    b.quantity, b.item, b.key
-                )
-            }
-            OrderCommand::CompleteBuy(c) => {
-                format!("complete buy {} at {} a copy", c.key, c.unit_cost)
-            }
-            OrderCommand::AbandonBuy(c) => {
-                let code = serde_json::to_value(c.code).unwrap_or_default();
-                format!(
-                    "abandon buy {}: {} ({})",
-                    c.key,
-                    code.as_str().unwrap_or("?"),
-                    c.message
+                    "order {} of book {} under {} at {} a copy",
+                    b.quantity, b.item, b.key, c.unit_cost
                 )
             }
         }
@@ -80,10 +64,8 @@ impl InspectMachine for OrderMachine {
         let outcomes = outcomes(state, &mut found);
         check_next_number(state, &mut found);
         let mut keys_of: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
-        for (key, outcome) in &outcomes {
-            if let KeyOutcome::Ordered(number) = outcome {
-                keys_of.entry(*number).or_default().push(key);
-            }
+        for (key, KeyOutcome::Ordered(number)) in &outcomes {
+            keys_of.entry(*number).or_default().push(key);
         }
         for number in orders.keys() {
             let keys = keys_of.remove(number).unwrap_or_default();
@@ -104,21 +86,6 @@ impl InspectMachine for OrderMachine {
                     format!("{ORDER_KEYS}/{key}"),
                     problem,
                 ));
-            }
-        }
-        for (key, raw) in state.tree(PENDING) {
-            let name = format!("{PENDING}/{}", KeyKind::Text.render(key));
-            match decode::<PendingBuy>(raw) {
-                Err(e) => found.push(Violation::new(CHECK_DECODES, name, e)),
-                Ok(p) if p.key.as_bytes() != key.as_slice() => {
-                    let problem = format!("holds the buy of key {:?}", p.key);
-                    found.push(Violation::new(CHECK_KEYS, name, problem));
-                }
-                Ok(p) if outcomes.contains_key(&p.key) => {
-                    let problem = "is pending though its buy finished".to_string();
-                    found.push(Violation::new(CHECK_KEYS, name, problem));
-                }
-                Ok(_) => {}
             }
         }
         found
@@ -147,45 +114,27 @@ pub fn check_against_catalog(state: &StateImage, reservations: &[Reservation]) -
     let mut out = CrossCheck::default();
     for (key, outcome) in &outcomes {
         let reservation = by_key.get(key.as_str()).copied();
-        let problem = match outcome {
-            KeyOutcome::Ordered(number) => orders.get(number).and_then(|order| {
-                out.held_orders +=
-                    u64::from(reservation.is_some_and(|r| r.state == ReservationState::Held));
-                order_problem(order, reservation).map(|p| (CHECK_ORDER_RESERVED, p))
-            }),
-            KeyOutcome::Refused { .. } => reservation.filter(|r| taken(r)).map(|r| {
-                let state = state_name(r);
-                (
-                    CHECK_REFUSED_FREE,
-                    format!("the refused buy's reservation is {state}"),
-                )
-            }),
-        };
-        if let Some((check, problem)) = problem {
+        let KeyOutcome::Ordered(number) = outcome;
+        let problem = orders.get(number).and_then(|order| {
+            out.held_orders +=
+                u64::from(reservation.is_some_and(|r| r.state == ReservationState::Held));
+            order_problem(order, reservation)
+        });
+        if let Some(problem) = problem {
             let name = format!("{ORDER_KEYS}/{key}");
-            out.violations.push(Violation::new(check, name, problem));
+            out.violations
+                .push(Violation::new(CHECK_ORDER_RESERVED, name, problem));
         }
     }
-    let pending: Vec<&[u8]> = state
-        .tree(PENDING)
-        .iter()
-        .map(|(k, _)| k.as_slice())
-        .collect();
-    // Keys with an outcome were checked above (a refused buy holding stock included).
+    // Held without an order is a buy in flight (the next order leader commits its order);
+    // confirmed without one is stock sold for nothing.
     for r in reservations
         .iter()
-        .filter(|r| taken(r) && !outcomes.contains_key(&r.key))
+        .filter(|r| r.state == ReservationState::Confirmed && !outcomes.contains_key(&r.key))
     {
-        let is_pending = pending.contains(&r.key.as_bytes());
-        if r.state == ReservationState::Held && is_pending {
-            continue;
-        }
         let problem = format!(
-            "{} {} of book {} for a buy that has no order{}",
-            state_name(r),
-            r.quantity,
-            r.item,
-            if is_pending { " (it is pending)" } else { "" }
+            "confirmed {} of book {} for a buy that has no order",
+            r.quantity, r.item
         );
         let name = format!("reservations/{}", r.key);
         out.violations
@@ -194,30 +143,20 @@ pub fn check_against_catalog(state: &StateImage, reservations: &[Reservation]) -
     out
 }
 
-/// The reservations of a catalog state that hold stock for buys this order state does not
-/// account for: no order under their key, and not a buy still pending with its stock held (its
-/// resolver settles that one). A backup takes the order group first, so these are buys begun or
-/// finished after its snapshot; a restore gives their stock back
-/// (`catalog_svc::restore::give_back`).
+/// The reservations of a catalog state that sold stock for buys this order state does not
+/// account for: confirmed, with no order under their key. A backup takes the order group first,
+/// so these are orders committed after its snapshot; a restore gives their stock back
+/// (`catalog_svc::restore::give_back`). A held reservation without an order stays: the restored
+/// group's first order leader commits its order, as after any leader change.
 pub fn unaccounted_reservations(
     state: &StateImage,
     reservations: &[Reservation],
 ) -> Vec<Reservation> {
     let mut ignored = Vec::new();
     let outcomes = outcomes(state, &mut ignored);
-    let pending: std::collections::HashSet<&[u8]> = state
-        .tree(PENDING)
-        .iter()
-        .map(|(k, _)| k.as_slice())
-        .collect();
     reservations
         .iter()
-        .filter(|r| taken(r))
-        .filter(|r| match outcomes.get(&r.key) {
-            Some(KeyOutcome::Ordered(_)) => false,
-            Some(KeyOutcome::Refused { .. }) => true,
-            None => !(r.state == ReservationState::Held && pending.contains(r.key.as_bytes())),
-        })
+        .filter(|r| r.state == ReservationState::Confirmed && !outcomes.contains_key(&r.key))
         .cloned()
         .collect()
 }
@@ -327,30 +266,22 @@ fn check_next_number(state: &StateImage, found: &mut Vec<Violation>) {
 
 #[cfg(test)]
 mod tests {
-    use api::ErrorCode;
     use storage::scratch::ScratchState;
 
     use super::*;
-    use crate::command::{AbandonBuy, BeginBuy, CompleteBuy};
+    use crate::command::{Buy, CompleteBuy};
 
-    fn buy(s: &ScratchState<OrderMachine>, key: &str, item: u64, ordered: bool) {
-        let buy = PendingBuy {
+    fn buy(s: &ScratchState<OrderMachine>, key: &str, item: u64) {
+        let buy = Buy {
             key: key.into(),
             item,
             quantity: 1,
         };
-        s.apply(&OrderCommand::BeginBuy(BeginBuy { buy }));
-        let key = key.to_string();
-        s.apply(&if ordered {
-            OrderCommand::CompleteBuy(CompleteBuy {
-                key,
-                title: "T".into(),
-                unit_cost: 1,
-            })
-        } else {
-            let (code, message) = (ErrorCode::OutOfStock, "none".into());
-            OrderCommand::AbandonBuy(AbandonBuy { key, code, message })
-        });
+        s.apply(&OrderCommand::CompleteBuy(CompleteBuy {
+            buy,
+            title: "T".into(),
+            unit_cost: 1,
+        }));
     }
 
     fn reservation(key: &str, item: u64, state: ReservationState) -> Reservation {
@@ -369,9 +300,8 @@ mod tests {
         // buy key as dangling.
         let s = ScratchState::<OrderMachine>::new();
         for (i, key) in ["a", "b", "c"].iter().enumerate() {
-            buy(&s, key, i as u64 + 1, true);
+            buy(&s, key, i as u64 + 1);
         }
-        buy(&s, "d", 1, false);
         let mut image = s.image();
         assert_eq!(OrderMachine::check_state(&image), []);
         image.trees[0].1.remove(1);
@@ -390,24 +320,24 @@ mod tests {
 
     #[test]
     fn orders_are_checked_against_reservations() {
-        // Goal: held (not yet confirmed) reservations of orders are allowed; a released one, a
-        // refused buy holding stock and stock held for no buy are each named.
+        // Goal: held (not yet confirmed) reservations of orders are allowed, and so is a held
+        // reservation without an order (a buy in flight); a released reservation of an order, a
+        // missing one, and stock confirmed for no order are each named.
         let s = ScratchState::<OrderMachine>::new();
-        buy(&s, "a", 1, true);
-        buy(&s, "b", 2, true);
-        buy(&s, "r", 3, false);
+        buy(&s, "a", 1);
+        buy(&s, "b", 2);
         let image = s.image();
         let healthy = [
             reservation("a", 1, ReservationState::Confirmed),
             reservation("b", 2, ReservationState::Held),
             reservation("r", 3, ReservationState::Refused),
+            reservation("flight", 3, ReservationState::Held),
         ];
         let checked = check_against_catalog(&image, &healthy);
         assert_eq!((checked.violations.len(), checked.held_orders), (0, 1));
         let broken = [
             reservation("a", 1, ReservationState::Released),
-            reservation("r", 3, ReservationState::Held),
-            reservation("x", 4, ReservationState::Held),
+            reservation("x", 4, ReservationState::Confirmed),
         ];
         let found: Vec<(&str, String)> = check_against_catalog(&image, &broken)
             .violations
@@ -419,9 +349,13 @@ mod tests {
             [
                 (CHECK_ORDER_RESERVED, "order_keys/a".to_string()),
                 (CHECK_ORDER_RESERVED, "order_keys/b".to_string()),
-                (CHECK_REFUSED_FREE, "order_keys/r".to_string()),
                 (CHECK_STOCK_OWNED, "reservations/x".to_string()),
             ]
         );
+        let unaccounted: Vec<String> = unaccounted_reservations(&image, &broken)
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(unaccounted, ["x"]);
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Layout:
 //! - [`command`]: the replicated commands (one file each); [`machine`] plugs them into `storage`.
-//! - [`buy`]: the buy protocol run by the leader; [`resolver`] finishes buys left pending;
-//!   `pending_gauge` counts them in `/metrics` on every replica.
+//! - [`buy`]: the buy protocol run by the leader; [`unfinished`] the buys it has not seen end,
+//!   which [`resolver`] finishes (with those a crashed leader left held at the catalog);
+//!   `pending_gauge` counts them in `/metrics`.
 //! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key, at the members
 //!   its leader names; [`confirmations`] batches the confirmations of committed orders.
 //! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
@@ -26,6 +27,7 @@ pub mod routes;
 pub mod state;
 #[cfg(test)]
 mod testutil;
+pub mod unfinished;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ use tracing::Instrument;
 use crate::catalog_client::{CatalogClient, CatalogDirs};
 use crate::confirmations::Confirmations;
 use crate::reservations::Reservations;
+use crate::unfinished::UnfinishedBuys;
 pub use command::{OrderCommand, OrderResponse};
 pub use config::OrderConfig;
 pub use error::{Error, Result};
@@ -105,6 +108,7 @@ pub async fn serve(
         catalog,
         reservations,
         confirmations,
+        unfinished: UnfinishedBuys::default(),
         resolved_term: resolved_rx,
         http: reqwest::Client::builder()
             .no_proxy()
@@ -112,7 +116,12 @@ pub async fn serve(
             .expect("reqwest client builds with static settings"),
     };
     tasks.spawn(resolver::run(state.clone(), resolved_tx, cancel.child_token()).in_current_span());
-    tasks.spawn(pending_gauge::run(replica.clone(), cancel.child_token()).in_current_span());
+    let gauge = pending_gauge::run(
+        replica.clone(),
+        state.unfinished.clone(),
+        cancel.child_token(),
+    );
+    tasks.spawn(gauge.in_current_span());
     let app = router(state);
     Ok(serve_replica(&replica, app, listener, shutdown, cancel, tasks).await?)
 }

@@ -12,6 +12,7 @@ use crate::catalog_client::CatalogClient;
 use crate::confirmations::Confirmations;
 use crate::machine::OrderMachine;
 use crate::reservations::Reservations;
+use crate::unfinished::UnfinishedBuys;
 
 /// Shared state of the order routes.
 #[derive(Clone)]
@@ -24,15 +25,18 @@ pub struct AppState {
     pub reservations: Reservations,
     /// Reservations of committed orders to mark sold, in batches.
     pub confirmations: Confirmations,
-    /// Highest term in which this replica, as leader, finished every buy left pending before it.
+    /// The buys this replica began as leader and has not seen end.
+    pub unfinished: UnfinishedBuys,
+    /// Highest term in which this replica, as leader, finished every buy left unfinished before
+    /// it.
     pub resolved_term: watch::Receiver<u64>,
     /// Client for forwarding buys to the leader.
     pub http: reqwest::Client,
 }
 
 impl AppState {
-    /// Waits until this leader has finished its predecessors' pending buys in the current term;
-    /// that term.
+    /// Waits until this leader has finished the buys its predecessors left with stock held, in
+    /// the current term; that term.
     ///
     /// # Errors
     /// 503 `no_leader` if that takes past `deadline`.
@@ -48,7 +52,7 @@ impl AppState {
         }
         Err(ApiError::new(
             ErrorCode::NoLeader,
-            "the new order leader is still finishing the buys its predecessor left pending",
+            "the new order leader is still finishing the buys its predecessors left unfinished",
         ))
     }
 }

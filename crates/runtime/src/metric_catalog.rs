@@ -179,7 +179,7 @@ pub const SNAPSHOT_INSTALL_DURATION: Metric = histogram(
 /// Buys begun and not finished (order group).
 pub const ORDERS_PENDING_BUYS: Metric = gauge(
     "pygmy_orders_pending_buys",
-    "Buys begun in the order log and not finished yet (their catalog reservation or order still to come).",
+    "Buys this order leader began and has not seen end (their stock may be held at the catalog without an order yet); 0 on a follower.",
 );
 /// Catalog writes resolved by the lease grant.
 pub const CATALOG_FENCE_OVERDUE_WRITES: Metric = counter(

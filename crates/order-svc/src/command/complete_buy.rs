@@ -1,19 +1,20 @@
-//! `CompleteBuy`: the catalog holds the stock; commit the order with the next number.
+//! `CompleteBuy`: the catalog holds the buy's stock; commit its order with the next number.
 
 use api::{Order, OrderStatus};
 use serde::{Deserialize, Serialize};
 use storage::{StateTxn, TxnResult};
 
-use super::{
-    finished, pending, take_number, KeyOutcome, OrderResponse, ORDERS, ORDER_KEYS, PENDING,
-};
+use super::{ordered, take_number, Buy, KeyOutcome, OrderResponse, ORDERS, ORDER_KEYS};
 
-/// Commit the order of the pending buy `key`, with the book's title and unit cost as the catalog
-/// reported them when it reserved the stock. Idempotent: a finished key answers its order.
+/// Commit the order of `buy`, whose stock the catalog holds under its key, with the book's title
+/// and unit cost as the catalog reported them. Idempotent: a key already ordered answers its
+/// order (or a conflict, for another item or quantity), so the buy's own leader and the next
+/// leader's resolver may both send it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompleteBuy {
-    /// Buy key.
-    pub key: String,
+    /// The buy.
+    #[serde(flatten)]
+    pub buy: Buy,
     /// Book title.
     pub title: String,
     /// Cost of one copy.
@@ -22,28 +23,28 @@ pub struct CompleteBuy {
 
 impl CompleteBuy {
     pub(super) fn apply(&self, txn: &StateTxn<'_>) -> TxnResult<OrderResponse> {
-        if let Some(done) = finished(txn, &self.key)? {
-            return Ok(done);
+        let Buy {
+            key,
+            item,
+            quantity,
+        } = &self.buy;
+        if let Some(order) = ordered(txn, key)? {
+            if (order.item, order.quantity) != (*item, *quantity) {
+                return Ok(OrderResponse::KeyConflict(key.clone()));
+            }
+            return Ok(OrderResponse::Ordered(order));
         }
-        let Some(buy) = pending(txn, &self.key)? else {
-            return Ok(OrderResponse::NotPending(self.key.clone()));
-        };
         let number = take_number(txn)?;
         let order = Order {
             number,
-            item: buy.item,
+            item: *item,
             title: self.title.clone(),
-            quantity: buy.quantity,
-            cost: self.unit_cost.saturating_mul(buy.quantity),
+            quantity: *quantity,
+            cost: self.unit_cost.saturating_mul(*quantity),
             status: OrderStatus::Committed,
         };
         txn.insert(ORDERS, &storage::keys::u64_key(number), &order)?;
-        txn.insert(
-            ORDER_KEYS,
-            self.key.as_bytes(),
-            &KeyOutcome::Ordered(number),
-        )?;
-        txn.remove(PENDING, self.key.as_bytes())?;
+        txn.insert(ORDER_KEYS, key.as_bytes(), &KeyOutcome::Ordered(number))?;
         Ok(OrderResponse::Ordered(order))
     }
 }

@@ -1,30 +1,22 @@
 //! The order log's replicated commands: one file per command; this module holds the enums,
 //! the state trees and dispatch.
 //!
-//! A buy is three commands under its buy key: `BeginBuy` records it as pending before the catalog
-//! is asked for stock, then `CompleteBuy` commits the order with the next number, or `AbandonBuy`
-//! records the catalog's definitive refusal. Each is idempotent by key, so a retried or
-//! concurrently repeated buy, or a new leader finishing its predecessor's pending buys, never
-//! makes two orders or leaks a reservation.
+//! A buy is one command under its buy key, `CompleteBuy`, committed once the catalog holds the
+//! buy's stock under that key. It is idempotent by key, so a retried buy, or a new leader
+//! finishing a buy its predecessor left with stock held, never makes two orders.
 
-mod abandon_buy;
-mod begin_buy;
 mod complete_buy;
 
-use api::{ErrorCode, Order};
+use api::Order;
 use serde::{Deserialize, Serialize};
 use storage::{StateTxn, TxnResult};
 
-pub use abandon_buy::AbandonBuy;
-pub use begin_buy::BeginBuy;
 pub use complete_buy::CompleteBuy;
 
 /// State tree of the order log: order number (u64 big-endian) -> `Order`.
 pub const ORDERS: &str = "orders";
-/// State tree of finished buys: buy key -> `KeyOutcome`.
+/// State tree of ordered buys: buy key -> `KeyOutcome`.
 pub const ORDER_KEYS: &str = "order_keys";
-/// State tree of buys begun but not finished: buy key -> `PendingBuy`.
-pub const PENDING: &str = "pending";
 /// State tree of counters: `next_number` -> u64.
 pub const ORDER_META: &str = "order_meta";
 
@@ -35,17 +27,13 @@ pub(crate) const NEXT_NUMBER: &[u8] = b"next_number";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderCommand {
-    /// Record a buy as pending.
-    BeginBuy(BeginBuy),
-    /// Commit the order of a pending buy.
+    /// Commit the order of a buy whose stock the catalog holds.
     CompleteBuy(CompleteBuy),
-    /// Record a pending buy's definitive refusal.
-    AbandonBuy(AbandonBuy),
 }
 
-/// A buy begun but not finished: the catalog may or may not hold its reservation yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingBuy {
+/// One buy: `quantity` copies of `item` under `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Buy {
     /// Buy key.
     pub key: String,
     /// Book id.
@@ -54,72 +42,43 @@ pub struct PendingBuy {
     pub quantity: u64,
 }
 
-/// How a finished buy ended, stored under its key so a retry gets the same answer.
+/// What a buy key stands for in [`ORDER_KEYS`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyOutcome {
     /// The order with this number was committed.
     Ordered(u64),
-    /// The catalog refused the buy definitively (out of stock, unknown book, ...).
-    Refused {
-        /// The catalog's error code.
-        code: ErrorCode,
-        /// The catalog's message.
-        message: String,
-    },
 }
 
 /// What applying an order command answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderResponse {
-    /// The buy is pending: ask the catalog.
-    Pending(PendingBuy),
     /// The buy's order.
     Ordered(Order),
-    /// The buy was refused.
-    Refused {
-        /// The catalog's error code.
-        code: ErrorCode,
-        /// The catalog's message.
-        message: String,
-    },
-    /// The key belongs to a different buy (other item or quantity).
+    /// The key is ordered for a different buy (other item or quantity).
     KeyConflict(String),
-    /// `CompleteBuy`/`AbandonBuy` for a key that is not pending (nothing changed).
-    NotPending(String),
 }
 
 impl OrderCommand {
     /// Applies the command inside the runner's transaction.
     pub fn apply(&self, txn: &StateTxn<'_>) -> TxnResult<OrderResponse> {
         match self {
-            Self::BeginBuy(c) => c.apply(txn),
             Self::CompleteBuy(c) => c.apply(txn),
-            Self::AbandonBuy(c) => c.apply(txn),
         }
     }
 }
 
-/// The answer for a key that already finished, if it did.
-pub(crate) fn finished(txn: &StateTxn<'_>, key: &str) -> TxnResult<Option<OrderResponse>> {
-    let Some(outcome) = txn.get::<KeyOutcome>(ORDER_KEYS, key.as_bytes())? else {
+/// The order of `key`, if it has one.
+pub(crate) fn ordered(txn: &StateTxn<'_>, key: &str) -> TxnResult<Option<Order>> {
+    let Some(KeyOutcome::Ordered(number)) = txn.get::<KeyOutcome>(ORDER_KEYS, key.as_bytes())?
+    else {
         return Ok(None);
     };
-    Ok(Some(match outcome {
-        KeyOutcome::Ordered(number) => {
-            let order = txn
-                .get(ORDERS, &storage::keys::u64_key(number))?
-                .expect("an ordered key's order exists");
-            OrderResponse::Ordered(order)
-        }
-        KeyOutcome::Refused { code, message } => OrderResponse::Refused { code, message },
-    }))
-}
-
-/// The pending buy under `key`, if any.
-pub(crate) fn pending(txn: &StateTxn<'_>, key: &str) -> TxnResult<Option<PendingBuy>> {
-    txn.get(PENDING, key.as_bytes())
+    let order = txn
+        .get(ORDERS, &storage::keys::u64_key(number))?
+        .expect("an ordered key's order exists");
+    Ok(Some(order))
 }
 
 /// Takes the next order number (1, 2, 3, ...).

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use api::{ApiError, ApiJson, Order, OrderList};
+use api::{ApiError, ApiJson, ErrorCode, Order, OrderList};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 
@@ -66,20 +66,27 @@ pub async fn list(
     Ok(ApiJson(OrderList { orders }))
 }
 
-/// `GET /pending`: how many buys are begun but not finished (linearizable); a recovered
-/// group reaches 0 once its leader's resolver has finished them.
+/// `GET /pending`, at the order leader: how many buys it began and has not seen end (their
+/// stock may be held without an order); 0 once a recovered group's leader has finished them.
+/// 503 `no_leader` at a follower (only the leader knows), or at a leader still finishing its
+/// predecessors' buys.
 pub async fn pending(
     State(state): State<AppState>,
 ) -> Result<ApiJson<serde_json::Value>, ApiError> {
-    state
-        .replica
-        .linearizable_read()
-        .await
-        .map_err(Error::from)?;
-    let count = state
-        .replica
-        .view()
-        .scan::<crate::command::PendingBuy>(crate::command::PENDING)
-        .len();
-    Ok(ApiJson(serde_json::json!({ "pending": count })))
+    let leadership = state.replica.leadership();
+    if !leadership.is_leader {
+        return Err(ApiError::new(
+            ErrorCode::NoLeader,
+            "not the order leader: only the leader knows its unfinished buys",
+        ));
+    }
+    if *state.resolved_term.borrow() < leadership.term {
+        return Err(ApiError::new(
+            ErrorCode::NoLeader,
+            "the order leader is still finishing the buys its predecessors left unfinished",
+        ));
+    }
+    Ok(ApiJson(
+        serde_json::json!({ "pending": state.unfinished.len() }),
+    ))
 }

@@ -109,12 +109,18 @@ impl ReplicaReader {
                 return Some(format!("{} replicas differ", group.as_str()));
             }
         }
-        let (_, orders) = &roster.replicas(GroupName::Orders)[0];
-        let pending: serde_json::Value = match self.get(orders, "/pending").await {
-            Ok(v) => v,
-            Err(e) => return Some(format!("pending buys unknown: {e}")),
-        };
-        (pending["pending"] != 0).then(|| format!("{} buys still pending", pending["pending"]))
+        // Only the order leader knows its unfinished buys; the others answer `no_leader`.
+        let mut last_error = String::from("no order replica");
+        for (_, orders) in roster.replicas(GroupName::Orders) {
+            match self.get::<serde_json::Value>(orders, "/pending").await {
+                Ok(pending) => {
+                    return (pending["pending"] != 0)
+                        .then(|| format!("{} buys still unfinished", pending["pending"]));
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        Some(format!("unfinished buys unknown: {last_error}"))
     }
 
     /// Reads every replica's final state and scans `logs` for panics.
