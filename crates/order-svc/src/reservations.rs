@@ -9,13 +9,13 @@
 //!
 //! A reservation not answered for good (no leader, a lost answer) is sent again with the next
 //! batch, after a pause, until its buy's deadline; the caller then reports its outcome unknown
-//! and the buy stays pending for the resolver, as before batching. A buy whose request went away
-//! is not sent (it is pending, and the resolver finishes it).
+//! and the buy stays unfinished for the resolver, as before batching. A buy whose request went
+//! away is not sent (it is unfinished, and the resolver finishes it).
 //!
 //! Each reservation carries the Raft term of the order leader that sends it, which the catalog
 //! refuses once a later order leader has fenced (`FenceOrders`). A batch holds reservations of
 //! one term, the one this replica leads in when it is sent; one of a term it no longer leads is
-//! answered unknown instead of sent (its buy is pending: the next leader finishes it).
+//! answered unknown instead of sent (if its stock was taken, the next leader finishes it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,7 +151,7 @@ fn next_batch(
         .into_iter()
         .partition(|w| Some(w.order_term) == leading);
     for w in other_term {
-        let why = "this replica no longer leads the order group in the buy's term; the buy stays pending for the leader";
+        let why = "this replica no longer leads the order group in the buy's term; the leader finishes the buy if its stock was taken";
         let _ = w.answer.send(ReserveAnswer::Unknown(why.to_string()));
     }
     batch
@@ -274,8 +274,9 @@ mod tests {
     #[tokio::test]
     async fn a_reservation_of_a_term_no_longer_led_is_answered_unknown_not_sent() {
         // Goal: a batch holds reservations of the term this replica leads in; one of an earlier
-        // term (the catalog would refuse it once fenced, and its buy is pending for the next
-        // leader) is answered unknown at once, and none is sent when this replica leads none.
+        // term (the catalog would refuse it once fenced; if it took stock before, the next
+        // leader finishes it) is answered unknown at once, and none is sent when this replica
+        // leads none.
         let (tx, mut rx) = mpsc::channel(QUEUED_MAX);
         let later = Instant::now() + Duration::from_secs(5);
         let (mut old, old_rx) = waiting("old", later);
