@@ -39,7 +39,7 @@ pub struct BookList {
     pub books: Vec<Book>,
 }
 
-/// Body of `POST /reserve` on a catalog replica: take `quantity` copies of `item` under `key`.
+/// One reservation of a [`ReserveAllRequest`]: take `quantity` copies of `item` under `key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveRequest {
@@ -81,7 +81,7 @@ pub const RESERVE_ALL_PATH: &str = "/reservations/reserve-all";
 pub const RESERVE_ALL_MAX: usize = 256;
 
 /// Body of `POST /reservations/reserve-all` on a catalog replica: the reservations of many
-/// buys, applied in order in one entry, each exactly as `POST /reserve` applies it.
+/// buys, applied in order in one entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveAllRequest {
@@ -119,11 +119,10 @@ pub struct FenceOrdersOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReserveAllItem {
-    /// The stock is held (or was held or confirmed before) under the key, as `POST /reserve`
-    /// answers 200.
+    /// The stock is held (or was held or confirmed before) under the key.
     Held(ReserveOutcome),
-    /// Refused for good, with the error body `POST /reserve` would answer (out of stock,
-    /// unknown book, key conflict, released).
+    /// Refused, with the error body a single reservation would answer (out of stock, unknown
+    /// book, key conflict, released; `no_leader` when the order term is fenced).
     Refused(crate::ErrorBody),
 }
 
@@ -184,7 +183,7 @@ pub struct Reservation {
     pub state: ReservationState,
 }
 
-/// Answer of `POST /reserve`: the reservation under the key and the book after it.
+/// The outcome of one reservation: the reservation under the key and the book after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReserveOutcome {
     /// The reservation stored under the key (state `held`, `confirmed`, `released` or `refused`).

@@ -53,7 +53,6 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/books", get(routes::books::list))
         .route("/books/{id}", get(routes::books::get))
-        .route("/reserve", post(routes::reservations::reserve))
         .route(
             api::FENCE_ORDERS_PATH,
             post(routes::reservations::fence_orders),
@@ -66,7 +65,6 @@ pub fn router(state: AppState) -> Router {
             api::CONFIRM_ALL_PATH,
             post(routes::reservations::confirm_all),
         )
-        .route("/reservations/release", post(routes::reservations::release))
         .route("/admin/books/{id}", post(routes::admin::update_book))
         .route("/restocks", get(routes::restocks::list))
         .route(api::coherence::LEASE_PATH, post(routes::lease::lease))

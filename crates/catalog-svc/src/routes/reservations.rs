@@ -1,6 +1,9 @@
-//! `POST /reserve`, `POST /reservations/reserve-all`, `POST /reservations/confirm-all`,
-//! `POST /reservations/release`, `POST /reservations/fence-orders`: the catalog's side of the
-//! buy protocol.
+//! `POST /reservations/reserve-all`, `POST /reservations/confirm-all`,
+//! `POST /reservations/fence-orders`: the catalog's side of the buy protocol.
+//!
+//! Every reservation arrives with the order term of the leader sending it: a route taking one
+//! without it (or giving stock back by hand) would let a held reservation slip past the fence
+//! and become an order under the next order leader, or an order lose its stock.
 
 use api::{
     ApiError, ApiJson, ConfirmAllOutcome, ConfirmAllRequest, ErrorCode, FenceOrdersOutcome,
@@ -11,26 +14,14 @@ use axum::extract::State;
 
 use super::{commit, read_barrier};
 use crate::command::{
-    CatalogCommand, ConfirmAll, FenceOrders, Release, Reserve, ReserveAll, BOOKS, HELD,
-    RESERVATIONS,
+    CatalogCommand, ConfirmAll, FenceOrders, Reserve, ReserveAll, BOOKS, HELD, RESERVATIONS,
 };
 use crate::error::Error;
 use crate::state::AppState;
 use crate::CatalogResponse;
 
-/// Takes stock under a key: 200 with the held reservation, 409 `out_of_stock` if refused.
-pub async fn reserve(
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<ReserveRequest>,
-) -> Result<ApiJson<ReserveOutcome>, ApiError> {
-    req.validate()?;
-    let (response, log_index) = commit(&state, CatalogCommand::Reserve(command(req))).await?;
-    reserved(response, log_index).map(ApiJson)
-}
-
 /// Takes stock under many keys in one entry, in order: 200 with each one's outcome (held, or
-/// the refusal `POST /reserve` would answer); an error only when none applied, or the outcome of
-/// all of them is unknown.
+/// its refusal); an error only when none applied, or the outcome of all of them is unknown.
 pub async fn reserve_all(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ReserveAllRequest>,
@@ -150,25 +141,6 @@ pub async fn fence_orders(
         })
         .collect();
     Ok(ApiJson(FenceOrdersOutcome { held, log_index }))
-}
-
-/// Gives a reservation's stock back (or tombstones a key never reserved).
-pub async fn release(
-    State(state): State<AppState>,
-    ApiJson(req): ApiJson<ReserveRequest>,
-) -> Result<ApiJson<ReserveOutcome>, ApiError> {
-    req.validate()?;
-    let ReserveRequest {
-        key,
-        item,
-        quantity,
-    } = req;
-    let command = CatalogCommand::Release(Release {
-        key,
-        item,
-        quantity,
-    });
-    Ok(ApiJson(outcome(commit(&state, command).await?)?))
 }
 
 fn outcome((response, log_index): (CatalogResponse, u64)) -> Result<ReserveOutcome, ApiError> {

@@ -9,7 +9,10 @@ mod metrics;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use api::{Book, BookList, ErrorBody, ErrorCode, ReplicaRole};
+use api::{
+    Book, BookList, ErrorBody, ErrorCode, ReplicaRole, ReservationState, ReserveAllItem,
+    ReserveAllOutcome,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use test_support::{poll_until, ClusterDir, ReplicaSet};
@@ -78,19 +81,39 @@ async fn book(set: &ReplicaSet<'_>, id: u64, item: u64) -> Book {
     resp.json().await.unwrap()
 }
 
-async fn reserve(
-    set: &ReplicaSet<'_>,
-    id: u64,
-    key: &str,
-    item: u64,
-    qty: u64,
-) -> reqwest::Response {
-    set.client()
-        .post(set.url(id, "/reserve"))
-        .json(&json!({ "key": key, "item": item, "quantity": qty }))
+/// Reserves `qty` of `item` under `key` through replica `id`, as order leader of term 1 (no
+/// order leader has fenced in these groups): how that one reservation ended.
+async fn reserve(set: &ReplicaSet<'_>, id: u64, key: &str, item: u64, qty: u64) -> ReserveAllItem {
+    let resp = set
+        .client()
+        .post(set.url(id, api::RESERVE_ALL_PATH))
+        .json(&json!({
+            "reservations": [{ "key": key, "item": item, "quantity": qty }],
+            "order_term": 1,
+        }))
         .send()
         .await
-        .expect("replica answers")
+        .expect("replica answers");
+    assert_eq!(resp.status(), StatusCode::OK, "reserve-all on replica {id}");
+    let mut outcome: ReserveAllOutcome = resp.json().await.expect("reserve-all outcome");
+    assert_eq!(outcome.items.len(), 1, "{outcome:?}");
+    outcome.items.remove(0)
+}
+
+/// The state of a reservation that holds stock; panics on a refusal.
+fn held_state(item: &ReserveAllItem) -> ReservationState {
+    match item {
+        ReserveAllItem::Held(outcome) => outcome.reservation.state,
+        ReserveAllItem::Refused(body) => panic!("refused: {body:?}"),
+    }
+}
+
+/// The code of a refused reservation, None if it holds stock.
+fn refusal(item: &ReserveAllItem) -> Option<ErrorCode> {
+    match item {
+        ReserveAllItem::Held(_) => None,
+        ReserveAllItem::Refused(body) => Some(body.error.code),
+    }
 }
 
 fn follower_of(set: &ReplicaSet<'_>, leader: u64) -> u64 {
@@ -470,24 +493,22 @@ async fn reservations_are_exactly_once_and_never_oversell() {
     let dir = ClusterDir::new(3, 1, &[]);
     let (set, leader) = start(&dir).await;
     for _ in 0..2 {
-        let resp = reserve(&set, leader, "same-key", 1, 1).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        let outcome: Value = resp.json().await.unwrap();
-        assert_eq!(outcome["reservation"]["state"], "held");
+        let item = reserve(&set, leader, "same-key", 1, 1).await;
+        assert_eq!(held_state(&item), ReservationState::Held);
     }
     assert_eq!(book(&set, leader, 1).await.stock, 4);
     let ids = set.ids();
     let attempts = (0..50).map(|i| {
         let (set, id) = (&set, ids[i % ids.len()]);
-        async move { reserve(set, id, &format!("k{i}"), 2, 1).await.status() }
+        async move { refusal(&reserve(set, id, &format!("k{i}"), 2, 1).await) }
     });
-    let statuses = futures::future::join_all(attempts).await;
-    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = statuses
+    let refusals = futures::future::join_all(attempts).await;
+    let ok = refusals.iter().filter(|r| r.is_none()).count();
+    let refused = refusals
         .iter()
-        .filter(|s| **s == StatusCode::CONFLICT)
+        .filter(|r| **r == Some(ErrorCode::OutOfStock))
         .count();
-    assert_eq!((ok, refused), (5, 45), "{statuses:?}");
+    assert_eq!((ok, refused), (5, 45), "{refusals:?}");
     set.wait_converged(SETTLE).await;
     for id in set.ids() {
         assert_eq!(book(&set, id, 2).await.stock, 0);
@@ -506,11 +527,10 @@ async fn reservations_are_exactly_once_and_never_oversell() {
     let confirmed: api::ConfirmAllOutcome = confirm.json().await.unwrap();
     assert_eq!(
         confirmed.confirmed,
-        1 + 5 - refused_among_first_five(&statuses)
+        1 + 5 - refused_among_first_five(&refusals)
     );
     let again = reserve(&set, leader, "same-key", 1, 1).await;
-    let outcome: Value = again.json().await.unwrap();
-    assert_eq!(outcome["reservation"]["state"], "confirmed");
+    assert_eq!(held_state(&again), ReservationState::Confirmed);
     let empty = set
         .client()
         .post(set.url(leader, api::CONFIRM_ALL_PATH))
@@ -523,11 +543,8 @@ async fn reservations_are_exactly_once_and_never_oversell() {
 }
 
 /// How many of the keys `k0`..`k4` were refused (the first five of the concurrent reserves).
-fn refused_among_first_five(statuses: &[StatusCode]) -> u64 {
-    statuses[..5]
-        .iter()
-        .filter(|s| **s != StatusCode::OK)
-        .count() as u64
+fn refused_among_first_five(refusals: &[Option<ErrorCode>]) -> u64 {
+    refusals[..5].iter().filter(|r| r.is_some()).count() as u64
 }
 
 #[tokio::test]
@@ -585,15 +602,30 @@ async fn bad_input_gets_clear_json_errors() {
             .body(body)
             .send()
     };
+    let reserve_all = api::RESERVE_ALL_PATH;
     let bad_bodies = [
-        ("/reserve", "{not json"),
-        ("/reserve", r#"{"key": "k", "item": 1, "quantity": 0}"#),
-        ("/reserve", r#"{"key": "k", "item": 1, "quantity": -2}"#),
+        (reserve_all, "{not json"),
+        (reserve_all, r#"{"reservations": []}"#),
         (
-            "/reserve",
-            r#"{"key": "k", "item": 1, "quantity": 1000000000000}"#,
+            reserve_all,
+            r#"{"reservations": [{"key": "k", "item": 1, "quantity": 0}]}"#,
         ),
-        ("/reserve", r#"{"key": "", "item": 1, "quantity": 1}"#),
+        (
+            reserve_all,
+            r#"{"reservations": [{"key": "k", "item": 1, "quantity": -2}]}"#,
+        ),
+        (
+            reserve_all,
+            r#"{"reservations": [{"key": "k", "item": 1, "quantity": 1000000000000}]}"#,
+        ),
+        (
+            reserve_all,
+            r#"{"reservations": [{"key": "", "item": 1, "quantity": 1}]}"#,
+        ),
+        (
+            reserve_all,
+            r#"{"reservations": [{"key": "k", "item": 1, "quantity": 1}], "order_term": -1}"#,
+        ),
         ("/admin/books/1", r#"{}"#),
         ("/admin/books/1", r#"{"stock_delta": "lots"}"#),
     ];
@@ -606,10 +638,16 @@ async fn bad_input_gets_clear_json_errors() {
             "{path} {body}"
         );
     }
-    let resp = post("/reserve", r#"{"key": "k", "item": 42, "quantity": 1}"#)
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        refusal(&reserve(&set, leader, "k", 42, 1).await),
+        Some(ErrorCode::NotFound)
+    );
+    // No route takes or gives back stock outside the order fence.
+    let one = r#"{"key": "k", "item": 1, "quantity": 1}"#;
+    for path in ["/reserve", "/reservations/release"] {
+        let resp = post(path, one).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
     let resp = post("/admin/books/1", r#"{"stock_delta": -6}"#)
         .await
         .unwrap();

@@ -6,10 +6,9 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use catalog_svc::routes::restocks::RestockLedger;
-use reqwest::StatusCode;
 use test_support::{poll_until, ClusterDir, ReplicaSet};
 
-use super::{book, reserve, start, SETTLE};
+use super::{book, refusal, reserve, start, SETTLE};
 
 /// The policy under test: every 2 s, books with no copy left go back to 5.
 const EVERY: Duration = Duration::from_secs(2);
@@ -34,12 +33,12 @@ fn with_restock_policy(dir: &ClusterDir) {
 /// Takes every copy of `item` under `key`, through replica `id`.
 async fn sell_out(set: &ReplicaSet<'_>, id: u64, key: &str, item: u64) {
     let left = book(set, id, item).await.stock;
-    let resp = reserve(set, id, key, item, left).await;
+    let reserved = reserve(set, id, key, item, left).await;
     // Not followed by a read of 0 copies: a round may restock it in between.
     assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "reserve {left} of book {item}"
+        refusal(&reserved),
+        None,
+        "reserve {left} of book {item}: {reserved:?}"
     );
 }
 
