@@ -1,5 +1,6 @@
-//! The cost of a cache hit inside the frontend: through the `CacheLayer` alone, and through the
-//! whole public router (tower stack, routing, conditional GET, cache), with no socket.
+//! The cost of a cache hit inside the frontend, with no socket: through the `CacheLayer` alone,
+//! through the whole public router (tower stack, routing, conditional GET, cache), and through
+//! the service `serve` runs (the cache's front, which answers a hit before routing).
 //! `cargo bench -p frontend-svc --bench cache_hit`.
 
 #![allow(missing_docs)]
@@ -15,7 +16,7 @@ use axum::http::header::{CONTENT_TYPE, ETAG};
 use axum::response::Response;
 use criterion::{criterion_group, criterion_main, Criterion};
 use frontend_svc::cache::{CacheLayer, ReadCache};
-use frontend_svc::{router, AppState, FrontendConfig};
+use frontend_svc::{app, router, AppState, FrontendConfig};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
@@ -70,6 +71,19 @@ fn layer_hit(c: &mut Criterion) {
 }
 
 fn router_hit(c: &mut Criterion) {
+    stack_hit(c, "frontend_router_hit", router);
+}
+
+fn app_hit(c: &mut Criterion) {
+    stack_hit(c, "frontend_app_hit", app);
+}
+
+/// A hit through `build(state)`, named `name`.
+fn stack_hit<S>(c: &mut Criterion, name: &str, build: fn(AppState) -> S)
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -94,13 +108,13 @@ fn router_hit(c: &mut Criterion) {
     let config = FrontendConfig::new("127.0.0.1:0", replicas.clone(), replicas, "c", "a");
     let state = AppState::new(config).unwrap();
     let cache = state.cache().expect("the default config caches");
-    let app = router(state);
+    let app = build(state);
     rt.block_on(async {
         cache.apply_grant(&long_lease(), Instant::now()).await;
         let first = app.clone().oneshot(get("/books/1")).await.unwrap();
         assert_eq!(first.headers()["x-pygmy-cache"], "miss");
     });
-    c.bench_function("frontend_router_hit", |b| {
+    c.bench_function(name, |b| {
         b.to_async(&rt).iter(|| {
             let app = app.clone();
             async move {
@@ -114,6 +128,6 @@ fn router_hit(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
-    targets = layer_hit, router_hit
+    targets = layer_hit, router_hit, app_hit
 }
 criterion_main!(benches);

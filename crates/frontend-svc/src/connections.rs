@@ -11,7 +11,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -20,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::cache::front::CacheFront;
 use crate::config::{FrontendConfig, FDS_RESERVED};
 use runtime::metric_catalog::{
     FRONTEND_ACCEPT_ERRORS, FRONTEND_CONNECTIONS_OPEN, FRONTEND_CONNECTIONS_REFUSED,
@@ -35,7 +35,7 @@ const ACCEPT_BACKOFF_MS_MAX: u64 = 1_000;
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections.
 pub(crate) async fn serve_connections(
     listener: TcpListener,
-    app: Router,
+    app: CacheFront,
     config: &FrontendConfig,
     shutdown: impl Future<Output = ()>,
 ) {

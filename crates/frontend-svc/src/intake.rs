@@ -68,7 +68,10 @@ pub(crate) async fn read_request(
 }
 
 /// 414 for a target over `uri_bytes_max`, 431 for a head over `headers_bytes_max`.
-fn check_head(limits: &IntakeLimits, req: &Request) -> Result<(), ApiError> {
+pub(crate) fn check_head<B>(
+    limits: &IntakeLimits,
+    req: &axum::http::Request<B>,
+) -> Result<(), ApiError> {
     let uri_bytes = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_bytes > limits.uri_bytes_max {
         let max = limits.uri_bytes_max;

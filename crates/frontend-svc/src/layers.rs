@@ -14,7 +14,6 @@ use std::time::Instant;
 use api::{ApiError, ErrorCode};
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::{BoxError, Router};
@@ -87,14 +86,13 @@ async fn server_timing(
     let started = Instant::now();
     let timings = TierTimings::default();
     req.extensions_mut().insert(timings.clone());
-    let method = req.method().as_str().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // Cheap to clone (an `Arc` for the path); made into label strings only when counted here.
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let mut response = next.run(req).await;
     let status = response.status().as_u16();
-    if !PAGE_ROUTES.contains(&route.as_str()) {
+    if !PAGE_ROUTES.contains(&route) {
         recorders.traffic.record(status, started.elapsed());
     }
     let headers = response.headers_mut();
@@ -104,9 +102,8 @@ async fn server_timing(
         .any(|v| v.as_bytes().starts_with(b"frontend;"));
     if !timed {
         let elapsed = started.elapsed();
-        runtime::telemetry::record_request(method, route, status, elapsed);
-        let entry = format!("frontend;dur={:.3}", elapsed.as_secs_f64() * 1000.0);
-        if let Ok(value) = HeaderValue::from_str(&entry) {
+        runtime::telemetry::record_request(method.to_string(), route.to_string(), status, elapsed);
+        if let Some(value) = runtime::telemetry::timing_entry(crate::TIER, elapsed) {
             headers.append(SERVER_TIMING, value);
         }
     }

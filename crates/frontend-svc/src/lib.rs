@@ -12,7 +12,8 @@
 //! - `connections`: the accept loop (connection bound, header-read timeout, graceful drain);
 //!   `intake`: head size checks and the body read under its own deadline, before the shedder.
 //! - `layers`: the tower stack; `context`: request id and `Server-Timing` of one request.
-//! - `cache`: the coherent read cache around the catalog reads; `conditional`: `304`s.
+//! - `cache`: the coherent read cache around the catalog reads, and its front ([`app`]) that
+//!   answers hits before routing; `conditional`: `304`s.
 //! - `ui`: the live cluster page at `/ui` and its JSON, with the recorders feeding it.
 //!
 //! Invariants: a buy is resent only with the same key; a write without a key (a restock) is
@@ -55,6 +56,7 @@ use tracing::Instrument;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
+use crate::cache::front::CacheFront;
 use crate::cache::{CacheLayer, ReadCache};
 use crate::routes::{admin, books, cache_notice, cluster, health, legacy, metrics, orders};
 
@@ -88,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(TIER, track_http))
         .with_state(state.clone());
     let public = public.merge(probes);
-    match state.cache {
+    match state.cache.clone() {
         Some(cache) => {
             let cluster_token: Arc<str> = config.cluster_token.as_str().into();
             let internal = Router::new()
@@ -100,6 +102,14 @@ pub fn router(state: AppState) -> Router {
         }
         None => public,
     }
+}
+
+/// The whole frontend service: [`router`], behind the look into the cache that answers hits
+/// before routing ([`cache::front`]).
+pub fn app(state: AppState) -> CacheFront {
+    let limits = intake::IntakeLimits::of(&state.config);
+    let (cache, recorders) = (state.cache.clone(), Arc::clone(&state.ui));
+    CacheFront::new(router(state), cache, limits, recorders)
 }
 
 /// The public API's OpenAPI description, as `GET /openapi.json` serves it.
@@ -194,7 +204,7 @@ pub async fn serve(
     }
     tracing::info!(addr = %local, "serving");
     let config = Arc::clone(&state.config);
-    connections::serve_connections(listener, router(state), &config, shutdown).await;
+    connections::serve_connections(listener, app(state), &config, shutdown).await;
     cancel.cancel();
     tasks.close();
     tasks.wait().await;

@@ -15,9 +15,13 @@ use crate::pool::ReplicaPool;
 use crate::ui::Recorders;
 
 /// Shared state of the frontend routes: configuration, both groups' replica pools and the
-/// client that reaches them. Cheap to clone.
+/// client that reaches them. One `Arc`, since axum clones it for every request.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What an [`AppState`] shares.
+#[derive(Debug)]
+pub struct Shared {
     pub(crate) config: Arc<FrontendConfig>,
     pub(crate) catalog: Arc<ReplicaPool>,
     pub(crate) orders: Arc<ReplicaPool>,
@@ -28,13 +32,21 @@ pub struct AppState {
     pub(crate) ui: Arc<Recorders>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     /// The state of a frontend for `config` (not validated here: [`crate::serve`] does it).
     ///
     /// # Errors
     /// [`crate::Error::HttpClient`] if the HTTP client cannot be built.
     pub fn new(config: FrontendConfig) -> Result<Self> {
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             catalog: Arc::new(ReplicaPool::new("catalog", &config.catalog_replicas)),
             orders: Arc::new(ReplicaPool::new("orders", &config.order_replicas)),
             backend: Arc::new(Backend::new(&config)?),
@@ -43,7 +55,7 @@ impl AppState {
             }),
             config: Arc::new(config),
             ui: Arc::new(Recorders::default()),
-        })
+        })))
     }
 
     /// The read cache, if this frontend runs one.

@@ -4,16 +4,19 @@
 mod fake;
 pub(crate) mod socket;
 
+use std::convert::Infallible;
+
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::Router;
+use axum::response::Response;
 use serde_json::Value;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 pub(crate) use fake::{dead_addr, error_body, Fake, FakeServer};
 
-use crate::{router, AppState, FrontendConfig};
+use crate::cache::front::CacheFront;
+use crate::{app, AppState, FrontendConfig};
 
 /// Cluster token the fakes require.
 pub(crate) const CLUSTER_TOKEN: &str = "cluster-secret";
@@ -37,16 +40,24 @@ pub(crate) struct Harness {
     pub(crate) catalog: FakeServer,
     pub(crate) orders: FakeServer,
     pub(crate) state: AppState,
-    pub(crate) app: Router,
+    /// The whole service, as `serve` runs it (the cache's front, then the router).
+    pub(crate) app: CacheFront,
 }
 
 impl Harness {
-    /// Starts both fakes and builds the frontend's router over them.
+    /// Starts both fakes and builds the frontend over them.
     pub(crate) async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts both fakes and builds the frontend over them, its configuration changed by `edit`.
+    pub(crate) async fn start_with(edit: impl FnOnce(&mut FrontendConfig)) -> Self {
         let catalog = FakeServer::start(Fake::new("catalog", 1)).await;
         let orders = FakeServer::start(Fake::new("orders", 1)).await;
-        let state = AppState::new(config(&[&catalog.addr], &[&orders.addr])).unwrap();
-        let app = router(state.clone());
+        let mut config = config(&[&catalog.addr], &[&orders.addr]);
+        edit(&mut config);
+        let state = AppState::new(config).unwrap();
+        let app = app(state.clone());
         Self {
             catalog,
             orders,
@@ -92,8 +103,11 @@ impl Answer {
     }
 }
 
-/// Sends `req` through `app` and reads the answer.
-pub(crate) async fn send(app: &Router, req: Request) -> Answer {
+/// Sends `req` through `app` (the router, or the whole service) and reads the answer.
+pub(crate) async fn send<S>(app: &S, req: Request) -> Answer
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+{
     let response = app.clone().oneshot(req).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();

@@ -10,6 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram, Label, SharedString};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -77,13 +78,54 @@ pub async fn render_metrics() -> String {
 /// `pygmy_http_request_duration_seconds`, by method, route and status: what [`track_http`]
 /// does, for answers given outside it (a shed request, a deadline passed).
 pub fn record_request(method: String, route: String, status: u16, elapsed: Duration) {
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!(HTTP_REQUESTS.name, &labels).increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION.name, &labels).record(elapsed.as_secs_f64());
+    AnswerMetrics::new(method, route, status).record(elapsed);
+}
+
+/// The two series one kind of answer (method, route, status) is counted and timed in.
+/// Registering them hashes and copies the labels: where one kind of answer is frequent, keep
+/// this and call [`AnswerMetrics::record`].
+#[derive(Clone)]
+pub struct AnswerMetrics {
+    count: Counter,
+    latency: Histogram,
+}
+
+impl AnswerMetrics {
+    /// The series of answers `status` to `method` on `route` (a route template).
+    pub fn new(
+        method: impl Into<SharedString>,
+        route: impl Into<SharedString>,
+        status: u16,
+    ) -> Self {
+        let labels = [
+            Label::new("method", method),
+            Label::new("route", route),
+            Label::new("status", status.to_string()),
+        ];
+        Self {
+            count: HTTP_REQUESTS.counter(&labels),
+            latency: HTTP_REQUEST_DURATION.histogram(&labels),
+        }
+    }
+
+    /// Counts one answer that took `elapsed`.
+    pub fn record(&self, elapsed: Duration) {
+        self.count.increment(1);
+        self.latency.record(elapsed.as_secs_f64());
+    }
+}
+
+impl std::fmt::Debug for AnswerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnswerMetrics").finish_non_exhaustive()
+    }
+}
+
+/// The `Server-Timing` entry `<tier>;dur=<ms>` of a step that took `elapsed`, in milliseconds
+/// to the microsecond (integer arithmetic: this is on every answer's path).
+pub fn timing_entry(tier: &str, elapsed: Duration) -> Option<HeaderValue> {
+    let us = elapsed.as_micros();
+    HeaderValue::from_str(&format!("{tier};dur={}.{:03}", us / 1000, us % 1000)).ok()
 }
 
 /// Middleware (`route_layer`, so the matched route is known): counts and times each request by
@@ -99,8 +141,7 @@ pub async fn track_http(State(tier): State<&'static str>, req: Request, next: Ne
     let mut response = next.run(req).await;
     let elapsed = started.elapsed();
     record_request(method, route, response.status().as_u16(), elapsed);
-    let entry = format!("{tier};dur={:.3}", elapsed.as_secs_f64() * 1000.0);
-    if let Ok(value) = HeaderValue::from_str(&entry) {
+    if let Some(value) = timing_entry(tier, elapsed) {
         response.headers_mut().append(SERVER_TIMING, value);
     }
     response
@@ -109,6 +150,18 @@ pub async fn track_http(State(tier): State<&'static str>, req: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timing_entries_are_milliseconds_to_the_microsecond() {
+        for (elapsed, expected) in [
+            (Duration::from_nanos(1_234_567), "frontend;dur=1.234"),
+            (Duration::from_micros(7), "frontend;dur=0.007"),
+            (Duration::from_secs(12), "frontend;dur=12000.000"),
+        ] {
+            let entry = timing_entry("frontend", elapsed).unwrap();
+            assert_eq!(entry.to_str().unwrap(), expected);
+        }
+    }
 
     #[test]
     fn the_recorder_describes_every_metric_and_renders_histograms_with_buckets() {

@@ -46,6 +46,19 @@ impl CacheKey {
         }
     }
 
+    /// The route template of the read (as axum matches it, and `/metrics` labels it).
+    pub(crate) fn route(&self) -> &'static str {
+        match self {
+            Self::Books(_) => "/books",
+            Self::Book(_) => "/books/{id}",
+            Self::LegacySearch(_) => "/search",
+            Self::LegacyLookup(_) => "/lookup",
+        }
+    }
+
+    /// Every route a key may have.
+    pub(crate) const ROUTES: [&'static str; 4] = ["/books", "/books/{id}", "/search", "/lookup"];
+
     /// Bytes the key holds on the heap (its topic), for the cache's weigher.
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {

@@ -4,11 +4,13 @@
 //! - `key`: what an answer is filed under and the catalog slot it shows.
 //! - `coherence`: whether an entry may be served or a value cached (leases, notices, floors).
 //! - `lease`: the task that keeps the lease renewed; `stats`: counters and metrics.
+//! - [`front`]: the service in front of the router that answers hits before routing.
 //!
 //! An answer is cached with the catalog index it was read at (from its `ETag`); it is served
 //! only while [`coherence::Coherence::may_serve`] says so, whatever moka still holds.
 
 mod coherence;
+pub mod front;
 mod key;
 mod lease;
 mod stats;
@@ -23,7 +25,7 @@ use axum::body::HttpBody as _;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::header::{CONTENT_TYPE, ETAG};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use futures::future::BoxFuture;
 use moka::future::Cache;
@@ -137,12 +139,24 @@ impl ReadCache {
         self.coherence.lease_held()
     }
 
-    /// The cached answer of `key`, if there is one and it may be served now.
-    async fn lookup(&self, key: &CacheKey) -> Option<Response> {
+    /// The cached answer of `key`, if there is one and it may be served now; counted as a hit.
+    async fn serve(&self, key: &CacheKey) -> Option<Response> {
         let entry = self.entries.get(key).await?;
-        self.coherence
-            .may_serve(&key.slot(), entry.index, entry.epoch)
-            .then(|| entry.response())
+        let servable = self
+            .coherence
+            .may_serve(&key.slot(), entry.index, entry.epoch);
+        servable.then(|| {
+            self.stats.hits.add(1);
+            entry.response()
+        })
+    }
+
+    /// The answer of the cacheable read `GET uri` from the cache, and its route, if it is
+    /// cached and may be served now (see [`front`]).
+    pub(crate) async fn serve_read(&self, uri: &Uri) -> Option<(&'static str, Response)> {
+        let key = CacheKey::of(&Method::GET, uri)?;
+        let hit = self.serve(&key).await?;
+        Some((key.route(), hit))
     }
 
     /// Offers `response`, read from a replica by a request that began in `epoch`, to the cache;
@@ -306,8 +320,7 @@ where
             let Some(key) = CacheKey::of(req.method(), req.uri()) else {
                 return inner.call(req).await;
             };
-            if let Some(hit) = cache.lookup(&key).await {
-                cache.stats.hits.add(1);
+            if let Some(hit) = cache.serve(&key).await {
                 return Ok(hit);
             }
             cache.stats.misses.add(1);
