@@ -5,6 +5,7 @@ fn main() -> std::process::ExitCode {
     runtime::entry::main(
         "catalog-svc",
         "One replica of the Pygmy catalog group.",
+        runtime::entry::Workers::One,
         catalog_svc::run,
     )
 }

@@ -5,6 +5,7 @@ fn main() -> std::process::ExitCode {
     runtime::entry::main(
         "frontend-svc",
         "The Pygmy frontend: routes the public API to the catalog and order groups.",
+        runtime::entry::Workers::PerCore,
         frontend_svc::run,
     )
 }

@@ -5,6 +5,7 @@ fn main() -> std::process::ExitCode {
     runtime::entry::main(
         "order-svc",
         "One replica of the Pygmy order group.",
+        runtime::entry::Workers::One,
         order_svc::run,
     )
 }

@@ -8,7 +8,7 @@
 
 use anyhow::{anyhow, Result};
 use clap::{Args, Subcommand};
-use runtime::entry::{serve_process, FrontendArgs, ReplicaArgs};
+use runtime::entry::{serve_process, FrontendArgs, ReplicaArgs, Workers};
 
 /// `pygmy serve SERVICE ...`.
 #[derive(Debug, Args)]
@@ -37,15 +37,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
     match args.service {
         Service::Catalog(r) => {
             let id = r.id;
-            serve_process(|s| catalog_svc::run(r, s))
+            serve_process(Workers::One, |s| catalog_svc::run(r, s))
                 .map_err(|e| anyhow!("catalog replica {id}: {e}"))
         }
         Service::Order(r) => {
             let id = r.id;
-            serve_process(|s| order_svc::run(r, s)).map_err(|e| anyhow!("order replica {id}: {e}"))
+            serve_process(Workers::One, |s| order_svc::run(r, s))
+                .map_err(|e| anyhow!("order replica {id}: {e}"))
         }
-        Service::Frontend(f) => {
-            serve_process(|s| frontend_svc::run(f, s)).map_err(|e| anyhow!("frontend: {e}"))
-        }
+        Service::Frontend(f) => serve_process(Workers::PerCore, |s| frontend_svc::run(f, s))
+            .map_err(|e| anyhow!("frontend: {e}")),
     }
 }
