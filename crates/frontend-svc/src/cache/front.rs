@@ -2,7 +2,7 @@
 //!
 //! Through the router, a hit paid for the whole tower stack (request span, deadline timer,
 //! intake, the concurrency limit, the timing and metrics middleware, a clone of each route's
-//! stack) around a lookup that is a small part of it: 10 of the 17 us of CPU a cached lookup
+//! stack) around a lookup that is a small part of it: 9 of the 17 us of CPU a cached lookup
 //! cost the process (#13). Here a plain `GET` of a cacheable read (no body, no
 //! `If-None-Match`, a head within the intake limits) is looked up first, and a servable entry
 //! is answered at once, with what the stack would have added: the request id, the frontend's
