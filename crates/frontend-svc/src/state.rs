@@ -114,7 +114,11 @@ impl AppState {
     }
 }
 
-/// A fresh buy key, for buys that came without an `Idempotency-Key`.
+/// A fresh buy key, for buys that came without an `Idempotency-Key`: a v7 uuid, whose leading
+/// timestamp puts each new key at the end of the replicas' key-ordered trees (reservations and
+/// order keys) instead of at a random place in them, so their inserts touch the few pages
+/// written last (#13). Within a millisecond its counter starts at a random 41-bit value and 32
+/// more bits are random, so two frontends never pick the same key.
 pub(crate) fn new_buy_key() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }

@@ -167,7 +167,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_order_without_key_gets_a_fresh_uuid_key_and_quantity_one() {
-        // Goal: each keyless order is a new buy under a generated v4 uuid.
+        // Goal: each keyless order is a new buy under a generated v7 uuid, later keys sorting
+        // after earlier ones.
         let h = Harness::start().await;
         for _ in 0..2 {
             let answer = send(&h.app, post_json("/orders", r#"{"item": 1}"#, &[])).await;
@@ -183,8 +184,9 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert_ne!(keys[0], keys[1]);
         for key in &keys {
-            assert_eq!(uuid::Uuid::parse_str(key).unwrap().get_version_num(), 4);
+            assert_eq!(uuid::Uuid::parse_str(key).unwrap().get_version_num(), 7);
         }
+        assert!(keys[0] < keys[1], "{keys:?}");
         assert_eq!(h.orders.fake.seen("/buy")[0].body["quantity"], 1);
     }
 
