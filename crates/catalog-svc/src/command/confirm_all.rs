@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize};
 use storage::{StateTxn, TxnResult};
 
-use super::{CatalogResponse, Confirm};
+use super::confirm::confirm;
+use super::CatalogResponse;
 
-/// Mark the reservations under `keys` confirmed, as [`Confirm`] does each. Idempotent. A key
-/// [`Confirm`] would refuse (unknown, released, refused) is left as it is and not counted: the
-/// order leader sends confirmations on a best-effort basis, after the orders committed.
+/// Mark the reservations under `keys` confirmed, as [`super::Confirm`] does each. Idempotent. A
+/// key [`super::Confirm`] would refuse (unknown, released, refused) is left as it is and not
+/// counted: the order leader sends confirmations on a best-effort basis, after the orders
+/// committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmAll {
     /// Buy keys.
@@ -18,8 +20,7 @@ impl ConfirmAll {
     pub(super) fn apply(&self, txn: &StateTxn<'_>) -> TxnResult<CatalogResponse> {
         let mut confirmed = 0;
         for key in &self.keys {
-            let one = Confirm { key: key.clone() };
-            if let CatalogResponse::Reservation { .. } = one.apply(txn)? {
+            if confirm(txn, key)?.is_ok() {
                 confirmed += 1;
             }
         }
