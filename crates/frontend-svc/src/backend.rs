@@ -150,12 +150,9 @@ impl Backend {
     /// # Errors
     /// [`Error::HttpClient`] if reqwest cannot build its client.
     pub(crate) fn new(config: &FrontendConfig) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            // Replicas are reached directly: an HTTP_PROXY meant for the outside must not apply.
-            .no_proxy()
+        let http = runtime::internal_http::client_builder()
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_REPLICA_MAX)
-            .tcp_nodelay(true)
             .build()
             .map_err(Error::HttpClient)?;
         Ok(Self {

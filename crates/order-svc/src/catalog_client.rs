@@ -64,8 +64,7 @@ impl CatalogClient {
     }
 
     fn build(replicas: Vec<String>, token: String, dirs: Option<&CatalogDirs>) -> Self {
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        let http = runtime::internal_http::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .expect("reqwest client builds with static settings");

@@ -110,8 +110,7 @@ pub async fn serve(
         confirmations,
         unfinished: UnfinishedBuys::default(),
         resolved_term: resolved_rx,
-        http: reqwest::Client::builder()
-            .no_proxy()
+        http: runtime::internal_http::client_builder()
             .build()
             .expect("reqwest client builds with static settings"),
     };

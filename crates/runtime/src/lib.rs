@@ -7,6 +7,7 @@
 //! - [`entry`]: the flags of every server process and the life around its service.
 //! - [`process`]: logging, the panic hook, file modes, the shutdown signal.
 //! - [`auth`]: the bearer-token check of internal and admin routes.
+//! - [`internal_http`]: the HTTP client settings of calls between Pygmy's own processes.
 //! - [`telemetry`]: the metrics recorder, Prometheus metrics and `Server-Timing` of HTTP
 //!   requests; [`metric_catalog`]: every exported metric's name, kind and HELP text;
 //!   [`throttle`]: one log line per interval of each repeated warning.
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod entry;
 pub mod error;
 mod heap;
+pub mod internal_http;
 pub mod metric_catalog;
 pub mod process;
 pub mod telemetry;

@@ -66,10 +66,7 @@ pub struct PeerClient {
 impl PeerClient {
     /// A client that authenticates with `token` and speaks for cluster `cluster_id`.
     pub fn new(token: &str, cluster_id: &str) -> Self {
-        let http = reqwest::Client::builder()
-            // Peers are addressed directly; never through a proxy from the environment.
-            .no_proxy()
-            .tcp_nodelay(true)
+        let http = runtime::internal_http::client_builder()
             .build()
             .expect("reqwest client builds with static settings");
         Self {

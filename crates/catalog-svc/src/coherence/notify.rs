@@ -24,10 +24,7 @@ pub(crate) struct NoticeSender {
 impl NoticeSender {
     /// A sender presenting `token`.
     pub(crate) fn new(token: &str) -> Self {
-        let http = reqwest::Client::builder()
-            // Frontends are reached directly, never through a proxy meant for the outside.
-            .no_proxy()
-            .tcp_nodelay(true)
+        let http = runtime::internal_http::client_builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("a client without TLS or proxies always builds");
