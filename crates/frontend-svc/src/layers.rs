@@ -41,7 +41,7 @@ pub(crate) fn apply_stack(
     let stack = ServiceBuilder::new()
         // Set outside the trace layer so that the request span can carry it.
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(TraceLayer::new(runtime::telemetry::trace_failures()).make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(middleware::from_fn_with_state(recorders, server_timing))
         // Before the shedder and the deadline: a slow body holds no slot and eats no deadline.

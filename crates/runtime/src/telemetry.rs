@@ -14,6 +14,7 @@ use metrics::{Counter, Histogram, Label, SharedString};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use tower_http::classify::{SharedClassifier, StatusInRangeAsFailures};
 
 use crate::metric_catalog::{self, Kind, HTTP_REQUESTS, HTTP_REQUEST_DURATION};
 
@@ -128,6 +129,14 @@ pub fn timing_entry(tier: &str, elapsed: Duration) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("{tier};dur={}.{:03}", us / 1000, us % 1000)).ok()
 }
 
+/// What a request's trace span logs as a failure (at ERROR): the statuses 500 to 502, a fault of
+/// the process or of one it called. A 503 or 504 (no leader yet, a replica down, a deadline
+/// passed) is what a replicated store answers while it fails over, dozens a second: counted by
+/// [`track_http`] and shown in the metrics, not logged as errors.
+pub fn trace_failures() -> SharedClassifier<StatusInRangeAsFailures> {
+    StatusInRangeAsFailures::new(500..=502).into_make_classifier()
+}
+
 /// Middleware (`route_layer`, so the matched route is known): counts and times each request by
 /// method, route and status, and appends `<tier>;dur=<ms>` to its `Server-Timing` header.
 pub async fn track_http(State(tier): State<&'static str>, req: Request, next: Next) -> Response {
@@ -181,6 +190,30 @@ mod tests {
             r#"pygmy_http_request_duration_seconds_bucket{method="GET",route="/books",status="200",le="0.005"} 1"#,
         ] {
             assert!(text.contains(expected), "{expected} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_trace_logs_500_to_502_as_failures_and_not_the_answers_of_a_failover() {
+        // Goal: a 503 or 504 (no leader, a deadline) is not logged at ERROR by the request
+        // trace; a 500, 501 or 502 still is, and so is nothing below 500.
+        use tower_http::classify::{ClassifiedResponse, ClassifyResponse, MakeClassifier};
+        let failed = |status: u16| {
+            let classifier = trace_failures().make_classifier(&axum::http::Request::new(()));
+            let response = axum::http::Response::builder()
+                .status(status)
+                .body(())
+                .unwrap();
+            match classifier.classify_response(&response) {
+                ClassifiedResponse::Ready(outcome) => outcome.is_err(),
+                ClassifiedResponse::RequiresEos(_) => panic!("a status is classified at once"),
+            }
+        };
+        for status in [500, 501, 502] {
+            assert!(failed(status), "{status}");
+        }
+        for status in [200, 201, 304, 404, 409, 429, 503, 504] {
+            assert!(!failed(status), "{status}");
         }
     }
 }

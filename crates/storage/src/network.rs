@@ -1,5 +1,6 @@
 //! Outbound peer RPC: one shared reqwest client for Raft traffic and leader forwarding.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ use runtime::throttle::LogThrottle;
 
 /// Least time between two logged refusals by peers, in ms (each logs how many were left out).
 const REFUSAL_LOG_INTERVAL_MS: u64 = 10_000;
+/// Least time between two logged Raft calls a peer did not answer, per peer, in ms.
+const SILENCE_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// How a call to a peer failed.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +195,9 @@ impl PeerClient {
 /// openraft's network factory: one [`PeerLink`] per target replica, all sharing one client.
 pub struct PeerNetwork<M> {
     client: PeerClient,
+    /// Per target: one logged line per interval for the calls it did not answer, shared by
+    /// every link openraft makes to it (one per replication stream, election and read).
+    silences: HashMap<ReplicaId, Arc<LogThrottle>>,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -200,6 +206,7 @@ impl<M> PeerNetwork<M> {
     pub fn new(client: PeerClient) -> Self {
         Self {
             client,
+            silences: HashMap::new(),
             _machine: PhantomData,
         }
     }
@@ -210,10 +217,15 @@ impl<M: ServiceMachine> RaftNetworkFactory<GroupTypes<M>> for PeerNetwork<M> {
 
     // Connects lazily: the pool opens connections on first use.
     async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> PeerLink<M> {
+        let silence = self
+            .silences
+            .entry(target)
+            .or_insert_with(|| Arc::new(LogThrottle::every_ms(SILENCE_LOG_INTERVAL_MS)));
         PeerLink {
             client: self.client.clone(),
             target,
             addr: node.addr.clone(),
+            silence: Arc::clone(silence),
             _machine: PhantomData,
         }
     }
@@ -224,6 +236,8 @@ pub struct PeerLink<M> {
     client: PeerClient,
     target: ReplicaId,
     addr: String,
+    /// Throttles the line logged for a call the peer did not answer.
+    silence: Arc<LogThrottle>,
     _machine: PhantomData<fn() -> M>,
 }
 
@@ -231,6 +245,26 @@ type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<ReplicaId, BasicNode, RaftError<ReplicaId, E>>>;
 
 impl<M> PeerLink<M> {
+    /// Logs a call the peer did not answer (not connected, timed out, cut off), at most once per
+    /// [`SILENCE_LOG_INTERVAL_MS`] for this peer: openraft retries every heartbeat, and logs
+    /// such failures only at DEBUG (`vendor/openraft/PATCHED.md`). A peer's refusal (an HTTP
+    /// status) is logged by [`PeerClient`].
+    fn log_silence(&self, path: &str, error: &PeerCallError) {
+        let silent = matches!(
+            error,
+            PeerCallError::Connect { .. } | PeerCallError::Failed { status: None, .. }
+        );
+        if let Some(not_logged) = silent.then(|| self.silence.admit()).flatten() {
+            tracing::warn!(
+                peer = self.target,
+                path,
+                %error,
+                failures_not_logged = not_logged,
+                "a peer did not answer a Raft call (down, paused or cut off?)"
+            );
+        }
+    }
+
     async fn call<Req, Resp, E>(
         &self,
         path: &str,
@@ -261,6 +295,7 @@ impl<M> PeerLink<M> {
             .client
             .post_body(&self.addr, path, body, option.hard_ttl())
             .await
+            .inspect_err(|e| self.log_silence(path, e))
             .map_err(|e| match e {
                 // Unreachable makes openraft back off before the next try; a peer that refused
                 // the token or cluster id will refuse again, so it is backed off from too.

@@ -77,7 +77,7 @@ pub fn replica_router<M: ServiceMachine>(
         .method_not_allowed_fallback(api::server::method_not_allowed)
         .merge(peer_router(replica.clone()))
         .route_layer(from_fn_with_state(tier, track_http))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new(runtime::telemetry::trace_failures()))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves or the replica retires (draining

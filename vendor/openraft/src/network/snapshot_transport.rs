@@ -214,7 +214,14 @@ where C::SnapshotData: tokio::io::AsyncRead + tokio::io::AsyncWrite + tokio::io:
                     resp
                 }
                 Ok(Err(err)) => {
-                    tracing::warn!(error=%err, "error sending InstallSnapshot RPC");
+                    // Pygmy: a peer that did not answer is logged by Pygmy's network, once per
+                    // interval; an error it answered still here.
+                    match &err {
+                        RPCError::Timeout(_) | RPCError::Unreachable(_) | RPCError::Network(_) => {
+                            tracing::debug!(error=%err, "error sending InstallSnapshot RPC")
+                        }
+                        _ => tracing::warn!(error=%err, "error sending InstallSnapshot RPC"),
+                    }
 
                     // Handle terminal and stream-reset variants up front — they skip the retry
                     // budget.

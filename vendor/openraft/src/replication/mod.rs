@@ -255,7 +255,8 @@ where
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(error=%err, "error replication to target={}", self.target);
+                    // Pygmy: DEBUG; each kind of error is logged below or by Pygmy's network.
+                    tracing::debug!(error=%err, "error replication to target={}", self.target);
 
                     match err {
                         ReplicationError::Closed(closed) => {
@@ -281,7 +282,14 @@ where
                             return Ok(());
                         }
                         ReplicationError::RPCError(err) => {
-                            tracing::error!(err = display(&err), "RPCError");
+                            // Pygmy: a peer down or slow (the transport errors) is logged by
+                            // Pygmy's network, once per interval, not here once per RPC.
+                            match &err {
+                                RPCError::Timeout(_) | RPCError::Unreachable(_) | RPCError::Network(_) => {
+                                    tracing::debug!(err = display(&err), "RPCError")
+                                }
+                                _ => tracing::error!(err = display(&err), "RPCError"),
+                            }
 
                             let retry = match &err {
                                 RPCError::Timeout(_) => false,
@@ -593,7 +601,8 @@ where
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn backoff_drain_events(&mut self, until: InstantOf<C>) -> Result<(), ReplicationClosed> {
         let d = until - C::now();
-        tracing::warn!(
+        // Pygmy: DEBUG; the backoff follows a peer that did not answer, logged by Pygmy's network.
+        tracing::debug!(
             interval = debug(d),
             "{} backoff mode: drain events without processing them",
             func_name!()
@@ -795,7 +804,8 @@ where
 
         let res = net.full_snapshot(vote, snapshot, cancel, option).await;
         if let Err(e) = &res {
-            tracing::warn!(error = display(e), "failed to send snapshot");
+            // Pygmy: DEBUG; the RPC's own failure is logged where it was sent.
+            tracing::debug!(error = display(e), "failed to send snapshot");
         }
 
         let res = res.decompose_infallible();
