@@ -254,7 +254,10 @@ impl<M> PeerLink<M> {
             error,
             PeerCallError::Connect { .. } | PeerCallError::Failed { status: None, .. }
         );
-        if let Some(not_logged) = silent.then(|| self.silence.admit()).flatten() {
+        if !silent {
+            return;
+        }
+        if let Some(not_logged) = self.silence.admit() {
             tracing::warn!(
                 peer = self.target,
                 path,
