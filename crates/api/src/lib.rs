@@ -34,7 +34,10 @@ pub use book::{
 pub use cluster::{CacheView, ClusterView, GroupView, ReplicaView};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, WriteOutcome};
 pub use membership::{AddLearner, ChangeVoters, Member, MemberRole, MembershipView};
-pub use order::{BuyRequest, NewOrder, Order, OrderList, OrderStatus};
+pub use order::{
+    BuyAllItem, BuyAllOutcome, BuyAllRequest, BuyRequest, NewOrder, Order, OrderList, OrderStatus,
+    BUY_ALL_MAX, BUY_ALL_PATH,
+};
 pub use readiness::Readiness;
 pub use replica::{ReplicaRole, ReplicaStatus};
 #[cfg(feature = "server")]

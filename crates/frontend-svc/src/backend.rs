@@ -13,6 +13,7 @@ mod direct;
 
 use std::time::Duration;
 
+use api::ApiError;
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::Method;
@@ -23,18 +24,18 @@ use crate::config::{FrontendConfig, CONNECT_TIMEOUT_MS};
 use crate::context::{RequestContext, X_REQUEST_ID};
 use crate::error::{Error, Result};
 use crate::pool::{PoolReplica, ReplicaPool};
-use answer::{classify, count, describe, read_body, Attempt};
+use answer::{classify, count, describe, read_body, sort_error, Attempt};
 
 /// Rounds over a group's replicas one call makes at most (the deadline usually ends it first).
 const ROUNDS_MAX: u32 = 100;
 /// Pause after the first failed round, in ms; it doubles after each further one.
-const BACKOFF_MS_MIN: u64 = 50;
+pub(crate) const BACKOFF_MS_MIN: u64 = 50;
 /// Longest pause between rounds, in ms: well under an election, so that a call waiting out a
 /// failover tries again soon after the group has a leader (with 1 s, a buy sent at an order
 /// leader's kill waited up to a second past the election: failover 2.6 s instead of 1.6 s).
 /// A round costs each replica one quick answer (503 `no_leader`, or a refused connection), and
 /// the frontend's concurrency limit bounds the calls waiting.
-const BACKOFF_MS_MAX: u64 = 200;
+pub(crate) const BACKOFF_MS_MAX: u64 = 200;
 /// Idle keep-alive connections kept per replica.
 const IDLE_CONNECTIONS_PER_REPLICA_MAX: usize = 64;
 
@@ -174,13 +175,28 @@ impl Backend {
         call: &BackendCall,
         ctx: &RequestContext,
     ) -> Result<T> {
+        self.call_answered(pool, call, ctx).await.map(|(_, t)| t)
+    }
+
+    /// As [`Backend::call`], with the id of the replica that answered.
+    ///
+    /// # Errors
+    /// As [`Backend::call`].
+    pub(crate) async fn call_answered<T: DeserializeOwned>(
+        &self,
+        pool: &ReplicaPool,
+        call: &BackendCall,
+        ctx: &RequestContext,
+    ) -> Result<(u64, T)> {
         let group = pool.group();
         let mut backoff = Duration::from_millis(BACKOFF_MS_MIN);
         let mut maybe_applied = None;
         let mut last = None;
         for round in 1..=ROUNDS_MAX {
             let failure = match self.round(pool, call, ctx).await {
-                RoundEnd::Answered(replica_id, body) => return decode(group, replica_id, &body),
+                RoundEnd::Answered(replica_id, body) => {
+                    return decode(group, replica_id, &body).map(|t| (replica_id, t))
+                }
                 RoundEnd::Final(error) => return Err(error),
                 RoundEnd::NoneTook(failure) => failure,
             };
@@ -306,6 +322,44 @@ impl Backend {
         match read_body(response).await {
             Ok(body) => classify(&who, status, body),
             Err(reason) => Attempt::Unknown(format!("{who}: {reason}")),
+        }
+    }
+}
+
+/// How one item of a batch that a replica answered with an error goes on.
+#[derive(Debug)]
+pub(crate) enum ItemEnd {
+    /// Ends the item's call (a refusal about it).
+    Final(Error),
+    /// May go again, with its key: not taken (`no_leader`), or of unknown outcome.
+    Again {
+        /// What happened.
+        reason: String,
+        /// Whether it may have applied.
+        maybe_applied: bool,
+    },
+}
+
+/// Sorts `error`, which replica `replica_id` of `group` answered for one item of a batch, as
+/// [`Backend::call`] sorts a whole answer.
+pub(crate) fn sort_item_error(group: &'static str, replica_id: u64, error: ApiError) -> ItemEnd {
+    let who = format!("replica {replica_id}");
+    match sort_error(&who, error) {
+        Attempt::Refused(error) => ItemEnd::Final(Error::Rejected {
+            group,
+            replica_id,
+            error,
+        }),
+        Attempt::NotTaken { reason, .. } => ItemEnd::Again {
+            reason,
+            maybe_applied: false,
+        },
+        Attempt::Unknown(reason) => ItemEnd::Again {
+            reason,
+            maybe_applied: true,
+        },
+        Attempt::Success(_) | Attempt::Garbled(_) => {
+            unreachable!("an error answer sorts as refused, not taken or unknown")
         }
     }
 }

@@ -34,6 +34,14 @@ impl TierTimings {
         }
     }
 
+    /// Adds `other`'s entries (a batch's tier times, to each request in the batch).
+    pub(crate) fn extend(&self, other: &TierTimings) {
+        let added = other.entries();
+        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = TIER_TIMINGS_MAX.saturating_sub(entries.len());
+        entries.extend(added.into_iter().take(room));
+    }
+
     /// The values recorded so far.
     pub(crate) fn entries(&self) -> Vec<HeaderValue> {
         self.0

@@ -7,7 +7,8 @@
 //! - `pool`: the replicas of a group (its members, as its leader last told), their health and
 //!   the order requests try them in; `probe`: the task that polls every replica's `/status`
 //!   and, every few waves, each group's membership; `backend`: the shared HTTP client, answer
-//!   classification, rounds with capped backoff under a deadline.
+//!   classification, rounds with capped backoff under a deadline; `buy_queue`: buys sent to
+//!   the order leader in batches.
 //! - `routes`: books, orders, admin, legacy (Flask-compatible), cluster, health.
 //! - `connections`: the accept loop (connection bound, header-read timeout, graceful drain);
 //!   `intake`: head size checks and the body read under its own deadline, before the shedder.
@@ -20,6 +21,7 @@
 //! resent only when it surely was not taken; every backend call has a deadline.
 
 mod backend;
+mod buy_queue;
 pub mod cache;
 mod conditional;
 pub mod config;

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::backend::{Backend, BackendCall, CallKind};
+use crate::buy_queue::BuyQueue;
 use crate::cache::ReadCache;
 use crate::config::FrontendConfig;
 use crate::context::RequestContext;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub(crate) catalog: Arc<ReplicaPool>,
     pub(crate) orders: Arc<ReplicaPool>,
     pub(crate) backend: Arc<Backend>,
+    /// The order group's buys, sent in batches.
+    pub(crate) buys: BuyQueue,
     /// The read cache; `None` without one.
     pub(crate) cache: Option<Arc<ReadCache>>,
     /// What `/ui` shows beside the probes' view: answers per second, leader changes.
@@ -46,10 +49,13 @@ impl AppState {
     /// # Errors
     /// [`crate::Error::HttpClient`] if the HTTP client cannot be built.
     pub fn new(config: FrontendConfig) -> Result<Self> {
+        let orders = Arc::new(ReplicaPool::new("orders", &config.order_replicas));
+        let backend = Arc::new(Backend::new(&config)?);
         Ok(Self(Arc::new(Shared {
             catalog: Arc::new(ReplicaPool::new("catalog", &config.catalog_replicas)),
-            orders: Arc::new(ReplicaPool::new("orders", &config.order_replicas)),
-            backend: Arc::new(Backend::new(&config)?),
+            buys: BuyQueue::new(Arc::clone(&backend), Arc::clone(&orders)),
+            orders,
+            backend,
             cache: config.cache_capacity.map(|capacity| {
                 Arc::new(ReadCache::bounded(capacity, config.cache_capacity_bytes))
             }),
@@ -83,16 +89,16 @@ impl AppState {
         self.backend.call(&self.orders, &call, ctx).await
     }
 
-    /// Places a buy with the order group, leader first. Retries (on any replica, until the
-    /// write deadline) resend the same key, so the buy applies at most once.
+    /// Places a buy with the order group, leader first, in a batch with the buys queued beside
+    /// it (`buy_queue`). Retries (on any replica, until the write deadline) resend the same
+    /// key, so the buy applies at most once.
     pub(crate) async fn place_order(
         &self,
         ctx: &RequestContext,
         buy: &BuyRequest,
     ) -> Result<Order> {
         let deadline = Instant::now() + self.config.write_deadline;
-        let call = BackendCall::post("/buy".into(), buy, CallKind::IdempotentWrite, deadline);
-        self.backend.call(&self.orders, &call, ctx).await
+        self.buys.place(buy, ctx, deadline).await
     }
 
     /// Restocks and/or reprices book `id` through the catalog group. A restock carries no key,

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     let replica = state.replica.clone();
     let routes = Router::new()
         .route("/buy", post(routes::buy::buy))
+        .route(api::BUY_ALL_PATH, post(routes::buy::buy_all))
         .route("/orders", get(routes::orders::list))
         .route("/orders/{number}", get(routes::orders::get))
         .route("/pending", get(routes::orders::pending))

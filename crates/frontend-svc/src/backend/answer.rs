@@ -56,6 +56,12 @@ pub(super) fn classify(who: &str, status: StatusCode, body: Bytes) -> Attempt {
             Attempt::Garbled(reason)
         };
     };
+    sort_error(who, error)
+}
+
+/// Sorts an error a replica answered (for a request, or for one buy of a batch) into the
+/// endings an attempt of it can have: refused, not taken, or unknown.
+pub(super) fn sort_error(who: &str, error: ApiError) -> Attempt {
     let reason = format!("{who}: {error}");
     match error.code.write_outcome() {
         WriteOutcome::Unknown => Attempt::Unknown(reason),

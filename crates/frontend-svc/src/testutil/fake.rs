@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use api::membership::MEMBERS_PATH;
 use api::{
-    Book, BookList, BuyRequest, MembershipView, Order, OrderStatus, ReplicaRole, ReplicaStatus,
-    UpdateBook,
+    Book, BookList, BuyAllItem, BuyAllOutcome, BuyAllRequest, BuyRequest, MembershipView, Order,
+    OrderStatus, ReplicaRole, ReplicaStatus, UpdateBook, BUY_ALL_PATH,
 };
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, Request, State};
@@ -195,6 +195,7 @@ fn fake_router(fake: FakeState) -> Router {
         .route("/books/{id}", get(fake_book))
         .route("/admin/books/{id}", post(fake_update))
         .route("/buy", post(fake_buy))
+        .route(BUY_ALL_PATH, post(fake_buy_all))
         .route("/orders/{number}", get(fake_order))
         .route(
             "/status",
@@ -297,15 +298,39 @@ async fn fake_buy(State(fake): State<FakeState>, Json(buy): Json<BuyRequest>) ->
     if let Some(answer) = scripted(&fake) {
         return answer;
     }
+    match buy_one(&fake, buy) {
+        Ok(order) => Json(order).into_response(),
+        Err((status, body)) => (status, Json(body)).into_response(),
+    }
+}
+
+/// Each buy as `/buy` answers it, but for the script, which answers the whole batch.
+async fn fake_buy_all(State(fake): State<FakeState>, Json(all): Json<BuyAllRequest>) -> Response {
+    if let Some(answer) = scripted(&fake) {
+        return answer;
+    }
+    let items = all
+        .buys
+        .into_iter()
+        .map(|buy| match buy_one(&fake, buy) {
+            Ok(order) => BuyAllItem::Ordered(order),
+            Err((_, body)) => BuyAllItem::Failed(serde_json::from_value(body).unwrap()),
+        })
+        .collect();
+    Json(BuyAllOutcome { items }).into_response()
+}
+
+/// The order of `buy`: the key's, or a new one taking the stock; else the error answer.
+fn buy_one(fake: &Fake, buy: BuyRequest) -> Result<Order, (StatusCode, Value)> {
     if let Some(number) = fake.order_keys.lock().unwrap().get(&buy.key) {
-        return Json(fake.orders.lock().unwrap()[*number as usize - 1].clone()).into_response();
+        return Ok(fake.orders.lock().unwrap()[*number as usize - 1].clone());
     }
     let mut books = fake.books.lock().unwrap();
     let Some(book) = books.get_mut(&buy.item) else {
-        return (StatusCode::NOT_FOUND, Json(error_body("not_found"))).into_response();
+        return Err((StatusCode::NOT_FOUND, error_body("not_found")));
     };
     let Some(stock) = book.stock.checked_sub(buy.quantity) else {
-        return (StatusCode::CONFLICT, Json(error_body("out_of_stock"))).into_response();
+        return Err((StatusCode::CONFLICT, error_body("out_of_stock")));
     };
     book.stock = stock;
     let mut orders = fake.orders.lock().unwrap();
@@ -322,7 +347,7 @@ async fn fake_buy(State(fake): State<FakeState>, Json(buy): Json<BuyRequest>) ->
         .lock()
         .unwrap()
         .insert(buy.key, order.number);
-    Json(order).into_response()
+    Ok(order)
 }
 
 async fn fake_order(State(fake): State<FakeState>, Path(number): Path<u64>) -> Response {

@@ -1,6 +1,10 @@
-//! `POST /buy`: one buy under its key. The leader runs it; a follower forwards it once.
+//! `POST /buy`: one buy under its key; `POST /buy-all`: many, each run as `/buy` runs it alone.
+//! The leader runs them; a follower forwards the request once.
 
-use api::{ApiError, ApiJson, BuyRequest, ErrorCode, Order};
+use api::{
+    ApiError, ApiJson, BuyAllItem, BuyAllOutcome, BuyAllRequest, BuyRequest, ErrorCode, Order,
+    BUY_ALL_PATH,
+};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -24,6 +28,39 @@ pub async fn buy(
         let order: Order = buy_as_leader(&state, req).await?;
         return Ok(ApiJson(order).into_response());
     }
+    forward_to_leader(&state, &headers, "/buy", &req).await
+}
+
+/// Runs every buy of the batch together (leader), each as [`buy`] runs it alone: one failing
+/// buy fails alone. A follower forwards the whole batch to the leader.
+pub async fn buy_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<BuyAllRequest>,
+) -> Result<Response, ApiError> {
+    req.validate()?;
+    if !state.replica.leadership().is_leader {
+        return forward_to_leader(&state, &headers, BUY_ALL_PATH, &req).await;
+    }
+    let buys = req.buys.into_iter().map(|buy| buy_as_leader(&state, buy));
+    let items = futures::future::join_all(buys)
+        .await
+        .into_iter()
+        .map(|ended| match ended {
+            Ok(order) => BuyAllItem::Ordered(order),
+            Err(e) => BuyAllItem::Failed(e.body()),
+        })
+        .collect();
+    Ok(ApiJson(BuyAllOutcome { items }).into_response())
+}
+
+/// Forwards `body` to the leader's `path`, unless it was forwarded here already.
+async fn forward_to_leader(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    body: &impl serde::Serialize,
+) -> Result<Response, ApiError> {
     let not_leader = |why: &str| {
         ApiError::new(
             ErrorCode::NoLeader,
@@ -33,19 +70,24 @@ pub async fn buy(
     if headers.contains_key(FORWARDED) {
         return Err(not_leader("leadership moved while the buy was forwarded"));
     }
-    let Some(addr) = leadership.leader_addr else {
+    let Some(addr) = state.replica.leadership().leader_addr else {
         return Err(not_leader("no leader elected"));
     };
-    forward(&state, &addr, &req).await
+    forward(state, &addr, path, body).await
 }
 
-async fn forward(state: &AppState, addr: &str, req: &BuyRequest) -> Result<Response, ApiError> {
+async fn forward(
+    state: &AppState,
+    addr: &str,
+    path: &str,
+    body: &impl serde::Serialize,
+) -> Result<Response, ApiError> {
     let sent = state
         .http
-        .post(format!("http://{addr}/buy"))
+        .post(format!("http://{addr}{path}"))
         .bearer_auth(&state.replica.spec().cluster_token)
         .header(FORWARDED, "1")
-        .json(req)
+        .json(body)
         .timeout(BUY_DEADLINE)
         .send()
         .await;
