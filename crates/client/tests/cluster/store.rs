@@ -230,7 +230,8 @@ async fn hundred_concurrent_buys_of_five_copies_sell_exactly_five() {
 
 #[tokio::test]
 async fn an_idempotency_key_yields_one_order_sequentially_and_concurrently() {
-    // Goal: the same Idempotency-Key, retried one after another and all at once, makes one order.
+    // Goal: the same Idempotency-Key, retried one after another and all at once, makes one order;
+    // so does a batch of the order replicas' `/buy-all`, resent.
     let dir = ClusterDir::new(3, 3, &[]);
     let store = Store::start(pygmy(), &dir).await;
     let first: Order = buy(&store, 1, 2, Some("seq-key"))
@@ -276,6 +277,49 @@ async fn an_idempotency_key_yields_one_order_sequentially_and_concurrently() {
         .unwrap();
     assert_eq!(book.stock, 4);
     assert_eq!(replica_orders(&store, 1).await.len(), 2);
+    // An order replica's `/buy-all` (what the frontend sends buys in), sent to a follower:
+    // forwarded once to the leader, each buy answered as `/buy` alone would answer it, the same
+    // again when resent; a batch naming one key twice is refused whole.
+    let leader = store.orders.wait_leader(STORE_SETTLE).await;
+    let batch_url = store
+        .orders
+        .url(follower(&store.orders, leader), "/buy-all");
+    let batch = json!({"buys": [
+        {"key": "seq-key", "item": 1, "quantity": 2},
+        {"key": "batch-a", "item": 3, "quantity": 1},
+        {"key": "batch-b", "item": 99, "quantity": 1},
+    ]});
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let resp = store
+            .orders
+            .client()
+            .post(&batch_url)
+            .json(&batch)
+            .send()
+            .await;
+        let resp = resp.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let items: Value = resp.json().await.unwrap();
+        assert_eq!(items["items"][0]["ordered"], json!(first));
+        assert_eq!(items["items"][1]["ordered"]["item"], 3);
+        assert_eq!(items["items"][2]["failed"]["error"]["code"], "not_found");
+        answers.push(items);
+    }
+    assert_eq!(answers[0], answers[1]);
+    let twice = json!({"buys": [
+        {"key": "k", "item": 1, "quantity": 1},
+        {"key": "k", "item": 1, "quantity": 1},
+    ]});
+    let resp = store
+        .orders
+        .client()
+        .post(&batch_url)
+        .json(&twice)
+        .send()
+        .await;
+    assert_eq!(code(resp.unwrap()).await, ErrorCode::BadRequest);
+    assert_eq!(replica_orders(&store, leader).await.len(), 3);
     store.assert_no_panics();
 }
 
