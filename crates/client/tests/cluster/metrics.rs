@@ -49,6 +49,18 @@ async fn lease_renewals_are_counted_by_outcome_and_an_unfinished_buy_shows_on_th
     assert!(granted
         .help("pygmy_frontend_cache_lease_renewals_total")
         .is_some());
+    // One buy through first: an order leader takes buys once its resolver has fenced the
+    // catalog, and one elected just before the catalog loses its quorum would otherwise hold
+    // the buy below before it begins, never showing it as unfinished.
+    let warm_up = store
+        .client()
+        .post(store.url("/orders"))
+        .header("Idempotency-Key", "metrics-warm-up")
+        .json(&json!({ "item": 2, "quantity": 1 }))
+        .send()
+        .await
+        .expect("the frontend answers");
+    assert_eq!(warm_up.status(), reqwest::StatusCode::CREATED);
     let idle = poll_until(SETTLE, "no pending buy", || async {
         let pending = pending_buys(&store.orders).await?;
         pending.iter().all(|p| *p == 0.0).then_some(pending)
