@@ -14,10 +14,7 @@ use api::{ApiError, BuyRequest, ErrorCode, Order, ReserveRequest, WriteOutcome};
 use tokio::time::Instant;
 
 use crate::catalog_client::ReserveAnswer;
-use crate::command::{
-    Buy, CompleteBuy, KeyOutcome, OrderCommand, OrderResponse, ORDERS, ORDER_KEYS,
-};
-use crate::error::Error;
+use crate::command::{Buy, CompleteBuy, KeyOutcome, OrderResponse, ORDERS, ORDER_KEYS};
 use crate::state::{AppState, BUY_DEADLINE};
 
 /// Runs a whole buy on this replica, which is the order leader.
@@ -83,7 +80,8 @@ pub async fn finish(
     Ok(order)
 }
 
-/// Commits the order of `buy`, whose stock the catalog holds, and queues its confirmation.
+/// Commits the order of `buy`, whose stock the catalog holds, with the next batch
+/// ([`crate::completions`], which queues its confirmation).
 ///
 /// # Errors
 /// `outcome_unknown` if the commit's outcome is not known (the stock stays held for it); a
@@ -94,24 +92,23 @@ pub async fn complete(
     title: String,
     unit_cost: u64,
 ) -> Result<Order, ApiError> {
-    let command = OrderCommand::CompleteBuy(CompleteBuy {
+    let command = CompleteBuy {
         buy: buy.clone(),
         title,
         unit_cost,
-    });
-    let written = state
-        .replica
-        .write(command)
-        .await
-        .map_err(|e| held(Error::from(e).into()))?;
-    match written.response {
-        OrderResponse::Ordered(order) => {
-            state.confirmations.confirm(buy.key.clone());
-            Ok(order)
-        }
+    };
+    match state.completions.complete(command).await.map_err(held)? {
+        OrderResponse::Ordered(order) => Ok(order),
         OrderResponse::KeyConflict(key) => {
             tracing::error!(key, "a held reservation's key is ordered for another buy");
             Err(conflict(&key))
+        }
+        OrderResponse::OrderedAll(_) => {
+            tracing::error!(
+                key = buy.key,
+                "a completion was answered with a batch's answer"
+            );
+            Err(ApiError::new(ErrorCode::Internal, "internal error"))
         }
     }
 }

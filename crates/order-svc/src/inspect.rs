@@ -11,7 +11,9 @@ use storage::offline::verify::CHECK_DECODES;
 use storage::offline::{decode, decode_json, InspectMachine, KeyKind, Violation};
 use storage::snapshot::StateImage;
 
-use crate::command::{KeyOutcome, OrderCommand, NEXT_NUMBER, ORDERS, ORDER_KEYS, ORDER_META};
+use crate::command::{
+    CompleteBuy, KeyOutcome, OrderCommand, NEXT_NUMBER, ORDERS, ORDER_KEYS, ORDER_META,
+};
 use crate::machine::OrderMachine;
 
 /// Orders are numbered 1..n without a gap, and the next number is n + 1.
@@ -48,12 +50,10 @@ impl InspectMachine for OrderMachine {
 
     fn describe(command: &OrderCommand) -> String {
         match command {
-            OrderCommand::CompleteBuy(c) => {
-                let b = &c.buy;
-                format!(
-                    "order {} of book {} under {} at {} a copy",
-                    b.quantity, b.item, b.key, c.unit_cost
-                )
+            OrderCommand::CompleteBuy(c) => describe_buy(c),
+            OrderCommand::CompleteAll(all) => {
+                let each: Vec<String> = all.buys.iter().map(describe_buy).collect();
+                format!("{} orders: {}", each.len(), each.join("; "))
             }
         }
     }
@@ -90,6 +90,15 @@ impl InspectMachine for OrderMachine {
         }
         found
     }
+}
+
+/// One buy's order, as `inspect` describes its entry.
+fn describe_buy(c: &CompleteBuy) -> String {
+    let b = &c.buy;
+    format!(
+        "order {} of book {} under {} at {} a copy",
+        b.quantity, b.item, b.key, c.unit_cost
+    )
 }
 
 /// What the checks against a catalog replica found.
@@ -269,7 +278,7 @@ mod tests {
     use storage::scratch::ScratchState;
 
     use super::*;
-    use crate::command::{Buy, CompleteBuy};
+    use crate::command::Buy;
 
     fn buy(s: &ScratchState<OrderMachine>, key: &str, item: u64) {
         let buy = Buy {

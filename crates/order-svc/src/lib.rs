@@ -4,7 +4,7 @@
 //! - [`command`]: the replicated commands (one file each); [`machine`] plugs them into `storage`.
 //! - [`buy`]: the buy protocol run by the leader; [`unfinished`] the buys it has not seen end,
 //!   which [`resolver`] finishes (with those a crashed leader left held at the catalog);
-//!   `pending_gauge` counts them in `/metrics`.
+//!   `pending_gauge` counts them in `/metrics`; [`completions`] commits their orders in batches.
 //! - [`catalog_client`]: reserve and confirm at the catalog group, by buy key, at the members
 //!   its leader names; [`confirmations`] batches the confirmations of committed orders.
 //! - [`routes`]: the HTTP API (buy, orders); [`state`] the shared handle.
@@ -15,6 +15,7 @@
 pub mod buy;
 pub mod catalog_client;
 pub mod command;
+pub mod completions;
 pub mod config;
 pub mod confirmations;
 pub mod error;
@@ -45,6 +46,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::catalog_client::{CatalogClient, CatalogDirs};
+use crate::completions::Completions;
 use crate::confirmations::Confirmations;
 use crate::reservations::Reservations;
 use crate::unfinished::UnfinishedBuys;
@@ -92,6 +94,9 @@ pub async fn serve(
         cancel.child_token(),
     );
     tasks.spawn(sender.in_current_span());
+    let (completions, sender) =
+        Completions::new(replica.clone(), confirmations.clone(), cancel.child_token());
+    tasks.spawn(sender.in_current_span());
     let leading = {
         let replica = replica.clone();
         move || {
@@ -109,6 +114,7 @@ pub async fn serve(
         catalog,
         reservations,
         confirmations,
+        completions,
         unfinished: UnfinishedBuys::default(),
         resolved_term: resolved_rx,
         http: runtime::internal_http::client_builder()

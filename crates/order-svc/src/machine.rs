@@ -25,10 +25,10 @@ mod tests {
     use storage::scratch::ScratchState;
 
     use super::*;
-    use crate::command::{Buy, CompleteBuy, KeyOutcome};
+    use crate::command::{Buy, CompleteAll, CompleteBuy, KeyOutcome};
 
-    fn complete(key: &str, item: u64, quantity: u64) -> OrderCommand {
-        OrderCommand::CompleteBuy(CompleteBuy {
+    fn buy(key: &str, item: u64, quantity: u64) -> CompleteBuy {
+        CompleteBuy {
             buy: Buy {
                 key: key.into(),
                 item,
@@ -36,7 +36,11 @@ mod tests {
             },
             title: "T".into(),
             unit_cost: 7,
-        })
+        }
+    }
+
+    fn complete(key: &str, item: u64, quantity: u64) -> OrderCommand {
+        OrderCommand::CompleteBuy(buy(key, item, quantity))
     }
 
     #[test]
@@ -69,6 +73,29 @@ mod tests {
     }
 
     proptest! {
+        // A batch is its buys one after the other: the same answers, in order, and the same
+        // state, whatever repeats and conflicts it holds and whatever was ordered before it.
+        #[test]
+        fn a_complete_all_is_its_buys_in_order(
+            before in proptest::collection::vec((0u8..6, 1u64..3), 0..6),
+            batch in proptest::collection::vec((0u8..6, 1u64..3), 1..12),
+        ) {
+            let (one_by_one, all) = (ScratchState::<OrderMachine>::new(), ScratchState::<OrderMachine>::new());
+            for (key, quantity) in &before {
+                one_by_one.apply(&complete(&key.to_string(), 1, *quantity));
+                all.apply(&complete(&key.to_string(), 1, *quantity));
+            }
+            let buys: Vec<CompleteBuy> =
+                batch.iter().map(|(key, quantity)| buy(&key.to_string(), 1, *quantity)).collect();
+            let each: Vec<OrderResponse> = buys
+                .iter()
+                .map(|b| one_by_one.apply(&OrderCommand::CompleteBuy(b.clone())))
+                .collect();
+            let answered = all.apply(&OrderCommand::CompleteAll(CompleteAll { buys }));
+            prop_assert_eq!(answered, OrderResponse::OrderedAll(each));
+            prop_assert_eq!(all.image(), one_by_one.image());
+        }
+
         // Whatever the interleaving of completions, repeated or conflicting: order numbers are
         // 1..=n with no gap, and each key has exactly one order.
         #[test]

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::catalog_client::CatalogClient;
+use crate::completions::Completions;
 use crate::confirmations::Confirmations;
 use crate::machine::OrderMachine;
 use crate::reservations::Reservations;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub reservations: Reservations,
     /// Reservations of committed orders to mark sold, in batches.
     pub confirmations: Confirmations,
+    /// Orders of buys whose stock is held, to commit in batches.
+    pub completions: Completions,
     /// The buys this replica began as leader and has not seen end.
     pub unfinished: UnfinishedBuys,
     /// Highest term in which this replica, as leader, finished every buy left unfinished before

@@ -3,14 +3,17 @@
 //!
 //! A buy is one command under its buy key, `CompleteBuy`, committed once the catalog holds the
 //! buy's stock under that key. It is idempotent by key, so a retried buy, or a new leader
-//! finishing a buy its predecessor left with stock held, never makes two orders.
+//! finishing a buy its predecessor left with stock held, never makes two orders. `CompleteAll`
+//! commits many in one entry, as the leader batches concurrent buys ([`crate::completions`]).
 
+mod complete_all;
 mod complete_buy;
 
 use api::Order;
 use serde::{Deserialize, Serialize};
 use storage::{StateTxn, TxnResult};
 
+pub use complete_all::CompleteAll;
 pub use complete_buy::CompleteBuy;
 
 /// State tree of the order log: order number (u64 big-endian) -> `Order`.
@@ -29,6 +32,8 @@ pub(crate) const NEXT_NUMBER: &[u8] = b"next_number";
 pub enum OrderCommand {
     /// Commit the order of a buy whose stock the catalog holds.
     CompleteBuy(CompleteBuy),
+    /// Commit the orders of many such buys, in order.
+    CompleteAll(CompleteAll),
 }
 
 /// One buy: `quantity` copies of `item` under `key`.
@@ -58,6 +63,9 @@ pub enum OrderResponse {
     Ordered(Order),
     /// The key is ordered for a different buy (other item or quantity).
     KeyConflict(String),
+    /// The answers of a [`CompleteAll`]'s buys, in order: each `Ordered` or `KeyConflict`, as
+    /// a `CompleteBuy` alone answers.
+    OrderedAll(Vec<OrderResponse>),
 }
 
 impl OrderCommand {
@@ -65,6 +73,7 @@ impl OrderCommand {
     pub fn apply(&self, txn: &StateTxn<'_>) -> TxnResult<OrderResponse> {
         match self {
             Self::CompleteBuy(c) => c.apply(txn),
+            Self::CompleteAll(c) => c.apply(txn),
         }
     }
 }
