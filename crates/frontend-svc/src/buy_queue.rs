@@ -11,8 +11,9 @@
 //! replica, capped backoff, until its deadline): each of its buys carries its key, so sending
 //! it again applies none twice. A buy the leader answered with a passing error (`no_leader`,
 //! `outcome_unknown`) goes again with a later batch after a pause, until its own deadline. A
-//! buy whose request went away before its batch left is not sent; one already sent runs on at
-//! the order leader, whose unfinished buys finish it, as before batching.
+//! buy whose request went away before its batch left is not sent; a batch (or a lone buy) whose
+//! every request went away stops being sent, as a request's own call stopped before batching,
+//! and what the order leader had begun of it, its unfinished buys finish.
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -211,9 +212,13 @@ async fn send(
     _in_flight: OwnedSemaphorePermit,
 ) {
     if batch.len() == 1 {
-        let w = batch.pop().expect("one buy");
+        let mut w = batch.pop().expect("one buy");
         let call = BackendCall::post("/buy".into(), &w.buy, CallKind::IdempotentWrite, w.deadline);
-        let sent = match backend.call(&orders, &call, &w.ctx).await {
+        let sent = tokio::select! {
+            sent = backend.call(&orders, &call, &w.ctx) => sent,
+            () = w.answer.closed() => return,
+        };
+        let sent = match sent {
             Ok(order) => Sent::Ordered(order),
             Err(e) => Sent::Final(e),
         };
@@ -237,9 +242,10 @@ async fn send(
         deadline,
     );
     let ctx = RequestContext::default();
-    let answered = backend
-        .call_answered::<BuyAllOutcome>(&orders, &call, &ctx)
-        .await;
+    let answered = tokio::select! {
+        answered = backend.call_answered::<BuyAllOutcome>(&orders, &call, &ctx) => answered,
+        () = callers_gone(&mut batch) => return,
+    };
     for w in &batch {
         w.ctx.timings.extend(&ctx.timings);
     }
@@ -284,6 +290,13 @@ async fn send(
     for (w, sent) in batch.into_iter().zip(sent) {
         let _ = w.answer.send(sent);
     }
+}
+
+/// Resolves once no buy of `batch` has a caller waiting for its answer: its clients went away
+/// (each buy's key makes stopping safe, and the order leader finishes whatever it began), so the
+/// batch stops being sent rather than hold its slot until its deadline.
+async fn callers_gone(batch: &mut [Waiting]) {
+    futures::future::join_all(batch.iter_mut().map(|w| w.answer.closed())).await;
 }
 
 /// The error of a batch's call, for one of its buys. A refusal of the whole batch is never
@@ -434,6 +447,48 @@ mod tests {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal".to_string())
             );
         }
+    }
+
+    #[tokio::test]
+    async fn buys_whose_clients_went_away_stop_being_sent() {
+        // Goal: while the order group answers `no_leader`, a batch (and a lone buy) whose every
+        // client went away stops being sent, instead of being sent again until its deadline and
+        // holding one of the sending slots; a buy after them is answered. Method: the clients
+        // give up after 500 ms of a 60 s deadline; the requests the fake saw must then stop
+        // growing (sent again, they would grow by one every 200 ms at most).
+        let h = Harness::start_with(|c| c.write_deadline = Duration::from_secs(60)).await;
+        for _ in 0..10_000 {
+            h.orders
+                .fake
+                .script(StatusCode::SERVICE_UNAVAILABLE, error_body("no_leader"));
+        }
+        let lone = send(&h.app, buy_req("lone", 1));
+        let _ = tokio::time::timeout(Duration::from_millis(500), lone).await;
+        let batch = join_all(["a", "b", "c"].map(|key| send(&h.app, buy_req(key, 1))));
+        let _ = tokio::time::timeout(Duration::from_millis(500), batch).await;
+        assert!(
+            !h.orders.fake.seen(BUY_ALL_PATH).is_empty(),
+            "the batch was sent"
+        );
+        let sent = || h.orders.fake.seen("/buy").len();
+        let mut last = sent();
+        let mut stopped = false;
+        for _ in 0..15 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let now = sent();
+            if now == last {
+                stopped = true;
+                break;
+            }
+            last = now;
+        }
+        assert!(
+            stopped,
+            "still sent after their clients went away: {last} requests"
+        );
+        h.orders.fake.unscript();
+        let after = send(&h.app, buy_req("after", 1)).await;
+        assert_eq!(after.status, StatusCode::CREATED, "{:?}", after.body);
     }
 
     fn waiting(key: &str, deadline: Instant) -> (Waiting, oneshot::Receiver<Sent>) {

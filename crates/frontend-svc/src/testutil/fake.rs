@@ -124,6 +124,11 @@ impl Fake {
         self.script.lock().unwrap().push_back((status, body));
     }
 
+    /// Drops what is left of the script: writes are answered as a replica answers them.
+    pub(crate) fn unscript(&self) {
+        self.script.lock().unwrap().clear();
+    }
+
     /// What it reports on `/status`.
     pub(crate) fn status(&self) -> ReplicaStatus {
         self.status.lock().unwrap().clone()
