@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{CompleteAll, CompleteBuy, OrderCommand, OrderResponse};
-use crate::confirmations::Confirmations;
+use crate::confirmations::{drain_batch, Confirmations};
 use crate::error::Error;
 use crate::machine::OrderMachine;
 
@@ -98,7 +98,7 @@ async fn send_batches(
                 None => return,
             },
         };
-        let batch = next_batch(first, &mut queue);
+        let batch = drain_batch(first, &mut queue, COMPLETE_ALL_MAX);
         let (replica, confirmations) = (replica.clone(), confirmations.clone());
         commits.spawn(async move {
             commit(&replica, &confirmations, batch).await;
@@ -106,18 +106,6 @@ async fn send_batches(
         });
         while commits.try_join_next().is_some() {}
     }
-}
-
-/// `first` and whatever else is queued now, up to [`COMPLETE_ALL_MAX`].
-fn next_batch(first: Waiting, queue: &mut mpsc::Receiver<Waiting>) -> Vec<Waiting> {
-    let mut batch = vec![first];
-    while batch.len() < COMPLETE_ALL_MAX {
-        match queue.try_recv() {
-            Ok(w) => batch.push(w),
-            Err(_) => break,
-        }
-    }
-    batch
 }
 
 /// Commits `batch` as one entry and answers each of its completions.
@@ -246,10 +234,10 @@ mod tests {
             tx.try_send(Waiting { command, answer }).ok().unwrap();
         }
         let first = rx.recv().await.unwrap();
-        let batch = next_batch(first, &mut rx);
+        let batch = drain_batch(first, &mut rx, COMPLETE_ALL_MAX);
         assert_eq!(batch.len(), COMPLETE_ALL_MAX);
         assert_eq!(batch[1].command.buy.key, "k1");
-        let next = next_batch(rx.recv().await.unwrap(), &mut rx);
+        let next = drain_batch(rx.recv().await.unwrap(), &mut rx, COMPLETE_ALL_MAX);
         let keys: Vec<&str> = next.iter().map(|w| w.command.buy.key.as_str()).collect();
         let rest: Vec<String> = (COMPLETE_ALL_MAX..COMPLETE_ALL_MAX + 3)
             .map(|i| format!("k{i}"))

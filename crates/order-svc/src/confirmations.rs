@@ -73,7 +73,7 @@ async fn send_batches(
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(linger) => {}
         }
-        let batch = drain_batch(first, &mut keys);
+        let batch = drain_batch(first, &mut keys, CONFIRM_ALL_KEYS_MAX);
         tokio::select! {
             () = cancel.cancelled() => return,
             () = catalog.confirm_all(batch, Instant::now() + BATCH_DEADLINE) => {}
@@ -81,12 +81,13 @@ async fn send_batches(
     }
 }
 
-/// `first` and whatever else is queued now, up to [`CONFIRM_ALL_KEYS_MAX`] keys.
-fn drain_batch(first: String, keys: &mut mpsc::Receiver<String>) -> Vec<String> {
+/// `first` and whatever else is queued now, up to `max` in all: the next batch of a sender
+/// that takes what queued while it was busy (confirmations, and `completions`).
+pub(crate) fn drain_batch<T>(first: T, queue: &mut mpsc::Receiver<T>, max: usize) -> Vec<T> {
     let mut batch = vec![first];
-    while batch.len() < CONFIRM_ALL_KEYS_MAX {
-        match keys.try_recv() {
-            Ok(key) => batch.push(key),
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(item) => batch.push(item),
             Err(_) => break,
         }
     }
@@ -130,14 +131,14 @@ mod tests {
             tx.try_send(format!("k{i}")).unwrap();
         }
         let first = rx.recv().await.unwrap();
-        let batch = drain_batch(first, &mut rx);
+        let batch = drain_batch(first, &mut rx, CONFIRM_ALL_KEYS_MAX);
         assert_eq!(batch.len(), CONFIRM_ALL_KEYS_MAX);
         assert_eq!((batch[0].as_str(), batch[1].as_str()), ("k0", "k1"));
-        let next = drain_batch(rx.recv().await.unwrap(), &mut rx);
+        let next = drain_batch(rx.recv().await.unwrap(), &mut rx, CONFIRM_ALL_KEYS_MAX);
         assert_eq!(next.len(), 10);
         let lone = {
             tx.try_send("alone".into()).unwrap();
-            drain_batch(rx.recv().await.unwrap(), &mut rx)
+            drain_batch(rx.recv().await.unwrap(), &mut rx, CONFIRM_ALL_KEYS_MAX)
         };
         assert_eq!(lone, ["alone"]);
     }
